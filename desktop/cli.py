@@ -1,0 +1,513 @@
+"""The command line (cli.md): research, runs, resume, export, library and models.
+
+Exit code 0 on success; otherwise one clear line on stderr and a non-zero code. Progress goes
+to stderr; `--json` prints one JSON document on stdout. With no command, the GUI opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from desktop.core.cancel import CancelToken
+from desktop.core.events import (
+    CommandApplied,
+    CommandRejected,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStopped,
+    SearchPerformed,
+    StepCompleted,
+    StepFailed,
+)
+
+log = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 130
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr."""
+
+
+class ProgressPrinter:
+    """An EventSink that writes one line per step to stderr."""
+
+    def __init__(self, stream=sys.stderr, max_step: int = 0) -> None:
+        self.stream = stream
+        self.max_step = max_step
+
+    def emit(self, event: Event) -> None:
+        line = self._line(event)
+        if line:
+            print(line, file=self.stream, flush=True)
+
+    def _line(self, event: Event) -> str | None:
+        match event:
+            case SearchPerformed(step, keywords, passages, new, _):
+                return f"  step {step}: searched {', '.join(keywords)} → {passages} passages ({new} new)"
+            case StepCompleted(step, phase, next_phase, m):
+                speed = f"{m.tokens_per_second:.1f} tok/s" if not m.cached else "cached"
+                return (
+                    f"step {step}/{self.max_step} {phase} → {next_phase}  "
+                    f"[{m.completion_tokens} tok, {speed}, {m.seconds:.1f}s]"
+                )
+            case StepFailed(step, phase, reason, _):
+                return f"step {step}/{self.max_step} {phase} failed: {reason}"
+            case CommandApplied(command, _, message):
+                return f"  edit {type(command).__name__}: {message}"
+            case CommandRejected(command, reason):
+                return f"  edit {type(command).__name__} rejected: {reason}"
+            case RunFinished(step, reason, _):
+                return f"finished after {step} steps ({reason})"
+            case RunStopped(step, reason):
+                return f"stopped at step {step}: {reason}"
+            case RunFailed(step, error):
+                return f"failed at step {step}: {error}"
+        return None
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _data_dir(args) -> Path:
+    from desktop.settings import resolve_data_dir
+
+    return resolve_data_dir(args.data_dir)
+
+
+def _emit_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _library(data_dir: Path, settings):
+    from desktop.knowledge.library import Library
+
+    return Library(data_dir, chroma_url=settings.chroma_url)
+
+
+def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:
+    def progress(p) -> None:
+        text = getattr(p, "message", None) or str(p)
+        print(f"  indexing {text}", file=sys.stderr, flush=True)
+
+    return library.add(list(paths), progress=progress, cancel=cancel)
+
+
+def _install_sigint(cancel: CancelToken) -> None:
+    def handler(signum, frame):
+        if cancel.is_set:
+            raise KeyboardInterrupt
+        print("stopping after the current chunk… (Ctrl-C again to abort)", file=sys.stderr)
+        cancel.set()
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def _model_choice(args, settings):
+    from desktop.session import ModelChoice
+
+    choice = ModelChoice.from_settings(settings)
+    if getattr(args, "model", None):
+        choice = ModelChoice(path=Path(args.model))
+    if getattr(args, "server", None):
+        choice = ModelChoice(server_url=args.server, api_key_env=args.api_key_env)
+    return choice
+
+
+def _model_name(choice) -> str:
+    from desktop.session import resolve_model_path
+
+    if choice.server_url:
+        return choice.server_model or choice.server_url
+    return resolve_model_path(choice).name
+
+
+def _sources_retriever(library, sources: Sequence[str]):
+    return library.retriever([Path(s) for s in sources] if sources else None)
+
+
+def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
+    from desktop.export.markdown import render_markdown
+    from desktop.session import SessionError
+
+    status = session.engine.status
+    report_path = None
+    citations = sources_cited = 0
+    try:
+        report = session.report()
+    except SessionError as exc:
+        print(f"no report: {exc}", file=sys.stderr)
+        report = None
+    if report is not None:
+        from desktop.export.atomic import write_text_atomically
+
+        path = Path(out) if out else data_dir / "reports" / f"{session.run_id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report_path = write_text_atomically(path, render_markdown(report), force=True)
+        citations = sum(body.count("⟦") for body in (s.body for s in report.walk()))
+        sources_cited = report.sources_cited
+        print(f"report: {report_path}", file=sys.stderr)
+    steps = session.engine.state.step
+    if as_json:
+        _emit_json(
+            {
+                "run_id": session.run_id,
+                "status": status,
+                "steps": steps,
+                "report_path": str(report_path) if report_path else None,
+                "citations": citations,
+                "sources_cited": sources_cited,
+            }
+        )
+    elif report_path:
+        print(report_path)
+    if status == "failed":
+        raise CliError(session.journal.info().error or "the run failed")
+    return EXIT_STOPPED if status == "stopped" else 0
+
+
+# ---- commands --------------------------------------------------------------------------------
+def cmd_research(args) -> int:
+    from desktop.session import ResearchSession, config_for, open_backend
+    from desktop.settings import Settings
+
+    data_dir = _data_dir(args)
+    settings = Settings.load(data_dir)
+    if not args.sources:
+        raise CliError("no sources: pass --sources with one or more files or folders")
+    missing = [s for s in args.sources if not Path(s).exists()]
+    if missing:
+        raise CliError(f"source not found: {missing[0]}")
+    choice = _model_choice(args, settings)
+    if choice.path is not None:
+        from desktop.llm.llamacpp import check_gguf_file
+
+        check_gguf_file(choice.path.expanduser())
+    cancel = CancelToken()
+    _install_sigint(cancel)
+    library = _library(data_dir, settings)
+    try:
+        statuses = _ingest(library, [Path(s) for s in args.sources], cancel)
+        usable = [s for s in statuses if s.status in ("indexed", "duplicate")]
+        for s in statuses:
+            if s.status not in ("indexed", "duplicate"):
+                print(f"  skipped {s.path}: {s.status} {s.error or ''}".rstrip(), file=sys.stderr)
+        if not usable:
+            raise CliError(
+                "none of the sources could be indexed: "
+                + "; ".join(f"{Path(s.path).name}: {s.error or s.status}" for s in statuses)
+            )
+        sources = [str(Path(s).expanduser().resolve()) for s in args.sources]
+        config = config_for(
+            choice,
+            settings,
+            max_step=args.max_steps,
+            max_extend=args.max_extend,
+            hard_mode=args.hard_mode or None,
+        )
+        print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
+        backend = open_backend(choice, settings, data_dir)
+        session = ResearchSession.start(
+            data_dir,
+            args.question,
+            sources=sources,
+            config=config,
+            backend=backend,
+            retriever=_sources_retriever(library, sources),
+            model_name=_model_name(choice),
+            sink=ProgressPrinter(max_step=config.max_step),
+            cancel=cancel,
+        )
+        print(
+            f"run {session.run_id}: {session.engine.state.language} question, "
+            f"max {config.max_step} steps",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            session.run()
+            return _finish_run(session, data_dir, args.out, args.json)
+        finally:
+            session.close()
+            backend.close()
+    finally:
+        library.close()
+
+
+def cmd_resume(args) -> int:
+    from desktop.session import ModelChoice, ResearchSession, open_backend
+    from desktop.settings import Settings
+    from desktop.store.journal import RunJournal
+
+    data_dir = _data_dir(args)
+    settings = Settings.load(data_dir)
+    journal = RunJournal.open(data_dir, args.run_id)
+    info = journal.info()
+    journal.close()
+    if info.status == "finished":
+        raise CliError(f"run {args.run_id} is already finished")
+    choice = _model_choice(args, settings)
+    if choice.path is None and not choice.server_url and info.model.endswith(".gguf"):
+        choice = ModelChoice.from_settings(settings)
+    cancel = CancelToken()
+    _install_sigint(cancel)
+    library = _library(data_dir, settings)
+    try:
+        backend = open_backend(choice, settings, data_dir)
+        session = ResearchSession.resume(
+            data_dir,
+            args.run_id,
+            backend=backend,
+            retriever=_sources_retriever(library, list(info.sources)),
+            sink=ProgressPrinter(),
+            cancel=cancel,
+        )
+        session.engine.sink.max_step = session.engine.config.max_step
+        print(
+            f"resuming run {args.run_id} at step {session.engine.state.step} "
+            f"({session.engine.state.phase})",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            session.run()
+            return _finish_run(session, data_dir, None, args.json)
+        finally:
+            session.close()
+            backend.close()
+    finally:
+        library.close()
+
+
+def cmd_runs(args) -> int:
+    from desktop.store.journal import list_runs
+
+    runs = list_runs(_data_dir(args))
+    if args.json:
+        _emit_json([r.to_json() for r in runs])
+        return 0
+    if not runs:
+        print("no runs yet", file=sys.stderr)
+    for r in runs:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        print(f"{r.id}  {r.status:<11} {r.steps:>4} steps  {created}  {r.question[:60]}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from desktop.export import export_report
+    from desktop.session import report_for
+    from desktop.settings import Settings
+    from desktop.store.journal import RunJournal
+
+    data_dir = _data_dir(args)
+    journal = RunJournal.open(data_dir, args.run_id)
+    try:
+        report = report_for(journal)
+    finally:
+        journal.close()
+    page_size = Settings.load(data_dir).page_size
+    path = export_report(report, args.format, Path(args.out), force=args.force, page_size=page_size)
+    print(path)
+    return 0
+
+
+def cmd_library(args) -> int:
+    from desktop.settings import Settings
+
+    data_dir = _data_dir(args)
+    library = _library(data_dir, Settings.load(data_dir))
+    try:
+        if args.library_command == "add":
+            cancel = CancelToken()
+            _install_sigint(cancel)
+            statuses = _ingest(library, [Path(p) for p in args.paths], cancel)
+        elif args.library_command == "remove":
+            removed = library.remove([Path(p) for p in args.paths])
+            for path in removed:
+                print(f"removed {path}", file=sys.stderr)
+            return 0
+        else:
+            statuses = library.list()
+    finally:
+        library.close()
+    if args.json:
+        _emit_json([s.to_json() for s in statuses])
+    else:
+        for s in statuses:
+            extra = f"  {s.error}" if s.error else ""
+            print(f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks  {s.path}{extra}")
+    failed = [s for s in statuses if s.status == "failed"]
+    return (
+        EXIT_ERROR
+        if args.library_command == "add" and failed and len(failed) == len(statuses)
+        else 0
+    )
+
+
+def cmd_models(args) -> int:
+    from desktop.llm import models
+
+    data_dir = _data_dir(args)
+    if args.models_command == "add":
+        info = models.add_model(Path(args.path), data_dir)
+        print(getattr(info, "path", info))
+        return 0
+    if args.models_command == "download":
+        offline = args.offline or os.environ.get("DRAFTWELL_OFFLINE") == "1"
+        info = models.download_model(
+            args.repo, args.filename, data_dir, offline=offline, progress=None
+        )
+        print(getattr(info, "path", info))
+        return 0
+    infos = models.list_models(data_dir)
+    if args.json:
+        _emit_json([i.to_json() if hasattr(i, "to_json") else vars(i) for i in infos])
+    else:
+        for info in infos:
+            print(info)
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="where the library, runs, models and settings live")
+    common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser = argparse.ArgumentParser(
+        prog="draftwell", parents=[common], description="Private, local deep research."
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    research = sub.add_parser("research", parents=[common], help="run a research")
+    research.add_argument("question")
+    research.add_argument("--sources", nargs="+", default=[], metavar="PATH")
+    model = research.add_mutually_exclusive_group()
+    model.add_argument("--model", metavar="GGUF")
+    model.add_argument("--server", metavar="URL")
+    research.add_argument("--api-key-env", metavar="VAR")
+    research.add_argument("--max-steps", type=int)
+    research.add_argument("--max-extend", type=int)
+    research.add_argument("--hard-mode", action="store_true")
+    research.add_argument("--web", action="store_true")
+    research.add_argument("--search-url")
+    research.add_argument("--offline", action="store_true")
+    research.add_argument("--out", metavar="FILE")
+    research.add_argument("--json", action="store_true")
+    research.set_defaults(func=cmd_research)
+
+    runs = sub.add_parser("runs", parents=[common], help="list runs")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=cmd_runs)
+
+    resume = sub.add_parser("resume", parents=[common], help="continue an interrupted run")
+    resume.add_argument("run_id")
+    resume.add_argument("--model", metavar="GGUF")
+    resume.add_argument("--server", metavar="URL")
+    resume.add_argument("--api-key-env", metavar="VAR")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(func=cmd_resume)
+
+    export = sub.add_parser("export", parents=[common], help="export a run's report")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=("md", "docx", "pdf"), required=True)
+    export.add_argument("--out", required=True)
+    export.add_argument("--force", action="store_true")
+    export.set_defaults(func=cmd_export)
+
+    library = sub.add_parser("library", parents=[common], help="manage the document library")
+    lib_sub = library.add_subparsers(dest="library_command", required=True)
+    for name in ("add", "remove"):
+        p = lib_sub.add_parser(name, parents=[common])
+        p.add_argument("paths", nargs="+", metavar="PATH")
+        p.add_argument("--json", action="store_true")
+    lib_list = lib_sub.add_parser("list", parents=[common])
+    lib_list.add_argument("--json", action="store_true")
+    library.set_defaults(func=cmd_library)
+
+    models = sub.add_parser("models", parents=[common], help="manage models")
+    mod_sub = models.add_subparsers(dest="models_command", required=True)
+    mod_list = mod_sub.add_parser("list", parents=[common])
+    mod_list.add_argument("--json", action="store_true")
+    mod_add = mod_sub.add_parser("add", parents=[common])
+    mod_add.add_argument("path")
+    mod_dl = mod_sub.add_parser("download", parents=[common])
+    mod_dl.add_argument("repo")
+    mod_dl.add_argument("filename")
+    mod_dl.add_argument("--offline", action="store_true")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from desktop.export.atomic import ExportError
+    from desktop.llm.base import BackendError
+    from desktop.session import SessionError
+    from desktop.store.journal import JournalError
+
+    errors: list[type[BaseException]] = [
+        CliError,
+        BackendError,
+        SessionError,
+        JournalError,
+        ExportError,
+    ]
+    try:
+        from desktop.llm.models import ModelError  # type: ignore[attr-defined]
+
+        errors.append(ModelError)
+    except ImportError:
+        pass
+    try:
+        from desktop.llm.gguf import GGUFError  # type: ignore[attr-defined]
+
+        errors.append(GGUFError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from desktop.__main__ import main as gui_main
+
+        return gui_main()
+    _configure_logging(args.verbose)
+    try:
+        return args.func(args)
+    except _known_errors() as exc:
+        print(f"draftwell: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("draftwell: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+    except OSError as exc:
+        print(
+            f"draftwell: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

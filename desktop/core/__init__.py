@@ -1,0 +1,1 @@
+"""The WARP engine: outline, evidence, actions, prompts, state machine. Never imports Qt."""

@@ -1,0 +1,252 @@
+"""The model's actions as typed values, and parsing + validation of its replies.
+
+A reply is `<thought>…</thought>` followed by `<action>…</action>`. JSON actions carry a
+`name`; a write's action body is the section's Markdown with `\\cite{textidN}` citations.
+Parsing is lenient about wrapping (servers without grammars), validation is strict about
+content; hard mode adds the stricter checks of the WARP protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from desktop.core.language import cjk_ratio, matches_language
+from desktop.core.outline import Outline
+from desktop.core.report import cite_keys
+
+THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+THOUGHT_RE = re.compile(r"<thought>(.*?)(</thought>|$)", re.DOTALL)
+ACTION_RE = re.compile(r"<action>(.*?)(</action>|$)", re.DOTALL)
+SENTENCE_END_RE = re.compile(r"[.!?。！？](?:\s*\\cite\{[^}]*\})?[\"'”’)]?")
+HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s.*$", re.MULTILINE)
+
+
+class ActionError(ValueError):
+    """A reply that does not parse or validate; the step fails and is retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InitPlan:
+    title: str
+    sections: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    text: str
+    trimmed: bool = False  # the reply was cut off by max_tokens and trimmed to a sentence
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendPlan:
+    position: str
+    subsections: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Nop:
+    pass
+
+
+Action = Search | InitPlan | Write | ExtendPlan | Nop
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What a reply is checked against, besides its shape."""
+
+    hard_mode: bool = False
+    language: str = "en"
+    allowed_keys: frozenset[str] = frozenset()
+    cite_every: int = 0  # 0: no rule; n: at most n sentences in a row without a citation
+    expandable: tuple[str, ...] = ()  # positions an extend-plan may target
+    allow_nop: bool = True
+
+
+def strip_think(reply: str) -> str:
+    """Drop hybrid-reasoning `<think>…</think>` blocks a model may emit before its answer."""
+    return THINK_RE.sub("", reply).strip()
+
+
+def split_reply(reply: str) -> tuple[str, str | None]:
+    """Return (thought, action body); the body is None when there is no `<action>` tag."""
+    reply = strip_think(reply)
+    thought_match = THOUGHT_RE.search(reply)
+    thought = thought_match.group(1).strip() if thought_match else ""
+    action_match = ACTION_RE.search(reply)
+    if action_match is None:
+        return thought, None
+    return thought, action_match.group(1)
+
+
+def _json_object(body: str | None, reply: str) -> dict:
+    text = body if body is not None else strip_think(reply)
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise ActionError("the reply has no JSON action")
+    try:
+        data = json.loads(text[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise ActionError(f"the action is not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ActionError("the action has no name")
+    return data
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ActionError(f"{what} must be a non-empty string")
+    return " ".join(value.split())
+
+
+def _items(value: object, what: str, low: int, high: int) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or not value:
+        raise ActionError(f"{what} must be a non-empty list")
+    if not low <= len(value) <= high:
+        raise ActionError(f"{what}: {len(value)} items, expected {low} to {high}")
+    items = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ActionError(f"{what}: each item needs a title and a plan")
+        items.append((_text(item.get("title"), "title"), _text(item.get("plan"), "plan")))
+    return tuple(items)
+
+
+def parse_search(reply: str, rules: Rules) -> Search:
+    _, body = split_reply(reply)
+    data = _json_object(body, reply)
+    if data["name"] != "search":
+        raise ActionError(f"expected a search action, got {data['name']!r}")
+    raw = data.get("keywords")
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ActionError("keywords must be a list")
+    keywords = tuple(dict.fromkeys(k for k in (_clean_keyword(x) for x in raw) if k))
+    if not keywords:
+        raise ActionError("no usable keyword")
+    if len(keywords) > 5:
+        if rules.hard_mode:
+            raise ActionError(f"{len(keywords)} keywords, at most 5 allowed")
+        keywords = keywords[:5]
+    if rules.hard_mode and rules.language == "zh" and not any(cjk_ratio(k) > 0 for k in keywords):
+        raise ActionError("a Chinese question needs Chinese keywords")
+    return Search(keywords)
+
+
+def _clean_keyword(value: object) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def parse_init_plan(reply: str, rules: Rules) -> InitPlan:
+    _, body = split_reply(reply)
+    data = _json_object(body, reply)
+    if data["name"] != "init-plan":
+        raise ActionError(f"expected an init-plan action, got {data['name']!r}")
+    low, high = (3, 12) if rules.hard_mode else (1, 20)
+    sections = _items(data.get("sections"), "sections", low, high)
+    return InitPlan(_text(data.get("title"), "title"), sections)
+
+
+def parse_extend_plan(reply: str, rules: Rules) -> ExtendPlan | Nop:
+    _, body = split_reply(reply)
+    data = _json_object(body, reply)
+    if data["name"] == "nop":
+        if not rules.allow_nop:
+            raise ActionError("the user asked to deepen a section; nop is not allowed")
+        return Nop()
+    if data["name"] != "extend-plan":
+        raise ActionError(f"expected extend-plan or nop, got {data['name']!r}")
+    position = data.get("position")
+    if position not in rules.expandable:
+        raise ActionError(f"position {position!r} cannot be expanded")
+    low, high = (2, 7) if rules.hard_mode else (1, 10)
+    return ExtendPlan(position, _items(data.get("subsections"), "subsections", low, high))
+
+
+def trim_to_sentence(text: str) -> str:
+    """Cut a reply that hit max_tokens back to its last complete sentence (with citation)."""
+    end = 0
+    for match in SENTENCE_END_RE.finditer(text):
+        end = match.end()
+    return text[:end].rstrip()
+
+
+def parse_write(reply: str, rules: Rules, *, cut_off: bool = False) -> Write:
+    thought, body = split_reply(reply)
+    if body is None:
+        # Without tags (a server with no grammar), everything after the thought is the text.
+        body = strip_think(reply)
+        body = body.split("</thought>", 1)[1] if "</thought>" in body else body
+    trimmed = False
+    if cut_off or ("<action>" in reply and "</action>" not in reply):
+        body, trimmed = trim_to_sentence(body), True
+    text = _clean_section_text(body, rules)
+    _check_write(text, rules)
+    return Write(text, trimmed)
+
+
+def _clean_section_text(body: str, rules: Rules) -> str:
+    text = body.strip()
+    if HEADING_RE.search(text):
+        if rules.hard_mode:
+            raise ActionError("section text must not contain headings")
+        text = HEADING_RE.sub("", text).strip()
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _check_write(text: str, rules: Rules) -> None:
+    if not text:
+        raise ActionError("the section text is empty")
+    keys = cite_keys(text)
+    unknown = sorted({k for k in keys if k not in rules.allowed_keys})
+    if unknown:
+        raise ActionError(f"cites passages that were not shown: {', '.join(unknown)}")
+    if rules.cite_every and _longest_uncited_run(text) > rules.cite_every:
+        raise ActionError(f"more than {rules.cite_every} sentences in a row without a citation")
+    if rules.hard_mode:
+        if len(text) <= 50:
+            raise ActionError("the section text is too short (50 characters or fewer)")
+        if not keys:
+            raise ActionError("the section cites nothing")
+        if len(keys) > 12:
+            raise ActionError(f"{len(keys)} citations, at most 12 allowed")
+        if not matches_language(re.sub(r"\\cite\{[^}]*\}", "", text), rules.language):
+            raise ActionError(
+                f"the section is not written in the question's language ({rules.language})"
+            )
+
+
+def _longest_uncited_run(text: str) -> int:
+    """Most consecutive sentences without a `\\cite{}` (a cite may sit before or after the stop)."""
+    longest = run = start = 0
+    segments = []
+    for match in SENTENCE_END_RE.finditer(text):
+        segments.append(text[start : match.end()])
+        start = match.end()
+    if text[start:].strip():
+        segments.append(text[start:])
+    for segment in segments:
+        run = 0 if "\\cite{" in segment else run + 1
+        longest = max(longest, run)
+    return longest
+
+
+def expandable_positions(outline: Outline, target_id: str | None) -> tuple[str, ...]:
+    """Positions an extend-plan may name: the user's deepen target, else any expandable node."""
+    nodes = outline.expandable()
+    if target_id is not None:
+        nodes = [n for n in nodes if n.section.id == target_id]
+    return tuple(n.position for n in nodes)
+
+
+def section_items(items: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"title": t, "plan": p} for t, p in items]

@@ -1,0 +1,483 @@
+"""The WARP state machine: one stateless LLM call per step, edits applied between steps.
+
+`Engine.run()` loops until the run is done, stopped or failed. Each step builds a prompt for
+the current phase, checks it against the model's context, samples under the phase's grammar,
+parses and validates the reply into an action and applies it. A failed parse costs a step and
+keeps the phase. Every step (failed ones too) and every applied edit is committed to the run
+journal, so a killed process resumes from its last commit; a stopped step is not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, assert_never
+
+from desktop.core import grammars, prompts
+from desktop.core.actions import (
+    Action,
+    ActionError,
+    ExtendPlan,
+    InitPlan,
+    Nop,
+    Rules,
+    Search,
+    Write,
+    expandable_positions,
+    parse_extend_plan,
+    parse_init_plan,
+    parse_search,
+    parse_write,
+)
+from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.commands import Command, CommandQueue, Rejected, apply_command
+from desktop.core.events import (
+    CommandApplied,
+    CommandRejected,
+    EventSink,
+    NullSink,
+    OutlineChanged,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunStarted,
+    RunStopped,
+    SearchPerformed,
+    SectionWritten,
+    StepCompleted,
+    StepFailed,
+    StepMetrics,
+    StepStarted,
+    TokensStreamed,
+)
+from desktop.core.evidence import Retriever, retrieve_merged
+from desktop.core.outline import Outline
+from desktop.core.state import RunConfig, RunState
+from desktop.llm.base import BackendError, ChatBackend, ChatRequest, ChatResult
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_OVERHEAD_TOKENS = 32
+MIN_ANSWER_TOKENS = 64
+
+
+class PromptTooLong(Exception):
+    """Even the most abbreviated prompt does not fit the model's context."""
+
+
+class Journal(Protocol):
+    """What the engine needs from the run journal (desktop.store.journal.RunJournal)."""
+
+    def commit(self, state: RunState, kind: str, detail: dict) -> None: ...
+    def cached_reply(self, key: str) -> ChatResult | None: ...
+    def store_reply(self, key: str, result: ChatResult) -> None: ...
+    def record_command(self, command: Command, status: str, message: str) -> None: ...
+    def set_status(self, status: str, error: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A prompt builder for one phase: given an abbreviation and passage cap, the prompt."""
+
+    build: Callable[[prompts.Abbreviation, int | None], str]
+    grammar: str | None
+    max_tokens: int
+
+
+class Engine:
+    """Runs WARP for one run. Owned by one thread; other threads only queue commands,
+    set the cancel token or toggle pause."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        state: RunState,
+        config: RunConfig,
+        backend: ChatBackend,
+        retriever: Retriever,
+        sink: EventSink | None = None,
+        journal: Journal | None = None,
+        commands: CommandQueue | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.state = state
+        self.config = config
+        self.backend = backend
+        self.retriever = retriever
+        self.sink = sink or NullSink()
+        self.journal = journal
+        self.commands = commands or CommandQueue()
+        self.cancel = cancel or CancelToken()
+        self._resume_event = threading.Event()
+        self._resume_event.set()
+        self.status = "created"
+        self.limits = grammars.GrammarLimits(thought_chars=config.thought_chars)
+
+    # ---- control from other threads -------------------------------------------------------
+    def pause(self) -> None:
+        self._resume_event.clear()
+
+    def resume(self) -> None:
+        self._resume_event.set()
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self._resume_event.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume_event.is_set()
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self) -> RunState:
+        """Step until done, stopped or failed; returns the last committed state."""
+        self.sink.emit(
+            RunStarted(
+                self.run_id, self.state.question, self.state.language, resumed=self.state.step > 0
+            )
+        )
+        self._set_status("running")
+        try:
+            while True:
+                self._apply_commands()
+                self._wait_while_paused()
+                self.cancel.raise_if_set()
+                if self._finish_if_due():
+                    return self.state
+                self.step()
+        except Cancelled:
+            self._set_status("stopped")
+            self.sink.emit(RunStopped(self.state.step, "stopped by user"))
+        except (BackendError, PromptTooLong) as exc:
+            self._set_status("failed", str(exc))
+            self.sink.emit(RunFailed(self.state.step, str(exc)))
+        return self.state
+
+    def _finish_if_due(self) -> bool:
+        state = self.state
+        if not state.done and state.step >= self.config.max_step:
+            self._commit(state.evolve(phase="done", stop_reason="max_step"), "finish", {})
+        if not self.state.done:
+            return False
+        self._set_status("finished")
+        self.sink.emit(
+            RunFinished(self.state.step, self.state.stop_reason or "", self.state.outline)
+        )
+        return True
+
+    def _wait_while_paused(self) -> None:
+        if self._resume_event.is_set():
+            return
+        self._set_status("paused")
+        self.sink.emit(RunPaused(self.state.step))
+        while not self._resume_event.wait(0.1):
+            self._apply_commands()
+        self.cancel.raise_if_set()
+        self._set_status("running")
+
+    def _apply_commands(self) -> None:
+        for command in self.commands.drain():
+            try:
+                state, message = apply_command(self.state, command)
+            except Rejected as exc:
+                self.sink.emit(CommandRejected(command, str(exc)))
+                if self.journal:
+                    self.journal.record_command(command, "rejected", str(exc))
+                continue
+            self._commit(state, "edit", {"command": type(command).__name__})
+            if self.journal:
+                self.journal.record_command(command, "applied", message)
+            self.sink.emit(CommandApplied(command, state.outline, message))
+            self.sink.emit(OutlineChanged(state.outline, "edit"))
+
+    # ---- one step -----------------------------------------------------------------------------
+    def step(self) -> None:
+        """Run the current phase once (one LLM call, except phases that end without one)."""
+        phase = self.state.phase
+        if phase == "extend_plan" and self._skip_extension():
+            return
+        node = self.state.outline.cursor() if self.state.outline else None
+        self.sink.emit(
+            StepStarted(
+                self.state.step + 1,
+                phase,
+                self.state.cursor_label,
+                node.section.id if node else None,
+            )
+        )
+        started = time.perf_counter()
+        call, rules = self._plan_call(phase)
+        result, cached = self._call(call, phase)
+        try:
+            action = self._parse(phase, result, rules)
+        except ActionError as exc:
+            self._fail(phase, str(exc), self._metrics(result, started, cached))
+            return
+        next_state, detail = self._apply(action)
+        next_state = next_state.evolve(step=self.state.step + 1)
+        self._commit(next_state, "step", {"phase": phase, **detail})
+        self.sink.emit(
+            StepCompleted(
+                next_state.step, phase, next_state.phase, self._metrics(result, started, cached)
+            )
+        )
+
+    def _skip_extension(self) -> bool:
+        """End the run without a call when no extension is possible or the budget is spent."""
+        state = self.state
+        forced = state.deepen_target is not None
+        positions = expandable_positions(state.outline, state.deepen_target)
+        reason = None
+        if not forced and state.extend_count >= self.config.max_extend:
+            reason = "max_extend"
+        elif not positions:
+            reason = "nothing to expand"
+        if reason is None:
+            return False
+        self._commit(
+            state.evolve(phase="done", stop_reason=reason, deepen_target=None), "finish", {}
+        )
+        return True
+
+    def _plan_call(self, phase: str) -> tuple[Call, Rules]:
+        s, cfg = self.state, self.config
+        latin_ok = not (cfg.script_guard and s.language == "zh")
+        base_rules = Rules(hard_mode=cfg.hard_mode, language=s.language)
+        match phase:
+            case "search":
+                target = s.cursor_label
+                call = Call(
+                    lambda ab, _: prompts.search_prompt(
+                        s.question, s.outline, target, s.language, ab
+                    ),
+                    grammars.search_grammar(self.limits, latin_ok=latin_ok),
+                    cfg.max_tokens_search,
+                )
+                return call, base_rules
+            case "init_plan":
+                call = Call(
+                    lambda _, cap: prompts.init_plan_prompt(
+                        s.question, s.registry, s.pack, s.language, cap
+                    ),
+                    grammars.init_plan_grammar(
+                        self.limits, hard_mode=cfg.hard_mode, latin_ok=latin_ok
+                    ),
+                    cfg.max_tokens_plan,
+                )
+                return call, base_rules
+            case "write":
+                call = Call(
+                    lambda ab, cap: prompts.write_prompt(
+                        s.question, s.outline, s.registry, s.pack, s.language, ab, cap
+                    ),
+                    grammars.write_grammar(
+                        s.pack, self.limits, cite_every=cfg.cite_every, latin_ok=latin_ok
+                    ),
+                    cfg.max_tokens_write,
+                )
+                rules = Rules(
+                    hard_mode=cfg.hard_mode,
+                    language=s.language,
+                    allowed_keys=frozenset(s.pack),
+                    cite_every=cfg.cite_every,
+                )
+                return call, rules
+            case "extend_plan":
+                positions = expandable_positions(s.outline, s.deepen_target)
+                forced = s.deepen_target is not None
+                call = Call(
+                    lambda ab, _: prompts.extend_plan_prompt(
+                        s.question,
+                        s.outline,
+                        positions,
+                        s.language,
+                        forced,
+                        None if ab == prompts.Abbreviation() else ab,
+                    ),
+                    grammars.extend_plan_grammar(
+                        positions,
+                        self.limits,
+                        hard_mode=cfg.hard_mode,
+                        allow_nop=not forced,
+                        latin_ok=latin_ok,
+                    ),
+                    cfg.max_tokens_extend,
+                )
+                rules = Rules(
+                    hard_mode=cfg.hard_mode,
+                    language=s.language,
+                    expandable=positions,
+                    allow_nop=not forced,
+                )
+                return call, rules
+        raise AssertionError(f"no LLM call in phase {phase!r}")
+
+    # ---- the model call -------------------------------------------------------------------------
+    def _fit_prompt(self, call: Call) -> tuple[str, int]:
+        """Abbreviate until prompt + answer fit the context; never let llama.cpp truncate."""
+        context = self.backend.context_length
+        abbreviation: prompts.Abbreviation | None = prompts.Abbreviation()
+        caps: list[int | None] = [None, 1200, 600, 300]
+        while True:
+            for cap in caps:
+                prompt = call.build(abbreviation, cap)
+                used = self.backend.count_tokens(prompt) + TEMPLATE_OVERHEAD_TOKENS
+                room = context - used
+                if room >= min(call.max_tokens, max(MIN_ANSWER_TOKENS, context // 8)):
+                    return prompt, min(call.max_tokens, room)
+            abbreviation = abbreviation.tighter()
+            if abbreviation is None:
+                raise PromptTooLong(
+                    f"the prompt needs {used} tokens but the model's context holds {context}; "
+                    "choose a larger context size"
+                )
+
+    def _call(self, call: Call, phase: str) -> tuple[ChatResult, bool]:
+        prompt, max_tokens = self._fit_prompt(call)
+        grammar = call.grammar if self.backend.supports_grammar else None
+        request = ChatRequest.user(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=self.config.temperature,
+            seed=self.config.seed * 100_003 + self.state.step,
+            grammar=grammar,
+            purpose=phase,
+        )
+        key = request.cache_key(self.backend.model_id)
+        if self.journal is not None:
+            cached = self.journal.cached_reply(key)
+            if cached is not None:
+                log.info("step %d: reply taken from the run's LLM cache", self.state.step + 1)
+                return cached, True
+        step = self.state.step + 1
+        result = self.backend.chat(
+            request,
+            on_delta=lambda text: self.sink.emit(TokensStreamed(step, phase, text)),
+            cancel=self.cancel,
+        )
+        if result.finish_reason == "cancelled":
+            raise Cancelled()
+        if self.journal is not None:
+            self.journal.store_reply(key, result)
+        return result, False
+
+    def _parse(self, phase: str, result: ChatResult, rules: Rules) -> Action:
+        text = result.text
+        match phase:
+            case "search":
+                return parse_search(text, rules)
+            case "init_plan":
+                return parse_init_plan(text, rules)
+            case "write":
+                return parse_write(text, rules, cut_off=result.finish_reason == "length")
+            case "extend_plan":
+                return parse_extend_plan(text, rules)
+        raise AssertionError(phase)
+
+    # ---- applying actions ------------------------------------------------------------------------
+    def _apply(self, action: Action) -> tuple[RunState, dict]:
+        s = self.state
+        match action:
+            case Search(keywords):
+                return self._search(keywords)
+            case InitPlan(title, sections):
+                outline = Outline.initial(title, sections)
+                self.sink.emit(OutlineChanged(outline, "init-plan"))
+                return s.evolve(outline=outline, phase="search"), {"sections": len(sections)}
+            case Write(text, trimmed):
+                return self._write(text, trimmed)
+            case ExtendPlan(position, subsections):
+                node = s.outline.node_at(position)
+                outline = s.outline.expanded(node.section.id, subsections)
+                self.sink.emit(OutlineChanged(outline, "extend-plan"))
+                state = s.evolve(
+                    outline=outline,
+                    phase="search",
+                    extend_count=s.extend_count + 1,
+                    deepen_target=None,
+                )
+                return state, {"position": position, "subsections": len(subsections)}
+            case Nop():
+                return s.evolve(phase="done", stop_reason="nop"), {"nop": True}
+            case _:
+                assert_never(action)
+
+    def _search(self, keywords: tuple[str, ...]) -> tuple[RunState, dict]:
+        s = self.state
+        first = s.outline is None
+        budget = self.config.first_budget if first else self.config.later_budget
+        passages = retrieve_merged(
+            self.retriever,
+            keywords,
+            budget,
+            self.config.per_keyword,
+            checkpoint=self.cancel.raise_if_set,
+        )
+        before = len(s.registry)
+        registry, keys = s.registry.with_passages(passages)
+        cursor = s.outline.cursor() if s.outline else None
+        pack_for = "outline" if first else (cursor.section.id if cursor else None)
+        self.sink.emit(
+            SearchPerformed(s.step + 1, keywords, len(keys), len(registry) - before, tuple(keys))
+        )
+        state = s.evolve(
+            registry=registry,
+            pack=tuple(keys),
+            pack_for=pack_for,
+            phase="init_plan" if first else "write",
+        )
+        return state, {"keywords": list(keywords), "passages": len(keys)}
+
+    def _write(self, text: str, trimmed: bool) -> tuple[RunState, dict]:
+        s = self.state
+        node = s.outline.cursor()
+        outline = s.outline.with_content(node.section.id, text)
+        self.sink.emit(SectionWritten(node.section.id, node.position, text, trimmed, outline))
+        self.sink.emit(OutlineChanged(outline, "write"))
+        if outline.cursor() is not None:
+            phase = "search"
+        elif s.extend_count < self.config.max_extend or s.deepen_target is not None:
+            phase = "extend_plan"
+        else:
+            phase = "done"
+        state = s.evolve(
+            outline=outline, phase=phase, stop_reason="max_extend" if phase == "done" else None
+        )
+        return state, {"position": node.position, "chars": len(text), "trimmed": trimmed}
+
+    def _fail(self, phase: str, reason: str, metrics: StepMetrics) -> None:
+        s = self.state
+        state = s.evolve(step=s.step + 1)
+        if phase == "extend_plan":
+            state = state.evolve(extend_count=s.extend_count + 1)
+        log.info("step %d (%s) failed: %s", state.step, phase, reason)
+        self._commit(state, "failed", {"phase": phase, "reason": reason})
+        self.sink.emit(StepFailed(state.step, phase, reason, metrics))
+
+    # ---- bookkeeping -----------------------------------------------------------------------------
+    def _commit(self, state: RunState, kind: str, detail: dict) -> None:
+        if self.journal is not None:
+            self.journal.commit(state, kind, detail)
+        self.state = state
+
+    def _set_status(self, status: str, error: str | None = None) -> None:
+        self.status = status
+        if self.journal is not None:
+            self.journal.set_status(status, error)
+
+    def _metrics(self, result: ChatResult, started: float, cached: bool) -> StepMetrics:
+        return StepMetrics(
+            prompt_tokens=result.prompt_tokens,
+            prefilled_tokens=result.prefilled_tokens,
+            completion_tokens=result.completion_tokens,
+            seconds=time.perf_counter() - started,
+            first_token_seconds=result.first_token_seconds,
+            tokens_per_second=result.tokens_per_second,
+            model_seconds=result.model_seconds,
+            cached=cached,
+        )

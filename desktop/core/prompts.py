@@ -1,0 +1,210 @@
+"""Prompt texts for the four WARP steps, laid out so consecutive calls share a long prefix.
+
+Every prompt starts with the same block (task, question, outline), then the step's own
+instruction, evidence and output format. The search prompt and the following write prompt
+therefore share everything up to the instruction, and after a write the next prompt shares
+everything before the section just written. Written sections are abbreviated to their head
+and tail except the most recent one, so the abbreviation of a section never changes once the
+cursor has moved past it (stable prefix, bounded prompt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from desktop.core.evidence import EvidenceRegistry
+from desktop.core.outline import Outline
+
+# Characters per token, roughly, for the abbreviation (the budget check uses the tokenizer).
+CHARS_PER_TOKEN = {"en": 4.0, "zh": 1.3}
+
+
+@dataclass(frozen=True, slots=True)
+class Abbreviation:
+    """How much of a written section away from the cursor stays visible, in tokens."""
+
+    head_tokens: int = 100
+    tail_tokens: int = 50
+    titles_only: bool = False
+
+    def tighter(self) -> Abbreviation | None:
+        if self.titles_only:
+            return None
+        if self.head_tokens > 30:
+            return Abbreviation(self.head_tokens // 3, self.tail_tokens // 3)
+        return Abbreviation(0, 0, titles_only=True)
+
+
+LANGUAGE_LINE = {
+    "en": "Write everything (keywords, titles, plans, text) in English.",
+    "zh": "所有内容（关键词、标题、计划、正文）都必须用简体中文书写。",
+}
+
+
+def abbreviate(text: str, language: str, abbreviation: Abbreviation) -> str:
+    if abbreviation.titles_only:
+        return "…"
+    per_token = CHARS_PER_TOKEN.get(language, 4.0)
+    head = int(abbreviation.head_tokens * per_token)
+    tail = int(abbreviation.tail_tokens * per_token)
+    if len(text) <= head + tail + 20:
+        return text
+    return f"{text[:head].rstrip()} … {text[-tail:].lstrip()}" if tail else text[:head] + " …"
+
+
+def render_outline(
+    outline: Outline,
+    language: str,
+    *,
+    full_text: bool = False,
+    abbreviation: Abbreviation = Abbreviation(),
+) -> str:
+    """One line per node: position, title, then `[OK]` + text or `[PLAN]` + plan."""
+    cursor = outline.cursor()
+    cursor_index = None
+    nodes = list(outline.walk())
+    for index, node in enumerate(nodes):
+        if cursor is not None and node.section.id == cursor.section.id:
+            cursor_index = index
+    last_written = _last_written_before(nodes, cursor_index)
+    lines = [f"Title: {outline.title}"]
+    for index, node in enumerate(nodes):
+        s = node.section
+        indent = "  " * (node.depth - 1)
+        lock = " [LOCKED]" if s.locked else ""
+        if s.content is not None:
+            keep = full_text or index == last_written
+            text = s.content if keep else abbreviate(s.content, language, abbreviation)
+            text = " ".join(text.split())
+            lines.append(f"{indent}{node.position} {s.title}{lock} [OK] {text}")
+        else:
+            lines.append(f"{indent}{node.position} {s.title}{lock} [PLAN] {s.plan}")
+    return "\n".join(lines)
+
+
+def _last_written_before(nodes, cursor_index: int | None) -> int | None:
+    end = len(nodes) if cursor_index is None else cursor_index
+    for index in range(end - 1, -1, -1):
+        if nodes[index].section.content is not None:
+            return index
+    return None
+
+
+def _header(question: str, outline_text: str) -> str:
+    return (
+        "You are a careful research writer. You build a long report step by step: you search "
+        "the user's documents, plan an outline, write one section at a time from the evidence "
+        "you found, and deepen sections that deserve more detail.\n\n"
+        f"## Research question\n{question}\n\n"
+        f"## Current outline\n{outline_text}\n\n"
+    )
+
+
+def _format(action: str) -> str:
+    return (
+        "## Output format\nFirst think briefly inside <thought></thought>, then give exactly "
+        f"one action inside <action></action>:\n{action}"
+    )
+
+
+def evidence_block(registry: EvidenceRegistry, keys: Sequence[str], max_chars: int | None) -> str:
+    lines = []
+    for key in keys:
+        text = " ".join(registry[key].text.split())
+        if max_chars is not None and len(text) > max_chars:
+            text = text[:max_chars].rstrip() + " …"
+        lines.append(f"{key}: {text}")
+    return "\n\n".join(lines)
+
+
+def search_prompt(
+    question: str, outline: Outline | None, target: str, language: str, abbreviation: Abbreviation
+) -> str:
+    outline_text = (
+        render_outline(outline, language, abbreviation=abbreviation)
+        if outline
+        else "(no outline yet)"
+    )
+    goal = (
+        "Search the documents to gather material for planning the whole report."
+        if target == "outline"
+        else f"You need to update {target}. Search the documents for evidence for that section."
+    )
+    return (
+        _header(question, outline_text)
+        + f"## Your task\n{goal} Give one to five short search keywords. {LANGUAGE_LINE[language]}\n\n"
+        + _format('{"name": "search", "keywords": ["keyword 1", "keyword 2"]}')
+    )
+
+
+def init_plan_prompt(
+    question: str,
+    registry: EvidenceRegistry,
+    keys: Sequence[str],
+    language: str,
+    max_passage_chars: int | None = None,
+) -> str:
+    return (
+        _header(question, "(no outline yet)")
+        + f"## Passages found\n{evidence_block(registry, keys, max_passage_chars)}\n\n"
+        + "## Your task\nPlan the report: a title and its top-level sections, each with a "
+        + f"plan saying what it must cover. {LANGUAGE_LINE[language]}\n\n"
+        + _format(
+            '{"name": "init-plan", "title": "report title", "sections": '
+            '[{"title": "section title", "plan": "what it covers"}]}'
+        )
+    )
+
+
+def write_prompt(
+    question: str,
+    outline: Outline,
+    registry: EvidenceRegistry,
+    keys: Sequence[str],
+    language: str,
+    abbreviation: Abbreviation,
+    max_passage_chars: int | None = None,
+) -> str:
+    cursor = outline.cursor()
+    assert cursor is not None, "write needs a cursor"
+    s = cursor.section
+    return (
+        _header(question, render_outline(outline, language, abbreviation=abbreviation))
+        + f'## Your task\nWrite {cursor.position} "{s.title}". Plan: {s.plan}\n'
+        + "Write the section's text only (Markdown, no headings), grounded in the passages "
+        + "below. Cite the passage behind each claim as \\cite{textidN} (several: "
+        + f"\\cite{{textid1, textid2}}). Cite only passages listed below. {LANGUAGE_LINE[language]}\n\n"
+        + f"## Passages\n{evidence_block(registry, keys, max_passage_chars)}\n\n"
+        + _format("the section text with \\cite{textidN} citations")
+    )
+
+
+def extend_plan_prompt(
+    question: str,
+    outline: Outline,
+    positions: Sequence[str],
+    language: str,
+    forced: bool,
+    abbreviation: Abbreviation | None = None,
+) -> str:
+    outline_text = (
+        render_outline(outline, language, full_text=True)
+        if abbreviation is None
+        else render_outline(outline, language, abbreviation=abbreviation)
+    )
+    if forced:
+        task = f"The user asked to deepen {positions[0]}: add subsections to it."
+    else:
+        task = (
+            "The whole outline is written. If a section deserves more depth, add subsections "
+            f"to it (one of: {', '.join(positions) or 'none'}); if the report is complete, stop."
+        )
+    return (
+        _header(question, outline_text)
+        + f"## Your task\n{task} {LANGUAGE_LINE[language]}\n\n"
+        + _format(
+            '{"name": "extend-plan", "position": "section-2", "subsections": '
+            '[{"title": "subsection title", "plan": "what it covers"}]} or {"name": "nop"}'
+        )
+    )

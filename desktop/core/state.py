@@ -1,0 +1,131 @@
+"""The run's state between steps (an immutable snapshot) and its configuration."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from desktop.core.evidence import EvidenceRegistry, Passage
+from desktop.core.outline import Outline
+
+PHASES = ("search", "init_plan", "write", "extend_plan", "done")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Budgets and switches of one run (the CLI flags and the settings dialog set these)."""
+
+    max_step: int = 140
+    max_extend: int = 8
+    hard_mode: bool = False
+    cite_every: int = 0  # 0: off; n: a citation at least every n sentences (small models: 3)
+    script_guard: bool = False  # grammar forbids Latin letters in a Chinese report (small models)
+    first_budget: int = 20  # passages kept by the first search (before the outline)
+    later_budget: int = 10
+    per_keyword: int = 20
+    temperature: float = 0.7
+    max_tokens_search: int = 200
+    max_tokens_plan: int = 900
+    max_tokens_write: int = 900
+    max_tokens_extend: int = 700
+    thought_chars: int = 300
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict) -> RunConfig:
+        known = {k: v for k, v in data.items() if k in RunConfig.__dataclass_fields__}
+        return RunConfig(**known)
+
+    @staticmethod
+    def for_small_model(**overrides) -> RunConfig:
+        """Guards that make a tiny model's output usable: frequent citations, fixed script."""
+        base = dict(
+            cite_every=3,
+            script_guard=True,
+            thought_chars=120,
+            max_tokens_search=96,
+            max_tokens_plan=400,
+            max_tokens_write=320,
+            max_tokens_extend=300,
+        )
+        base.update(overrides)
+        return RunConfig(**base)
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    question: str
+    language: str
+    phase: str = "search"
+    outline: Outline | None = None
+    step: int = 0
+    extend_count: int = 0
+    registry: EvidenceRegistry = field(default_factory=EvidenceRegistry)
+    pack: tuple[str, ...] = ()  # keys of the latest evidence pack, in rank order
+    pack_for: str | None = None  # "outline" or the section id the pack was searched for
+    deepen_target: str | None = None
+    stop_reason: str | None = None  # "nop", "max_step", "max_extend" when done
+
+    @property
+    def done(self) -> bool:
+        return self.phase == "done"
+
+    @property
+    def cursor_label(self) -> str:
+        """`outline` before the outline exists, else the cursor's position or `none`."""
+        if self.outline is None:
+            return "outline"
+        node = self.outline.cursor()
+        return node.position if node else "none"
+
+    def evolve(self, **changes) -> RunState:
+        return replace(self, **changes)
+
+    # The registry is journaled separately (append-only), so snapshots stay small.
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "language": self.language,
+            "phase": self.phase,
+            "outline": self.outline.to_dict() if self.outline else None,
+            "step": self.step,
+            "extend_count": self.extend_count,
+            "registry_size": len(self.registry),
+            "pack": list(self.pack),
+            "pack_for": self.pack_for,
+            "deepen_target": self.deepen_target,
+            "stop_reason": self.stop_reason,
+        }
+
+    @staticmethod
+    def from_dict(data: dict, registry: EvidenceRegistry) -> RunState:
+        return RunState(
+            question=data["question"],
+            language=data["language"],
+            phase=data["phase"],
+            outline=Outline.from_dict(data["outline"]) if data.get("outline") else None,
+            step=int(data["step"]),
+            extend_count=int(data["extend_count"]),
+            registry=registry,
+            pack=tuple(data.get("pack", ())),
+            pack_for=data.get("pack_for"),
+            deepen_target=data.get("deepen_target"),
+            stop_reason=data.get("stop_reason"),
+        )
+
+
+def passage_to_dict(passage: Passage) -> dict:
+    return asdict(passage)
+
+
+def passage_from_dict(data: dict) -> Passage:
+    return Passage(**{k: v for k, v in data.items() if k in Passage.__dataclass_fields__})
+
+
+def registry_from_items(items: list[tuple[str, dict]]) -> EvidenceRegistry:
+    """Rebuild a registry from journaled (key, passage) rows in key order."""
+    by_key = {key: passage_from_dict(data) for key, data in items}
+    by_fp = {p.fingerprint: key for key, p in by_key.items()}
+    return EvidenceRegistry(by_key, by_fp)

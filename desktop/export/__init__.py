@@ -1,0 +1,1 @@
+"""Report writers: Markdown (canonical), DOCX and PDF, all from `desktop.core.report.Report`."""

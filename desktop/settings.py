@@ -1,0 +1,73 @@
+"""Typed, persisted settings and the data-dir layout (platformdirs; never the current dir).
+
+Settings live in `DATA_DIR/settings.json`, written atomically. Secrets (API keys) never go
+in this file: they go through `desktop.secrets` (keyring, with a documented fallback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Draftwell"
+DATA_DIR_ENV = "DRAFTWELL_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def resolve_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
+    """--data-dir, else $DRAFTWELL_DATA_DIR, else the platform's user data dir."""
+    raw = cli_value or os.environ.get(DATA_DIR_ENV)
+    path = Path(raw).expanduser() if raw else default_data_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    model_path: str | None = None  # None: the embedded SmolLM2 model
+    server_url: str | None = None  # an OpenAI-compatible base URL instead of a local GGUF
+    server_model: str | None = None
+    api_key_env: str | None = None
+    n_ctx: int | None = None  # None: from the GGUF, capped for a laptop
+    n_threads: int | None = None  # None: physical cores
+    n_gpu_layers: int = -1  # all layers; a CPU-only build ignores it
+    max_step: int = 140
+    max_extend: int = 8
+    hard_mode: bool = False
+    chroma_url: str | None = None  # Chroma server instead of the embedded index
+    web_search: bool = False
+    search_url: str | None = None
+    page_size: str = "A4"
+
+    @staticmethod
+    def path(data_dir: Path) -> Path:
+        return Path(data_dir) / "settings.json"
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Settings:
+        path = cls.path(data_dir)
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("ignoring unreadable settings %s: %s", path, exc)
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, data_dir: Path) -> None:
+        from desktop.export.atomic import write_text_atomically
+
+        text = json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        write_text_atomically(self.path(data_dir), text, force=True)

@@ -1,0 +1,1 @@
+"""Run journals: one SQLite file per run with committed steps, edits and an LLM-call cache."""

@@ -1,0 +1,310 @@
+"""The run journal: a SQLite database (WAL) per run, written once per committed step.
+
+Tables: `run` (one row: question, config, sources, model, status, pid), `snapshots` (the
+state after every committed step or edit), `evidence` (the registry, append-only), `commands`
+(user edits and what became of them) and `llm_cache` (replies by request hash, so a resumed
+step that was answered before the crash costs nothing). Schema changes are numbered
+migrations tracked in `PRAGMA user_version`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from desktop.core.commands import Command, command_to_dict
+from desktop.core.state import (
+    RunConfig,
+    RunState,
+    passage_to_dict,
+    registry_from_items,
+)
+from desktop.llm.base import ChatResult
+
+
+class JournalError(Exception):
+    """A run journal is missing or unreadable; the message is one clear line."""
+
+
+def _migration_1(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE run (
+            id TEXT PRIMARY KEY, question TEXT NOT NULL, language TEXT NOT NULL,
+            config TEXT NOT NULL, sources TEXT NOT NULL, model TEXT NOT NULL,
+            status TEXT NOT NULL, error TEXT, pid INTEGER,
+            created REAL NOT NULL, updated REAL NOT NULL
+        );
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, step INTEGER NOT NULL, kind TEXT NOT NULL,
+            phase TEXT NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL, created REAL NOT NULL
+        );
+        CREATE TABLE evidence (
+            seq INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, passage TEXT NOT NULL
+        );
+        CREATE TABLE commands (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, status TEXT NOT NULL,
+            message TEXT NOT NULL, created REAL NOT NULL
+        );
+        CREATE TABLE llm_cache (key TEXT PRIMARY KEY, result TEXT NOT NULL, created REAL NOT NULL);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db:
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    id: str
+    question: str
+    language: str
+    status: str
+    steps: int
+    created: float
+    updated: float
+    model: str
+    sources: tuple[str, ...]
+    error: str | None
+    path: Path
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["sources"] = list(self.sources)
+        data["created"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.created))
+        data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.updated))
+        return data
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunJournal:
+    """One run's journal. Not shared between threads: the engine's thread owns it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"cannot open run journal {path}: {exc}") from exc
+        self._known_keys = {row[0] for row in self.db.execute("SELECT key FROM evidence")}
+
+    # ---- creating and opening ---------------------------------------------------------------
+    @staticmethod
+    def runs_dir(data_dir: Path) -> Path:
+        path = Path(data_dir) / "runs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @classmethod
+    def create(
+        cls,
+        data_dir: Path,
+        state: RunState,
+        config: RunConfig,
+        *,
+        sources: list[str],
+        model: str,
+    ) -> RunJournal:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        journal = cls(cls.runs_dir(data_dir) / f"{run_id}.sqlite")
+        now = time.time()
+        with journal.db:
+            journal.db.execute(
+                "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    state.question,
+                    state.language,
+                    json.dumps(config.to_dict()),
+                    json.dumps(sources),
+                    model,
+                    "created",
+                    None,
+                    os.getpid(),
+                    now,
+                    now,
+                ),
+            )
+        journal.commit(state, "start", {})
+        return journal
+
+    @classmethod
+    def open(cls, data_dir: Path, run_id: str) -> RunJournal:
+        path = cls.runs_dir(data_dir) / f"{run_id}.sqlite"
+        if not path.exists():
+            raise JournalError(f"no run with id {run_id} in {path.parent}")
+        return cls(path)
+
+    # ---- reading ----------------------------------------------------------------------------
+    def _run_row(self) -> sqlite3.Row:
+        self.db.row_factory = sqlite3.Row
+        try:
+            row = self.db.execute("SELECT * FROM run").fetchone()
+        finally:
+            self.db.row_factory = None
+        if row is None:
+            raise JournalError(f"{self.path} is not a Draftwell run")
+        return row
+
+    @property
+    def run_id(self) -> str:
+        return self._run_row()["id"]
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(json.loads(self._run_row()["config"]))
+
+    @property
+    def sources(self) -> list[str]:
+        return json.loads(self._run_row()["sources"])
+
+    @property
+    def model(self) -> str:
+        return self._run_row()["model"]
+
+    def info(self) -> RunInfo:
+        row = self._run_row()
+        steps = self.db.execute("SELECT COALESCE(MAX(step), 0) FROM snapshots").fetchone()[0]
+        status = row["status"]
+        if status in ("running", "paused") and not _pid_alive(row["pid"]):
+            status = "interrupted"
+        return RunInfo(
+            row["id"],
+            row["question"],
+            row["language"],
+            status,
+            steps,
+            row["created"],
+            row["updated"],
+            row["model"],
+            tuple(json.loads(row["sources"])),
+            row["error"],
+            self.path,
+        )
+
+    def latest_state(self) -> RunState:
+        row = self.db.execute("SELECT state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise JournalError(f"run journal {self.path} has no committed state")
+        data = json.loads(row[0])
+        items = self.db.execute(
+            "SELECT key, passage FROM evidence WHERE seq <= ? ORDER BY seq",
+            (data["registry_size"],),
+        ).fetchall()
+        return RunState.from_dict(data, registry_from_items([(k, json.loads(p)) for k, p in items]))
+
+    def snapshots(self) -> list[dict]:
+        rows = self.db.execute("SELECT step, kind, phase, detail FROM snapshots ORDER BY id")
+        return [{"step": s, "kind": k, "phase": p, "detail": json.loads(d)} for s, k, p, d in rows]
+
+    def commands(self) -> list[dict]:
+        rows = self.db.execute("SELECT command, status, message FROM commands ORDER BY id")
+        return [{"command": json.loads(c), "status": s, "message": m} for c, s, m in rows]
+
+    # ---- writing (the Journal protocol of desktop.core.engine) --------------------------------
+    def commit(self, state: RunState, kind: str, detail: dict) -> None:
+        """Store the state after a step or an edit, with any new evidence, in one transaction."""
+        new = [
+            (
+                int(key.removeprefix("textid")),
+                key,
+                json.dumps(passage_to_dict(p), ensure_ascii=False),
+            )
+            for key, p in state.registry.by_key.items()
+            if key not in self._known_keys
+        ]
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO evidence VALUES (?,?,?)", new)
+            self.db.execute(
+                "INSERT INTO snapshots (step, kind, phase, detail, state, created) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    state.step,
+                    kind,
+                    state.phase,
+                    json.dumps(detail, ensure_ascii=False),
+                    json.dumps(state.to_dict(), ensure_ascii=False),
+                    now,
+                ),
+            )
+            self.db.execute("UPDATE run SET updated = ?", (now,))
+        self._known_keys.update(key for _, key, _ in new)
+
+    def cached_reply(self, key: str) -> ChatResult | None:
+        row = self.db.execute("SELECT result FROM llm_cache WHERE key = ?", (key,)).fetchone()
+        return ChatResult(**json.loads(row[0])) if row else None
+
+    def store_reply(self, key: str, result: ChatResult) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO llm_cache VALUES (?,?,?)",
+                (key, json.dumps(asdict(result), ensure_ascii=False), time.time()),
+            )
+
+    def record_command(self, command: Command, status: str, message: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO commands (command, status, message, created) VALUES (?,?,?,?)",
+                (
+                    json.dumps(command_to_dict(command), ensure_ascii=False),
+                    status,
+                    message,
+                    time.time(),
+                ),
+            )
+
+    def set_status(self, status: str, error: str | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE run SET status = ?, error = ?, pid = ?, updated = ?",
+                (status, error, os.getpid(), time.time()),
+            )
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+
+
+def list_runs(data_dir: Path) -> list[RunInfo]:
+    """Every run in the data dir, newest first; unreadable journals are skipped."""
+    infos = []
+    for path in sorted(RunJournal.runs_dir(data_dir).glob("*.sqlite"), reverse=True):
+        try:
+            journal = RunJournal(path)
+            infos.append(journal.info())
+            journal.close()
+        except JournalError:
+            continue
+    return infos
