@@ -66,7 +66,7 @@ class Rules:
     hard_mode: bool = False
     language: str = "en"
     allowed_keys: frozenset[str] = frozenset()
-    cite_every: int = 0  # 0: no rule; n: at most n sentences in a row without a citation
+    cite_every: int = 0  # 0: no rule; n: a citation at least every n sentences
     expandable: tuple[str, ...] = ()  # positions an extend-plan may target
     allow_nop: bool = True
 
@@ -210,8 +210,8 @@ def _check_write(text: str, rules: Rules) -> None:
     unknown = sorted({k for k in keys if k not in rules.allowed_keys})
     if unknown:
         raise ActionError(f"cites passages that were not shown: {', '.join(unknown)}")
-    if rules.cite_every and _longest_uncited_run(text) > rules.cite_every:
-        raise ActionError(f"more than {rules.cite_every} sentences in a row without a citation")
+    if rules.cite_every and _longest_uncited_run(text) >= rules.cite_every:
+        raise ActionError(f"{rules.cite_every} sentences in a row without a citation")
     if rules.hard_mode:
         if len(text) <= 50:
             raise ActionError("the section text is too short (50 characters or fewer)")

@@ -116,7 +116,6 @@ class Engine:
         self._resume_event = threading.Event()
         self._resume_event.set()
         self.status = "created"
-        self.limits = grammars.GrammarLimits(thought_chars=config.thought_chars)
 
     # ---- control from other threads -------------------------------------------------------
     def pause(self) -> None:
@@ -246,6 +245,7 @@ class Engine:
 
     def _plan_call(self, phase: str) -> tuple[Call, Rules]:
         s, cfg = self.state, self.config
+        self.limits = cfg.grammar_limits(s.language)
         latin_ok = not (cfg.script_guard and s.language == "zh")
         base_rules = Rules(hard_mode=cfg.hard_mode, language=s.language)
         match phase:

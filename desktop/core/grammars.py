@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 TERMINATORS = ".!?。！？"
+CJK = "[一-鿿]"  # U+4E00..U+9FFF: with the script guard, text must open with a Chinese character
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class GrammarLimits:
     plan_chars: int = 300
     sentence_chars: int = 400
     paragraphs: int = 8
+    max_sections: int = 12
+    max_subsections: int = 7
 
 
 def _literal(text: str) -> str:
@@ -40,11 +43,12 @@ def _envelope(action_rule: str, limits: GrammarLimits) -> str:
 def _json_common(limits: GrammarLimits, latin_ok: bool = True) -> str:
     # Inside JSON strings: no quotes, backslashes or control characters (keeps strings simple).
     excluded = '"\\\\\\x00-\\x1f' + ("" if latin_ok else "a-zA-Z")
+    first = "ch" if latin_ok else CJK
     return (
         'sp ::= " "?\n'
         f"ch ::= [^{excluded}]\n"
-        f'title ::= "\\"" ch{{1,{limits.title_chars}}} "\\""\n'
-        f'plan ::= "\\"" ch{{1,{limits.plan_chars}}} "\\""\n'
+        f'title ::= "\\"" {first} ch{{0,{limits.title_chars - 1}}} "\\""\n'
+        f'plan ::= "\\"" {first} ch{{0,{limits.plan_chars - 1}}} "\\""\n'
         'item ::= "{" sp "\\"title\\":" sp title "," sp "\\"plan\\":" sp plan sp "}"\n'
     )
 
@@ -54,11 +58,11 @@ def _items_rule(low: int, high: int) -> str:
 
 
 def search_grammar(limits: GrammarLimits = GrammarLimits(), *, latin_ok: bool = True) -> str:
-    excluded = '"\\\\\\x00-\\x1f' + ("" if latin_ok else "a-zA-Z")
+    chars = '[^"\\\\\\x00-\\x1f]' if latin_ok else CJK  # Chinese keywords: CJK only
     return (
         _envelope("search", limits)
         + 'sp ::= " "?\n'
-        + f'kw ::= "\\"" [^{excluded}]{{1,{limits.keyword_chars}}} "\\""\n'
+        + f'kw ::= "\\"" {chars}{{1,{limits.keyword_chars}}} "\\""\n'
         + 'search ::= "{" sp "\\"name\\":" sp "\\"search\\"," sp "\\"keywords\\":" sp '
         + '"[" sp kw ("," sp kw){0,4} sp "]" sp "}"\n'
     )
@@ -67,7 +71,7 @@ def search_grammar(limits: GrammarLimits = GrammarLimits(), *, latin_ok: bool = 
 def init_plan_grammar(
     limits: GrammarLimits = GrammarLimits(), *, hard_mode: bool = False, latin_ok: bool = True
 ) -> str:
-    low, high = (3, 12) if hard_mode else (1, 12)
+    low, high = (3, limits.max_sections) if hard_mode else (1, limits.max_sections)
     return (
         _envelope("plan-action", limits)
         + _json_common(limits, latin_ok)
@@ -85,7 +89,7 @@ def extend_plan_grammar(
     latin_ok: bool = True,
 ) -> str:
     """Extend one of `positions` or (when allowed) stop with nop."""
-    low, high = (2, 7) if hard_mode else (1, 7)
+    low, high = (2, limits.max_subsections) if hard_mode else (1, limits.max_subsections)
     choices = []
     if positions:
         alternatives = " | ".join(_literal(json.dumps(p)) for p in positions)
@@ -130,7 +134,11 @@ def write_grammar(
         + "para ::= chunk (ws chunk){0,11}\n"
         + f"chunk ::= {chunk}\n"
         + 'ws ::= " "?\n'
-        + f"txt ::= [^{excluded}]{{1,{n}}}\n"
+        + (
+            f"txt ::= [^{excluded}]{{1,{n}}}\n"
+            if latin_ok
+            else f"txt ::= [ \\n]? {CJK} [^{excluded}]{{0,{n - 1}}}\n"
+        )
         + "sent ::= txt term\n"
         + ("csent ::= txt cite term\n" if keys else "")
         + f"term ::= [{TERMINATORS}]\n"

@@ -27,13 +27,16 @@ class Abbreviation:
     head_tokens: int = 100
     tail_tokens: int = 50
     titles_only: bool = False
+    keep_last_full: bool = True  # the section written last stays whole for continuity
 
     def tighter(self) -> Abbreviation | None:
         if self.titles_only:
             return None
+        if self.keep_last_full:
+            return Abbreviation(self.head_tokens, self.tail_tokens, keep_last_full=False)
         if self.head_tokens > 30:
-            return Abbreviation(self.head_tokens // 3, self.tail_tokens // 3)
-        return Abbreviation(0, 0, titles_only=True)
+            return Abbreviation(self.head_tokens // 3, self.tail_tokens // 3, False, False)
+        return Abbreviation(0, 0, titles_only=True, keep_last_full=False)
 
 
 LANGUAGE_LINE = {
@@ -74,7 +77,7 @@ def render_outline(
         indent = "  " * (node.depth - 1)
         lock = " [LOCKED]" if s.locked else ""
         if s.content is not None:
-            keep = full_text or index == last_written
+            keep = full_text or (abbreviation.keep_last_full and index == last_written)
             text = s.content if keep else abbreviate(s.content, language, abbreviation)
             text = " ".join(text.split())
             lines.append(f"{indent}{node.position} {s.title}{lock} [OK] {text}")

