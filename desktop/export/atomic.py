@@ -3,39 +3,71 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class ExportError(Exception):
     """An export could not be written; the message is one clear line for the user."""
 
 
-def write_atomically(path: Path, write: Callable[[Path], None], *, force: bool = False) -> Path:
-    """Call `write(tmp)` then rename tmp onto `path`; refuse to overwrite unless `force`."""
-    path = Path(path).expanduser().resolve()
+def _check_target(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; choose a file name")
     if path.exists() and not force:
         raise ExportError(f"{path} already exists (use --force to overwrite)")
     if not path.parent.is_dir():
         raise ExportError(f"folder does not exist: {path.parent}")
+
+
+def _default_mode() -> int:
+    """The mode a plain `open()` would give a new file (mkstemp makes it 0600).
+
+    Reads the umask without `os.umask`, which would change it for every thread for a moment.
+    """
+    umask = 0o022
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                umask = int(line.split()[1], 8)
+    return 0o666 & ~umask
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], *, force: bool = False) -> Path:
+    """Call `write(tmp)` then rename tmp onto `path`; refuse to overwrite unless `force`."""
+    path = Path(path).expanduser().resolve()
+    _check_target(path, force)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise ExportError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        with open(tmp, "rb+") as handle:  # the rename must not land before the data does
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+    log.info("wrote %s", path)
     return path
 
 
 def write_text_atomically(path: Path, text: str, *, force: bool = False) -> Path:
+    """Write UTF-8 text atomically (see `write_atomically`)."""
     return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force)
+
+
+def write_bytes_atomically(path: Path, data: bytes, *, force: bool = False) -> Path:
+    """Write bytes atomically (see `write_atomically`)."""
+    return write_atomically(path, lambda tmp: tmp.write_bytes(data), force=force)
