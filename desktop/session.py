@@ -64,9 +64,9 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
     """Load the chosen model (slow: run it off the GUI thread)."""
     if choice.server_url:
         from desktop.llm.openai_http import OpenAICompatBackend
-        from desktop.secrets import get_secret
+        from desktop.secrets import SERVER_API_KEY, get_secret
 
-        key = get_secret("api-key", data_dir, env_var=choice.api_key_env)
+        key = get_secret(SERVER_API_KEY, data_dir, env_var=choice.api_key_env)
         return OpenAICompatBackend(choice.server_url, model=choice.server_model, api_key=key)
     from desktop.llm.llamacpp import LlamaCppBackend
 
