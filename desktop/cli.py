@@ -27,6 +27,7 @@ from desktop.core.events import (
     SearchPerformed,
     StepCompleted,
     StepFailed,
+    StepStarted,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class ProgressPrinter:
     def __init__(self, stream=sys.stderr, max_step: int = 0) -> None:
         self.stream = stream
         self.max_step = max_step
+        self.cursor = ""
 
     def emit(self, event: Event) -> None:
         line = self._line(event)
@@ -54,12 +56,15 @@ class ProgressPrinter:
 
     def _line(self, event: Event) -> str | None:
         match event:
+            case StepStarted(_, _, cursor, _):
+                self.cursor = cursor
+                return None
             case SearchPerformed(step, keywords, passages, new, _):
                 return f"  step {step}: searched {', '.join(keywords)} → {passages} passages ({new} new)"
             case StepCompleted(step, phase, next_phase, m):
                 speed = f"{m.tokens_per_second:.1f} tok/s" if not m.cached else "cached"
                 return (
-                    f"step {step}/{self.max_step} {phase} → {next_phase}  "
+                    f"step {step}/{self.max_step} {phase} @ {self.cursor} → {next_phase}  "
                     f"[{m.completion_tokens} tok, {speed}, {m.seconds:.1f}s]"
                 )
             case StepFailed(step, phase, reason, _):
@@ -95,9 +100,23 @@ def _library(data_dir: Path, settings):
 
 
 def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:
+    """Add paths to the library, printing one line per finished file (and long-file progress)."""
+
     def progress(p) -> None:
-        text = getattr(p, "message", None) or str(p)
-        print(f"  indexing {text}", file=sys.stderr, flush=True)
+        name = Path(p.path).name
+        if p.done:
+            detail = f"{p.chunks} chunks" if p.status == "indexed" else (p.error or p.status)
+            print(
+                f"  [{p.file_index}/{p.file_count}] {name}: {p.status} ({detail})",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif p.pages >= 50 and p.page % 50 == 0:
+            print(
+                f"  [{p.file_index}/{p.file_count}] {name}: page {p.page}/{p.pages}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return library.add(list(paths), progress=progress, cancel=cancel)
 
@@ -360,21 +379,23 @@ def cmd_models(args) -> int:
     data_dir = _data_dir(args)
     if args.models_command == "add":
         info = models.add_model(Path(args.path), data_dir)
-        print(getattr(info, "path", info))
+        print(info.summary())
         return 0
     if args.models_command == "download":
         offline = args.offline or os.environ.get("DRAFTWELL_OFFLINE") == "1"
         info = models.download_model(
             args.repo, args.filename, data_dir, offline=offline, progress=None
         )
-        print(getattr(info, "path", info))
+        print(info.summary())
         return 0
     infos = models.list_models(data_dir)
     if args.json:
-        _emit_json([i.to_json() if hasattr(i, "to_json") else vars(i) for i in infos])
+        _emit_json([i.to_json() for i in infos])
     else:
+        gpu = "GPU offload available" if models.gpu_offload_supported() else "CPU only build"
+        print(f"llama.cpp: {gpu}", file=sys.stderr)
         for info in infos:
-            print(info)
+            print(info.summary())
     return 0
 
 
@@ -485,10 +506,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "models_command", None) != "download":
+        # The embedder and Chroma must never reach a hub; only an explicit download may.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     if args.command is None:
         from desktop.__main__ import main as gui_main
 

@@ -1,4 +1,4 @@
-"""Render the sample documents (resources/samples/src/*.md) to paged PDFs with pymupdf."""
+"""Render the sample documents (resources/samples-src/*.md) to paged PDFs with pymupdf."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import markdown
 import pymupdf as fitz
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "resources" / "samples" / "src"
+SRC = ROOT / "resources" / "samples-src"
 OUT = ROOT / "resources" / "samples"
 CSS = "body { font-family: serif; font-size: 13pt; line-height: 1.5; } h1 { font-size: 20pt; }"
 

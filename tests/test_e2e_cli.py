@@ -98,7 +98,7 @@ def test_research_produces_a_report_whose_citations_resolve(sources, tmp_path):
             assert 1 <= page <= doc.page_count
     used = {int(n) for n in re.findall(r"\[\[(\d+)\]\]", report)}
     assert used == set(range(1, len(refs) + 1))  # every reference cited, numbered by first use
-    assert "step 1/14 search" in done.stderr  # progress on stderr
+    assert "step 1/14 search @ outline" in done.stderr  # progress on stderr
 
 
 def committed_writes(journal: Path) -> int:

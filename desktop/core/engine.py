@@ -344,6 +344,7 @@ class Engine:
             prompt,
             max_tokens=max_tokens,
             temperature=self.config.temperature,
+            repeat_penalty=self.config.repeat_penalty,
             seed=self.config.seed * 100_003 + self.state.step,
             grammar=grammar,
             purpose=phase,

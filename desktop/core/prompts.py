@@ -10,6 +10,8 @@ cursor has moved past it (stable prefix, bounded prompt).
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +44,22 @@ class Abbreviation:
 LANGUAGE_LINE = {
     "en": "Write everything (keywords, titles, plans, text) in English.",
     "zh": "所有内容（关键词、标题、计划、正文）都必须用简体中文书写。",
+}
+
+
+PLAN_EXAMPLE = {
+    "en": '{"name": "init-plan", "title": "A title that answers the question", "sections": '
+    '[{"title": "Background", "plan": "The facts a reader needs first"}, '
+    '{"title": "Findings", "plan": "What the documents show, with figures"}]}',
+    "zh": '{"name": "init-plan", "title": "回答问题的标题", "sections": '
+    '[{"title": "背景", "plan": "读者首先需要了解的事实"}, '
+    '{"title": "发现", "plan": "文件中的数据和结论"}]}',
+}
+EXTEND_EXAMPLE = {
+    "en": '{"name": "extend-plan", "position": "section-2", "subsections": '
+    '[{"title": "A narrower question", "plan": "What this part adds"}]} or {"name": "nop"}',
+    "zh": '{"name": "extend-plan", "position": "section-2", "subsections": '
+    '[{"title": "更具体的问题", "plan": "这一部分补充的内容"}]} 或 {"name": "nop"}',
 }
 
 
@@ -121,6 +139,21 @@ def evidence_block(registry: EvidenceRegistry, keys: Sequence[str], max_chars: i
     return "\n\n".join(lines)
 
 
+def _example_keywords(text: str, language: str) -> list[str]:
+    """Keywords for the format example, taken from the text at hand (never a placeholder a
+    small model could copy verbatim into a useless search)."""
+    if language == "zh":
+        words = [w for w in re.split(r"[^一-鿿]+", text) if len(w) >= 2]
+        return [w[:6] for w in words[:2]] or [text[:6]]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z-]+", text) if len(w) > 3]
+    return [" ".join(words[:2]) or text[:20], " ".join(words[2:4]) or text[:20]]
+
+
+def _search_example(text: str, language: str) -> str:
+    payload = {"name": "search", "keywords": _example_keywords(text, language)}
+    return json.dumps(payload, ensure_ascii=False)
+
+
 def search_prompt(
     question: str, outline: Outline | None, target: str, language: str, abbreviation: Abbreviation
 ) -> str:
@@ -129,15 +162,17 @@ def search_prompt(
         if outline
         else "(no outline yet)"
     )
-    goal = (
-        "Search the documents to gather material for planning the whole report."
-        if target == "outline"
-        else f"You need to update {target}. Search the documents for evidence for that section."
-    )
+    if target == "outline" or outline is None:
+        goal = "Search the documents to gather material for planning the whole report."
+        topic = question
+    else:
+        goal = f"You need to update {target}. Search the documents for evidence for that section."
+        node = outline.node_at(target)
+        topic = f"{node.section.title} {node.section.plan}"
     return (
         _header(question, outline_text)
         + f"## Your task\n{goal} Give one to five short search keywords. {LANGUAGE_LINE[language]}\n\n"
-        + _format('{"name": "search", "keywords": ["keyword 1", "keyword 2"]}')
+        + _format(_search_example(topic, language))
     )
 
 
@@ -153,10 +188,7 @@ def init_plan_prompt(
         + f"## Passages found\n{evidence_block(registry, keys, max_passage_chars)}\n\n"
         + "## Your task\nPlan the report: a title and its top-level sections, each with a "
         + f"plan saying what it must cover. {LANGUAGE_LINE[language]}\n\n"
-        + _format(
-            '{"name": "init-plan", "title": "report title", "sections": '
-            '[{"title": "section title", "plan": "what it covers"}]}'
-        )
+        + _format(PLAN_EXAMPLE[language])
     )
 
 
@@ -207,7 +239,8 @@ def extend_plan_prompt(
         _header(question, outline_text)
         + f"## Your task\n{task} {LANGUAGE_LINE[language]}\n\n"
         + _format(
-            '{"name": "extend-plan", "position": "section-2", "subsections": '
-            '[{"title": "subsection title", "plan": "what it covers"}]} or {"name": "nop"}'
+            EXTEND_EXAMPLE[language].replace(
+                "section-2", positions[0] if positions else "section-1"
+            )
         )
     )

@@ -23,6 +23,7 @@ class RunConfig:
     later_budget: int = 10
     per_keyword: int = 20
     temperature: float = 0.7
+    repeat_penalty: float = 1.0
     max_tokens_search: int = 200
     max_tokens_plan: int = 900
     max_tokens_write: int = 900
@@ -39,10 +40,10 @@ class RunConfig:
         return asdict(self)
 
     def grammar_limits(self, language: str):
-        """Bounds for the grammars; Chinese text carries more per character, so half as many."""
+        """Bounds for the grammars; a Chinese character carries about three Latin letters."""
         from desktop.core.grammars import GrammarLimits
 
-        scale = 2 if language == "zh" else 1
+        scale = 3 if language == "zh" else 1
         return GrammarLimits(
             thought_chars=self.thought_chars,
             keyword_chars=max(4, self.keyword_chars // scale),
@@ -63,6 +64,7 @@ class RunConfig:
         base = dict(
             cite_every=3,
             script_guard=True,
+            repeat_penalty=1.15,
             thought_chars=120,
             keyword_chars=24,
             title_chars=48,

@@ -29,6 +29,7 @@ class ChatRequest:
     max_tokens: int = 1024
     temperature: float = 0.7
     top_p: float = 0.95
+    repeat_penalty: float = 1.0  # >1 discourages loops (small models need it)
     seed: int | None = None
     grammar: str | None = None
     json_schema: dict | None = field(default=None, compare=False)

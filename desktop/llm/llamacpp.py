@@ -174,6 +174,7 @@ class LlamaCppBackend:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
+            repeat_penalty=request.repeat_penalty,
             seed=request.seed,
             stop=list(request.stop) + stops,
             grammar=grammar,

@@ -419,6 +419,8 @@ class OpenAICompatBackend:
             payload["stream_options"] = {"include_usage": True}
         if request.seed is not None:
             payload["seed"] = request.seed
+        if request.repeat_penalty != 1.0 and info.supports_grammar:
+            payload["repeat_penalty"] = request.repeat_penalty  # llama.cpp servers only
         if request.stop:
             payload["stop"] = list(request.stop)
         if request.grammar and info.supports_grammar:

@@ -51,6 +51,17 @@ def questions() -> list[str]:
     return ["How do heat pumps compare with gas boilers?", "中国金融未来的发展趋势"]
 
 
+def sample_questions(n: int = SAMPLES, zh_every: int = 7) -> list[str]:
+    """n questions: English ones cycled, with a Chinese one every `zh_every` samples."""
+    qs = questions()
+    en = [q for q in qs if detect_language(q) == "en"]
+    zh = [q for q in qs if detect_language(q) == "zh"] or en
+    return [
+        zh[i // zh_every % len(zh)] if i % zh_every == zh_every - 1 else en[i % len(en)]
+        for i in range(n)
+    ]
+
+
 def registry() -> tuple[EvidenceRegistry, list[str]]:
     passages = [
         Passage(
@@ -72,9 +83,7 @@ def sample(backend, prompt: str, grammar: str, max_tokens: int, seed: int):
 
 
 def test_search_actions_always_valid(llama_backend):
-    qs = questions()
-    for i in range(SAMPLES):
-        q = qs[i % len(qs)]
+    for i, q in enumerate(sample_questions(zh_every=4)):
         lang = detect_language(q)
         prompt = prompts.search_prompt(q, None, "outline", lang, prompts.Abbreviation())
         grammar = grammars.search_grammar(limits(lang), latin_ok=lang != "zh")
@@ -86,9 +95,7 @@ def test_search_actions_always_valid(llama_backend):
 
 def test_init_plan_actions_always_valid(llama_backend):
     reg, keys = registry()
-    qs = questions()
-    for i in range(SAMPLES):
-        q = qs[i % len(qs)]
+    for i, q in enumerate(sample_questions()):
         lang = detect_language(q)
         prompt = prompts.init_plan_prompt(q, reg, keys, lang)
         grammar = grammars.init_plan_grammar(limits(lang), hard_mode=True, latin_ok=lang != "zh")
@@ -99,15 +106,13 @@ def test_init_plan_actions_always_valid(llama_backend):
 
 
 def test_extend_plan_actions_always_valid(llama_backend):
-    qs = questions()
     outline = Outline.initial("Heating", [("Heat pumps", "how"), ("Boilers", "costs")])
     outline = outline.with_content("s1", "Text one.").with_content("s2", "Text two.")
     outline = outline.expanded("s1", [("Air source", "a")]).with_content("s3", "Three.")
     positions = expandable_positions(outline, None)
     assert positions == ("section-1.1", "section-2")
     seen = set()
-    for i in range(SAMPLES):
-        q = qs[i % len(qs)]
+    for i, q in enumerate(sample_questions()):
         prompt = prompts.extend_plan_prompt(q, outline, positions, "en", forced=False)
         grammar = grammars.extend_plan_grammar(positions, limits("en"), hard_mode=True)
         result = sample(llama_backend, prompt, grammar, CONFIG.max_tokens_extend, seed=200 + i)
@@ -130,7 +135,7 @@ def test_write_cites_only_shown_keys_and_often_enough(llama_backend, language):
         shown, limits(language), cite_every=CONFIG.cite_every, latin_ok=language != "zh"
     )
     rules = Rules(language=language, allowed_keys=frozenset(shown), cite_every=CONFIG.cite_every)
-    for i in range(5):
+    for i in range(3):
         result = sample(llama_backend, prompt, grammar, CONFIG.max_tokens_write, seed=300 + i)
         write = parse_write(result.text, rules, cut_off=result.finish_reason == "length")
         assert write.text and "\\cite{" in write.text
