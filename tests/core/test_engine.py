@@ -318,5 +318,5 @@ def test_chinese_question_gets_chinese_instructions_and_script_guard(question):
     engine.state = engine.state.evolve(language="zh")
     engine.run()
     assert "简体中文" in backend.requests[0].prompt_text
-    assert 'kw ::= "\\"" [一-鿿]{1,12}' in backend.requests[0].grammar  # Chinese-only keywords
+    assert 'kw ::= "\\"" [一-鿿]{1,8}' in backend.requests[0].grammar  # Chinese-only keywords
     assert "a-zA-Z" in backend.requests[1].grammar  # no Latin letters in titles and plans

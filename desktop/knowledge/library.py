@@ -1,0 +1,411 @@
+"""The document library shared across runs: add, list, remove, and retrieve.
+
+Files are identified by content (SHA-256): a changed file is re-indexed, an unchanged one is
+skipped, a second copy of the same content is a `duplicate` (indexed once), and a moved file keeps
+its index. The index lives in `data_dir/library`: a SQLite catalog plus Chroma (embedded, or a
+`chroma run` server when a URL is given). One `Library` is one writer; retrievers may run on other
+threads at the same time.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop.core.cancel import CancelToken
+from desktop.core.evidence import Retriever
+from desktop.knowledge.catalog import Catalog, DocumentRow, PathRow
+from desktop.knowledge.embedder import Embedder, default_embedder
+from desktop.knowledge.formats import is_supported
+from desktop.knowledge.index import VectorIndex
+from desktop.knowledge.ingest import (
+    CHUNKER_VERSION,
+    IngestJob,
+    Ingestor,
+    IngestProgress,
+)
+from desktop.knowledge.retrieval import LibraryRetriever, Scope
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DocumentStatus", "IngestProgress", "Library", "LibraryError", "STATUSES"]
+
+STATUSES = ("indexed", "indexing", "failed", "no-text", "encrypted", "duplicate")
+# BM25 fused with vectors did not beat vectors alone on held-out questions over real manuals
+# (bench/bench_query.py), so it is opt-in: `Library(..., hybrid=True)` or `retriever(hybrid=True)`.
+HYBRID_DEFAULT = False
+_INTERRUPTED = "interrupted: add it again to resume"
+_HASH_BLOCK = 1 << 20
+
+
+class LibraryError(RuntimeError):
+    """The library cannot do what was asked (for example, another embedding model built it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentStatus:
+    """One file's state in the library, as `library list --json` prints it."""
+
+    path: str
+    status: str
+    pages: int
+    chunks: int
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What an `add` will do: the ingestion jobs, in order."""
+
+    jobs: dict[str, IngestJob] = field(default_factory=dict)
+
+
+class Library:
+    """The user's indexed documents (see the module docstring)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        embedder: Embedder | None = None,
+        chroma_url: str | None = None,
+        hybrid: bool = HYBRID_DEFAULT,
+        batch_size: int = 32,
+    ) -> None:
+        self.root = Path(data_dir) / "library"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._catalog = Catalog(self.root / "catalog.sqlite3")
+        self._embedder = embedder or default_embedder()
+        self._chroma_url = chroma_url
+        self._hybrid = hybrid
+        self._batch_size = batch_size
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._ingesting = False
+
+    # --- public API ---
+
+    def add(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: Callable[[IngestProgress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[DocumentStatus]:
+        """Index files and folders (recursively); return each file's status, in order.
+
+        Unchanged files are skipped, interrupted ones resume, failed ones are retried. Raises
+        `Cancelled` if `cancel` is set; what was committed stays, the rest resumes next time.
+        """
+        with self._write_lock:
+            self._purge()  # finish deletions a crash interrupted, before anything is re-added
+            files, missing = _expand(paths)
+            plan = self._plan(files, cancel)
+            self._purge()  # stale vectors of changed, retried or restarted documents
+            if plan.jobs:
+                self._check_embedder()
+                index = self._vector_index()
+                ingestor = Ingestor(self._catalog, index, self._embedder, self._batch_size)
+                self._ingesting = True
+                try:
+                    ingestor.run(list(plan.jobs.values()), progress, cancel)
+                finally:
+                    self._ingesting = False
+            statuses = {s.path: s for s in self.list()}
+        results = [statuses.get(str(f)) or _unreadable(f) for f in files]
+        return [*results, *missing]
+
+    def list(self) -> list[DocumentStatus]:
+        """Return every file in the library with its status, sorted by path."""
+        documents = self._catalog.documents()
+        return [self._status(row, documents.get(row.hash)) for row in self._catalog.path_rows()]
+
+    def remove(self, paths: Sequence[Path]) -> builtins.list[Path]:
+        """Forget files (or everything under folders); return the paths that were removed."""
+        with self._write_lock:
+            targets = [str(Path(p).expanduser().resolve()) for p in paths]
+            rows = [r for r in self._catalog.path_rows() if _under_any(r.path, targets)]
+            with self._catalog.transaction() as db:
+                for row in rows:
+                    db.execute("DELETE FROM paths WHERE path = ?", (row.path,))
+                    self._detach(db, row.path, row.hash)
+            self._purge()
+        return [Path(r.path) for r in rows]
+
+    def retriever(
+        self, sources: Sequence[Path] | None = None, *, hybrid: bool | None = None
+    ) -> Retriever:
+        """Return a Retriever over the whole library, or only the given files/folders."""
+        stored = self._catalog.meta("embedder")  # compare names only: no need to load the model
+        if stored is not None and stored.rsplit("/", 1)[0] != self._embedder.name:
+            raise LibraryError(f"this library was indexed with {stored}, not {self._embedder.name}")
+        scope = Scope(None if sources is None else self._scope_paths(sources))
+        return LibraryRetriever(
+            self._catalog,
+            self._vector_index(),
+            self._embedder,
+            scope,
+            hybrid=self._hybrid if hybrid is None else hybrid,
+        )
+
+    def verify(self) -> builtins.list[str]:
+        """Check the catalog against the vector store; return the problems found (none: [])."""
+        with self._write_lock:
+            index = self._vector_index()
+            problems: builtins.list[str] = []
+            documents = self._catalog.documents()
+            for document in documents.values():
+                problems.extend(self._verify_document(index, document))
+            stray = index.documents() - set(documents)
+            problems.extend(f"vectors of unknown document {d[:12]}" for d in sorted(stray))
+            return problems
+
+    def _verify_document(self, index: VectorIndex, document: DocumentRow) -> builtins.list[str]:
+        expected = document.chunks if document.status == "indexed" else document.next_chunk
+        wanted = self._catalog.vector_ids(document.hash)
+        rows = self._catalog.chunk_count(document.hash)
+        vectors = set(index.ids_of(document.hash))
+        name = Path(document.path).name
+        problems: builtins.list[str] = []
+        if rows != expected:
+            problems.append(f"{name}: {rows} chunk rows, expected {expected}")
+        if document.status == "indexed" and vectors != wanted:
+            missing, extra = len(wanted - vectors), len(vectors - wanted)
+            problems.append(f"{name}: {missing} vectors missing, {extra} unexpected")
+        if document.status in ("failed", "no-text", "encrypted") and vectors:
+            problems.append(f"{name}: {document.status} but has {len(vectors)} vectors")
+        return problems
+
+    def close(self) -> None:
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+        self._catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- planning an add ---
+
+    def _plan(self, files: Sequence[Path], cancel: CancelToken | None) -> _Plan:
+        plan = _Plan()
+        for path in files:
+            if cancel is not None:
+                cancel.raise_if_set()
+            try:
+                self._plan_file(path, plan, cancel)
+            except OSError as exc:
+                log.warning("cannot read %s: %s", path, exc)
+        return plan
+
+    def _plan_file(self, path: Path, plan: _Plan, cancel: CancelToken | None) -> None:
+        """Record `path` in the catalog and decide whether its content needs (re)indexing."""
+        stat = path.stat()
+        known = self._catalog.path_row(str(path))
+        unchanged = known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        digest = known.hash if known and unchanged else _hash_file(path, cancel)
+        with self._catalog.transaction() as db:
+            if known and known.hash != digest:
+                self._detach(db, known.path, known.hash)
+            self._catalog.put_path(db, PathRow(str(path), digest, stat.st_size, stat.st_mtime_ns))
+            document = self._catalog.document(digest)
+            if document is None:
+                self._catalog.new_document(db, digest, str(path), CHUNKER_VERSION)
+                self._add_job(plan, digest, path, 0)
+                return
+            if document.path != str(path) and not Path(document.path).exists():
+                self._move(db, document, str(path))  # the file was moved: keep its index
+                document = self._catalog.document(digest)
+            assert document is not None
+            self._plan_existing(db, document, path, plan)
+
+    def _plan_existing(
+        self, db: sqlite3.Connection, document: DocumentRow, path: Path, plan: _Plan
+    ) -> None:
+        """Resume an interrupted document, retry a failed one; leave finished ones alone."""
+        if document.hash in plan.jobs:
+            return
+        if document.status == "indexing" and not self._busy_elsewhere(document):
+            resume = document.next_chunk if document.chunker == CHUNKER_VERSION else 0
+            self._catalog.delete_chunks_from(db, document.hash, resume)
+            if resume == 0:
+                self._catalog.doom(db, document.hash)
+            self._catalog.update_document(
+                db, document.hash, worker=os.getpid(), chunker=CHUNKER_VERSION
+            )
+            self._add_job(plan, document.hash, Path(document.path), resume)
+        elif document.status == "failed" and document.path == str(path):
+            self._catalog.delete_chunks_from(db, document.hash, 0)
+            self._catalog.update_document(
+                db, document.hash, status="indexing", error=None, next_chunk=0,
+                chunker=CHUNKER_VERSION, worker=os.getpid(),
+            )  # fmt: skip
+            self._catalog.doom(db, document.hash)
+            self._add_job(plan, document.hash, path, 0)
+
+    @staticmethod
+    def _add_job(plan: _Plan, digest: str, path: Path, resume_from: int) -> None:
+        plan.jobs[digest] = IngestJob(digest, path, resume_from, len(plan.jobs) + 1)
+
+    def _move(self, db: sqlite3.Connection, document: DocumentRow, path: str) -> None:
+        log.info("%s moved to %s; keeping its index", document.path, path)
+        db.execute("DELETE FROM paths WHERE path = ?", (document.path,))
+        self._catalog.update_document(db, document.hash, path=path)
+
+    def _detach(self, db: sqlite3.Connection, path: str, digest: str) -> None:
+        """Take `path` away from content `digest`; drop the content if nothing holds it."""
+        document = self._catalog.document(digest)
+        if document is None or document.path != path:
+            return
+        others = [p for p in self._catalog.paths_of(db, digest) if p != path]
+        if others:
+            self._catalog.update_document(db, digest, path=others[0])
+            return
+        self._catalog.delete_document(db, digest)
+        self._catalog.doom(db, digest)
+
+    def _purge(self) -> None:
+        """Delete the vectors of doomed documents (the catalog's outbox), then forget them."""
+        doomed = self._catalog.doomed()
+        if not doomed:
+            return
+        index = self._vector_index()
+        for digest in doomed:
+            index.delete_document(digest)
+            self._catalog.forget_doomed(digest)
+
+    def _busy_elsewhere(self, document: DocumentRow) -> bool:
+        """Return True if another live process is indexing this document right now."""
+        worker = document.worker
+        return worker is not None and worker != os.getpid() and _alive(worker)
+
+    # --- status ---
+
+    def _status(self, row: PathRow, document: DocumentRow | None) -> DocumentStatus:
+        if document is None:
+            return DocumentStatus(row.path, "failed", 0, 0, "missing from the catalog")
+        if document.path != row.path:
+            if document.status in ("indexed", "indexing"):
+                message = f"same content as {document.path}"
+                return DocumentStatus(row.path, "duplicate", document.pages, 0, message)
+            return DocumentStatus(row.path, document.status, document.pages, 0, document.error)
+        error = document.error
+        if document.status == "indexing" and not self._indexing_now(document):
+            error = _INTERRUPTED
+        chunks = document.chunks if document.status == "indexed" else document.next_chunk
+        return DocumentStatus(row.path, document.status, document.pages, chunks, error)
+
+    def _indexing_now(self, document: DocumentRow) -> bool:
+        if document.worker == os.getpid():
+            return self._ingesting
+        return document.worker is not None and _alive(document.worker)
+
+    def _scope_paths(self, sources: Sequence[Path]) -> dict[str, str]:
+        """Map the content hashes under `sources` to the path the user named (first one wins)."""
+        targets = [str(Path(p).expanduser().resolve()) for p in sources]
+        scope: dict[str, str] = {}
+        for row in self._catalog.path_rows():
+            if _under_any(row.path, targets):
+                scope.setdefault(row.hash, row.path)
+        return scope
+
+    # --- the vector index and the embedding model ---
+
+    def _vector_index(self) -> VectorIndex:
+        with self._index_lock:
+            if self._index is None:
+                name = f"draftwell-{self._catalog.meta('library_id')}"
+                if self._chroma_url:
+                    self._index = VectorIndex.open(name, url=self._chroma_url)
+                else:
+                    self._index = VectorIndex.open(name, path=self.root / "chroma")
+            return self._index
+
+    def _embedder_identity(self) -> str:
+        return f"{self._embedder.name}/{self._embedder.dimension}"
+
+    def _check_embedder(self) -> None:
+        """Refuse to mix vectors from two models in one index."""
+        identity = self._embedder_identity()
+        stored = self._catalog.meta("embedder")
+        if stored is None:
+            self._catalog.set_meta("embedder", identity)
+        elif stored != identity:
+            raise LibraryError(
+                f"this library was indexed with {stored}, not {identity}: "
+                "use the same model or a new data directory"
+            )
+
+
+def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[DocumentStatus]]:
+    """Return the files to add (folders walked, duplicates dropped) and statuses for missing ones."""
+    files: dict[Path, None] = {}
+    missing: list[DocumentStatus] = []
+    for given in paths:
+        path = Path(given).expanduser().resolve()
+        if path.is_dir():
+            files.update(dict.fromkeys(_walk(path)))
+        elif path.is_file():
+            files[path] = None
+        else:
+            missing.append(DocumentStatus(str(path), "failed", 0, 0, "no such file or folder"))
+    return list(files), missing
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Yield supported files under `folder`, sorted, skipping hidden files and folders."""
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(root) / name
+            if not name.startswith(".") and is_supported(path) and path.is_file():
+                yield path
+
+
+def _hash_file(path: Path, cancel: CancelToken | None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+            if cancel is not None:
+                cancel.raise_if_set()
+    return digest.hexdigest()
+
+
+def _under_any(path: str, targets: Sequence[str]) -> bool:
+    return any(path == t or path.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _unreadable(path: Path) -> DocumentStatus:
+    return DocumentStatus(str(path), "failed", 0, 0, "cannot read the file")

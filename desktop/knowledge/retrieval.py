@@ -1,0 +1,167 @@
+"""Top-k passages for one query: vector search, optionally fused with BM25 (reciprocal rank).
+
+The vector half asks Chroma for the nearest chunks; the keyword half asks the catalog's FTS5
+index (BM25). Fusion is reciprocal-rank fusion, which needs no score calibration. Passages are
+built from the catalog rows, so a vector whose chunk row was never committed (a crash between the
+two writes) is simply skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from desktop.core.evidence import Passage
+from desktop.knowledge.catalog import Catalog, ChunkRow
+from desktop.knowledge.embedder import Embedder
+from desktop.knowledge.index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+# Fusion settings measured on questions over Debian's manuals (bench/bench_query.py): plain RRF
+# (k=60, equal weights) lost to vectors alone; this weighting tied them on held-out questions.
+RRF_K = 10
+BM25_WEIGHT = 0.25
+CANDIDATES = 40  # how deep each ranking goes before fusion
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which documents a retriever sees: None = the whole library; else hash → path to cite."""
+
+    paths: Mapping[str, str] | None = None
+
+    @property
+    def docs(self) -> list[str] | None:
+        return None if self.paths is None else list(self.paths)
+
+
+class LibraryRetriever:
+    """The engine's Retriever over the library (or a subset of it)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        index: VectorIndex,
+        embedder: Embedder,
+        scope: Scope,
+        *,
+        hybrid: bool,
+    ) -> None:
+        self._catalog = catalog
+        self._index = index
+        self._embedder = embedder
+        self._scope = scope
+        self.hybrid = hybrid
+
+    def search(self, query: str, k: int) -> list[Passage]:
+        """Return up to `k` passages for `query`, best first."""
+        if k <= 0 or not query.strip() or self._scope.paths == {}:
+            return []
+        ids = self.ranked_ids(query, k)
+        rows = self._catalog.chunk_rows(ids)
+        return self._passages([rows[i] for i in ids if i in rows][:k])
+
+    def ranked_ids(self, query: str, k: int) -> list[str]:
+        """Return chunk ids best first (vector ranking, or its fusion with BM25)."""
+        vector = self._embedder.embed_query(query)
+        depth = max(k, CANDIDATES) if self.hybrid else k
+        dense = [hit.id for hit in self._index.query(vector, depth, self._scope.docs)]
+        if not self.hybrid:
+            return dense
+        lexical = self.keyword_ids(query, depth)
+        return reciprocal_rank_fusion([dense, lexical], weights=(1.0, BM25_WEIGHT))[:k]
+
+    def keyword_ids(self, query: str, k: int) -> list[str]:
+        """Return chunk ids ranked by BM25 for the query's words."""
+        match = fts_query(query)
+        if not match:
+            return []
+        return self._catalog.bm25(match, k, self._scope.docs)
+
+    def _passages(self, rows: Sequence[ChunkRow]) -> list[Passage]:
+        documents = self._catalog.documents({row.doc for row in rows})
+        passages = []
+        for row in rows:
+            document = documents.get(row.doc)
+            if document is None:
+                continue  # removed while we were searching
+            source = (self._scope.paths or {}).get(row.doc, document.path)
+            passages.append(
+                Passage(
+                    text=row.text,
+                    source=source,
+                    page=row.page,
+                    chunk_id=row.id,
+                    title=document.title,
+                    kind="file",
+                    locator=row.heading,
+                )
+            )
+        return passages
+
+
+def fts_query(text: str) -> str:
+    """Turn free text into an FTS5 expression: its distinct words, quoted, OR-ed together."""
+    words = []
+    for word in _TOKEN.findall(text.lower()):
+        if word not in _STOPWORDS and word not in words:
+            words.append(word)
+    if not words:  # a query made only of stop words still deserves an answer
+        words = list(dict.fromkeys(_TOKEN.findall(text.lower())))
+    return " OR ".join(f'"{word}"' for word in words)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[str]:
+    """Fuse rankings: each id scores sum(weight / (k + rank)); ties keep first-seen order."""
+    scores: dict[str, float] = {}
+    for index, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[index]
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores, key=lambda item: -scores[item])

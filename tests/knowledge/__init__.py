@@ -1,0 +1,1 @@
+"""Tests for desktop.knowledge: formats, chunking, the library, ingestion and retrieval."""

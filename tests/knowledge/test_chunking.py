@@ -1,0 +1,93 @@
+"""Chunks respect paragraphs and sentences, stay near 150 words, overlap a little, map back."""
+
+from __future__ import annotations
+
+import random
+
+from desktop.knowledge.chunking import MAX_WORDS, OVERLAP_WORDS, Section, chunk_section
+
+
+def _sentence(rng: random.Random, words: int) -> str:
+    vocab = [
+        "river",
+        "stone",
+        "lamp",
+        "orbit",
+        "cedar",
+        "violet",
+        "meadow",
+        "copper",
+        "signal",
+        "harbor",
+        "quiet",
+        "ember",
+    ]
+    return " ".join(rng.choice(vocab) for _ in range(words)).capitalize() + "."
+
+
+def _text(seed: int = 7) -> str:
+    rng = random.Random(seed)
+    paragraphs = [
+        " ".join(_sentence(rng, rng.randint(6, 28)) for _ in range(rng.randint(1, 14)))
+        for _ in range(12)
+    ]
+    return "\n\n".join(paragraphs)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_chunks_stay_within_size_and_cover_the_text() -> None:
+    text = _text()
+    chunks = chunk_section(Section(text, page=4, heading="Results", offset=1000))
+    assert len(chunks) > 3
+    assert all(len(c.text.split()) <= MAX_WORDS for c in chunks)
+    assert all(c.page == 4 and c.heading == "Results" for c in chunks)
+    covered = set()
+    for chunk in chunks:
+        start, end = chunk.start - 1000, chunk.end - 1000
+        assert _norm(text[start:end]) == _norm(chunk.text)  # the span is exact
+        covered.update(range(start, end))
+    words_covered = sum(1 for i, ch in enumerate(text) if not ch.isspace() and i in covered)
+    assert words_covered == sum(1 for ch in text if not ch.isspace())
+
+
+def test_chunks_end_at_sentence_or_paragraph_boundaries() -> None:
+    chunks = chunk_section(Section(_text(3)))
+    assert all(c.text.rstrip().endswith(".") for c in chunks)
+    assert all(c.text[0].isupper() for c in chunks)
+
+
+def test_consecutive_chunks_overlap_by_a_few_sentences_at_most() -> None:
+    rng = random.Random(1)
+    one_paragraph = " ".join(_sentence(rng, 12) for _ in range(60))
+    chunks = chunk_section(Section(one_paragraph))
+    assert len(chunks) >= 4
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        overlap = before.end - after.start
+        assert overlap > 0  # inside one paragraph, context carries over
+        assert len(one_paragraph[after.start : before.end].split()) <= OVERLAP_WORDS
+
+
+def test_short_paragraphs_are_kept_whole_and_together() -> None:
+    text = "First idea here.\n\nSecond idea follows.\n\nThird idea ends it."
+    (chunk,) = chunk_section(Section(text))
+    assert chunk.text == text
+
+
+def test_a_sentence_longer_than_a_chunk_is_cut_into_windows() -> None:
+    text = " ".join(f"w{i}" for i in range(500))
+    chunks = chunk_section(Section(text))
+    assert len(chunks) >= 3
+    assert all(len(c.text.split()) <= MAX_WORDS for c in chunks)
+    assert _norm(" ".join(c.text for c in chunks)).startswith("w0 w1")
+
+
+def test_page_numbers_alone_are_not_chunks() -> None:
+    assert chunk_section(Section("12\n\n— 13 —")) == []
+
+
+def test_embed_text_carries_the_heading() -> None:
+    (chunk,) = chunk_section(Section("Body text of the section.", heading="Methods"))
+    assert chunk.embed_text == "Methods\nBody text of the section."
