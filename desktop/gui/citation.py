@@ -1,0 +1,219 @@
+"""The citation viewer: the cited page of a document, rendered, with the passage highlighted.
+
+Rendering uses pymupdf on a worker (`render_page` returns a QImage, which is safe to build off
+the GUI thread): the passage is located with `page.search_for` on short runs of its words and
+painted over in translucent yellow. Web sources show their URL and passage instead.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QRectF, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.report import Reference
+from desktop.gui.tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+RENDER_ZOOM = 1.6  # ~115 dpi: sharp enough, quick to render
+WORDS_PER_PROBE = 6
+MAX_PROBES = 16
+HIGHLIGHT = QColor(255, 214, 0, 110)
+
+
+@dataclass(frozen=True, slots=True)
+class PageImage:
+    """A rendered page and where the passage was found on it (image pixels)."""
+
+    image: QImage
+    hits: tuple[QRectF, ...]
+    page: int
+    pages: int
+
+
+def probes(text: str) -> list[str]:
+    """Short runs of the passage's words to search for (PDF line breaks split long phrases)."""
+    words = text.split()
+    runs = [
+        " ".join(words[i : i + WORDS_PER_PROBE])
+        for i in range(0, max(1, len(words) - WORDS_PER_PROBE + 1), WORDS_PER_PROBE)
+    ]
+    if len(words) > WORDS_PER_PROBE and len(words) % WORDS_PER_PROBE:
+        runs.append(" ".join(words[-WORDS_PER_PROBE:]))
+    return [r for r in runs if len(r) >= 8][:MAX_PROBES]
+
+
+def render_page(path: str, page_number: int, passage: str, zoom: float = RENDER_ZOOM) -> PageImage:
+    """Render one page (1-based) with the passage highlighted. Runs on a worker thread."""
+    import pymupdf
+
+    with pymupdf.open(path) as doc:
+        if not 1 <= page_number <= doc.page_count:
+            raise ValueError(f"{Path(path).name} has no page {page_number}")
+        page = doc[page_number - 1]
+        rects = []
+        for probe in probes(passage):
+            rects.extend(page.search_for(probe))
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+        image = QImage(
+            pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888
+        ).copy()
+        pages = doc.page_count
+    hits = tuple(QRectF(r.x0 * zoom, r.y0 * zoom, r.width * zoom, r.height * zoom) for r in rects)
+    if hits:
+        painter = QPainter(image)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(HIGHLIGHT)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+        for rect in hits:
+            painter.drawRect(rect.adjusted(-1, -1, 1, 1))
+        painter.end()
+    return PageImage(image, hits, page_number, pages)
+
+
+class CitationViewer(QWidget):
+    """Shows one reference: its page with the passage highlighted, or its URL.
+
+    Signals: rendered(int) — the page is shown; the number of highlighted places.
+    """
+
+    rendered = Signal(int)
+
+    def __init__(self, tasks: BackgroundTasks, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tasks = tasks
+        self.reference: Reference | None = None
+        self._request = 0
+        self.header = QLabel("Click a citation such as [1] in the draft to see its source here.")
+        self.header.setObjectName("citationHeader")
+        self.header.setWordWrap(True)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.header.setOpenExternalLinks(True)
+        self.open_button = QPushButton("Open Source")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_source)
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.open_button)
+        self.passage = QTextBrowser()
+        self.passage.setObjectName("citationPassage")
+        self.passage.setOpenExternalLinks(True)
+        self.page_label = QLabel()
+        self.page_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.page_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.page_label)
+        self.scroll.setWidgetResizable(False)
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.passage)
+        splitter.addWidget(self.scroll)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([130, 600])
+        self.passage.setMinimumHeight(60)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        self.hits = 0
+        self._hits: tuple[QRectF, ...] = ()
+        self.image: QImage | None = None
+
+    def show_reference(self, reference: Reference) -> None:
+        self.reference = reference
+        self._request += 1
+        p = reference.passage
+        self.passage.setHtml(f"<p><b>Cited passage</b></p><p>{html.escape(p.text)}</p>")
+        self.open_button.setEnabled(True)
+        if p.kind == "web":
+            link = html.escape(p.source)
+            self.header.setText(
+                f'[{reference.number}] <a href="{link}">{html.escape(reference.label)}</a>'
+            )
+            self._show_message("A web page: use Open Source to view it in your browser.")
+            return
+        self.header.setText(f"[{reference.number}] {html.escape(reference.label)}")
+        if p.page is None or not p.source.lower().endswith(".pdf"):
+            where = f" ({p.locator})" if p.locator else ""
+            self._show_message(f"No page image for this kind of document{where}.")
+            self.rendered.emit(0)
+            return
+        self._show_message("Rendering the page…")
+        request = self._request
+        self._tasks.submit(
+            lambda: render_page(p.source, p.page, p.text),
+            lambda result: self._on_rendered(request, result),
+            lambda exc: self._on_failed(request, exc),
+        )
+
+    def _show_message(self, text: str) -> None:
+        self.image = None
+        self._hits = ()
+        self.page_label.setPixmap(QPixmap())
+        self.page_label.setText(text)
+        self.page_label.adjustSize()
+
+    def _on_rendered(self, request: int, result: PageImage) -> None:
+        if request != self._request:
+            return  # the user clicked another citation meanwhile
+        self.image = result.image
+        self._hits = result.hits
+        self.hits = len(result.hits)
+        self.page_label.setText("")
+        self._fit()
+        if not result.hits:
+            self.header.setText(self.header.text() + " — passage not found on the page image")
+        self.rendered.emit(self.hits)
+
+    def _fit(self) -> None:
+        """Scale the page to the viewer's width and bring the first highlight into view."""
+        if self.image is None:
+            return
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        width = max(200, self.scroll.width() - bar - 2 * self.scroll.frameWidth() - 2)
+        scale = min(1.0, width / self.image.width())
+        pixmap = QPixmap.fromImage(self.image)
+        if scale < 1.0:
+            pixmap = pixmap.scaledToWidth(
+                round(self.image.width() * scale), Qt.TransformationMode.SmoothTransformation
+            )
+        self.page_label.setPixmap(pixmap)
+        self.page_label.resize(pixmap.size())
+        if self._hits:
+            top = min(hit.top() for hit in self._hits) * scale
+            self.scroll.verticalScrollBar().setValue(max(0, int(top) - 48))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _on_failed(self, request: int, exc: Exception) -> None:
+        if request != self._request:
+            return
+        log.warning("cannot render the cited page: %s", exc)
+        self._show_message(f"The page cannot be shown: {exc}")
+        self.rendered.emit(0)
+
+    def open_source(self) -> None:
+        if self.reference is None:
+            return
+        p = self.reference.passage
+        url = QUrl(p.source) if p.kind == "web" else QUrl.fromLocalFile(p.source)
+        QDesktopServices.openUrl(url)

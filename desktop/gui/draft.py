@@ -1,0 +1,351 @@
+"""The draft view: the report as rich text, the section being written streaming in live.
+
+`DraftRenderer` turns a `Report` into HTML (Markdown through the `markdown` package, citation
+tokens into `cite:N` links, per-section HTML cached). `DraftView` shows it in a QTextBrowser;
+while the model writes, only the streaming paragraph changes (a QTextCursor edit, not a
+re-render), so long reports stay cheap to update many times a second.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QPalette, QTextCursor
+from PySide6.QtWidgets import QStackedWidget, QTextBrowser, QVBoxLayout, QWidget
+
+from desktop.core.evidence import EvidenceRegistry
+from desktop.core.report import CITE_RE, Report, ReportSection, split_citations
+
+log = logging.getLogger(__name__)
+
+STREAM_MARKER = "@@draftwell-stream@@"
+ACTION_OPEN, ACTION_CLOSE = "<action>", "</action>"
+PARTIAL_CITE = re.compile(r"\\(?:c(?:i(?:t(?:e(?:\{[^}]*)?)?)?)?)?$")
+MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
+MEASURE = 820  # the widest text column, in pixels, for comfortable reading
+
+EMPTY_TEXT = (
+    "<h2>Start a research</h2>"
+    "<ol>"
+    "<li>Drop PDFs, Word files or whole folders onto this window, or use "
+    "<b>Add Documents…</b> in the Library panel. They are indexed on this computer; "
+    "nothing is uploaded.</li>"
+    "<li>Type your question in the box above.</li>"
+    "<li>Press <b>Start</b> (Ctrl+Enter).</li>"
+    "</ol>"
+    "<p>The outline grows on the left and the report fills in here, with every citation "
+    "linking to the page it came from. You can edit the outline at any time: each change "
+    "is applied before the model's next step.</p>"
+)
+
+
+def action_text(raw: str) -> str:
+    """The body of a write reply streamed so far (after `<action>`, without a partial tag)."""
+    start = raw.find(ACTION_OPEN)
+    if start < 0:
+        return ""
+    body = raw[start + len(ACTION_OPEN) :]
+    end = body.find(ACTION_CLOSE)
+    if end >= 0:
+        return body[:end]
+    for cut in range(len(ACTION_CLOSE) - 1, 0, -1):
+        if body.endswith(ACTION_CLOSE[:cut]):
+            return body[:-cut]
+    return body
+
+
+def citation_numbers(report: Report | None, registry: EvidenceRegistry) -> dict[str, int]:
+    """Reference numbers for registry keys, the way the report numbers them (by source page)."""
+    if report is None:
+        return {}
+    by_place = {
+        (r.passage.source, r.passage.page, r.passage.locator): r.number for r in report.references
+    }
+    numbers: dict[str, int] = {}
+    for key, passage in registry.by_key.items():
+        number = by_place.get((passage.source, passage.page, passage.locator))
+        if number is not None:
+            numbers[key] = number
+    return numbers
+
+
+def stream_preview(text: str, numbers: dict[str, int]) -> str:
+    """Streamed Markdown as plain text: citations as [n] (• for a source not cited yet)."""
+
+    def label(match: re.Match) -> str:
+        keys = [k.strip() for k in match.group(1).split(",") if k.strip()]
+        return "[" + ", ".join(str(numbers[k]) if k in numbers else "•" for k in keys) + "]"
+
+    text = PARTIAL_CITE.sub("", text.lstrip())
+    return CITE_RE.sub(label, text).replace("\r", "")
+
+
+@dataclass(frozen=True, slots=True)
+class DraftColors:
+    """Palette-derived colours for the HTML (so dark themes work)."""
+
+    highlight: str
+    muted: str
+    link: str
+
+    @staticmethod
+    def from_palette(palette: QPalette) -> DraftColors:
+        base = palette.color(QPalette.ColorRole.Base)
+        accent = palette.color(QPalette.ColorRole.Highlight)
+        mix = QColor(
+            round(base.red() * 0.8 + accent.red() * 0.2),
+            round(base.green() * 0.8 + accent.green() * 0.2),
+            round(base.blue() * 0.8 + accent.blue() * 0.2),
+        )
+        text = palette.color(QPalette.ColorRole.Text)
+        muted = QColor(
+            round(text.red() * 0.6 + base.red() * 0.4),
+            round(text.green() * 0.6 + base.green() * 0.4),
+            round(text.blue() * 0.6 + base.blue() * 0.4),
+        )
+        return DraftColors(mix.name(), muted.name(), palette.color(QPalette.ColorRole.Link).name())
+
+
+def _escape_body(text: str) -> str:
+    """Keep the model's text from becoming markup (Markdown still works)."""
+    return re.sub(r"&(?![a-zA-Z]+;|#\d+;)", "&amp;", text).replace("<", "&lt;")
+
+
+def _citation_html(numbers: tuple[int, ...]) -> str:
+    links = ", ".join(f'<a href="cite:{n}">{n}</a>' for n in numbers)
+    return f"[{links}]"
+
+
+class DraftRenderer:
+    """Report → HTML with a per-section cache (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str] = {}
+
+    def body_html(self, body: str) -> str:
+        cached = self._cache.get(body)
+        if cached is not None:
+            return cached
+        import markdown  # lazily: ~40 ms, not needed before the first draft
+
+        parts = []
+        for part in split_citations(body):
+            parts.append(_citation_html(part) if isinstance(part, tuple) else _escape_body(part))
+        rendered = markdown.markdown("".join(parts), extensions=MARKDOWN_EXTENSIONS)
+        if len(self._cache) > 2000:
+            self._cache.clear()
+        self._cache[body] = rendered
+        return rendered
+
+    def html(
+        self,
+        report: Report,
+        colors: DraftColors,
+        cursor_id: str | None = None,
+        phase: str | None = None,
+        locked: frozenset[str] = frozenset(),
+        plans: dict[str, str] | None = None,
+    ) -> str:
+        plans = plans or {}
+        out = [f"<h1>{html.escape(report.title)}</h1>"]
+        out.append(f'<p style="color:{colors.muted}"><i>{html.escape(report.question)}</i></p>')
+        for section in report.walk():
+            plan = plans.get(section.section_id, "")
+            out.append(self._section(section, colors, cursor_id, phase, locked, plan))
+        if report.references:
+            out.append("<h2>References</h2>")
+            for ref in report.references:
+                out.append(
+                    f'<p><a name="ref-{ref.number}"></a><a href="cite:{ref.number}">'
+                    f"[{ref.number}]</a> {html.escape(ref.label)}</p>"
+                )
+        return "\n".join(out)
+
+    def _section(
+        self,
+        section: ReportSection,
+        colors: DraftColors,
+        cursor_id: str | None,
+        phase: str | None,
+        locked: frozenset[str],
+        plan: str,
+    ) -> str:
+        level = min(section.level + 1, 4)
+        is_cursor = section.section_id == cursor_id
+        title = f"{section.number}&nbsp;&nbsp;{html.escape(section.title)}"
+        if section.section_id in locked:
+            title += f' <span style="color:{colors.muted}; font-size:small">(locked)</span>'
+        style = f' style="background-color:{colors.highlight}"' if is_cursor else ""
+        head = f'<h{level}{style}><a name="{section.section_id}"></a>{title}</h{level}>'
+        if is_cursor and phase == "write":
+            return f'{head}\n<p style="background-color:{colors.highlight}">{STREAM_MARKER}</p>'
+        if section.written:
+            return f"{head}\n{self.body_html(section.body)}"
+        note = "Searching the documents for this section…" if is_cursor else "Planned:"
+        shown = "" if is_cursor else f" {html.escape(plan)}"
+        return f'{head}\n<p style="color:{colors.muted}"{style}><i>{note}{shown}</i></p>'
+
+
+class DraftView(QWidget):
+    """The rendered report with live streaming (see the module docstring).
+
+    Signals: citationClicked(int) — a reference number the user clicked.
+    """
+
+    citationClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.renderer = DraftRenderer()
+        self.browser = QTextBrowser()
+        self.browser.setObjectName("draftView")
+        self.browser.setOpenLinks(False)
+        self.browser.setAcceptDrops(False)
+        self.browser.anchorClicked.connect(self._on_anchor)
+        self.browser.document().setDocumentMargin(18)
+        self.empty = QTextBrowser()
+        self.empty.setObjectName("draftEmpty")
+        self.empty.setAcceptDrops(False)
+        self.empty.setHtml(EMPTY_TEXT)
+        self.empty.document().setDocumentMargin(28)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.browser)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        self.follow = True
+        self._stream_start: int | None = None
+        self._stream_len = 0
+        self._wanted = ""  # the streamed text the region should show
+        self._shown: str | None = None  # what it shows (None: a placeholder)
+        self.report: Report | None = None
+        self.plans: dict[str, str] = {}
+
+    def clear(self) -> None:
+        self.report = None
+        self._stream_start = None
+        self._wanted = ""
+        self.browser.clear()
+        self.stack.setCurrentWidget(self.empty)
+
+    def show_message(self, message_html: str) -> None:
+        """Show a short page instead of a report (a run that has no outline yet)."""
+        self.report = None
+        self._stream_start = None
+        self.browser.setHtml(message_html)
+        self._apply_measure()
+        self.stack.setCurrentWidget(self.browser)
+
+    def show_report(
+        self,
+        report: Report | None,
+        cursor_id: str | None = None,
+        phase: str | None = None,
+        locked: frozenset[str] = frozenset(),
+    ) -> None:
+        """Render the whole report (a few times a minute, not per token)."""
+        if report is None:
+            self.clear()
+            return
+        self.report = report
+        colors = DraftColors.from_palette(self.browser.palette())
+        report_html = self.renderer.html(report, colors, cursor_id, phase, locked, self.plans)
+        bar = self.browser.verticalScrollBar()
+        position = bar.value()
+        self.browser.setHtml(report_html)
+        self._apply_measure()
+        bar.setValue(position)
+        self.stack.setCurrentWidget(self.browser)
+        found = self.browser.document().find(STREAM_MARKER)
+        if found.isNull():
+            self._stream_start = None
+            return
+        self._stream_start = found.selectionStart()
+        self._stream_len = len(STREAM_MARKER)
+        self._shown = None  # the marker is in the region, not text
+        self._sync_stream()
+
+    def _apply_measure(self) -> None:
+        """Centre a text column of at most MEASURE pixels (long lines are hard to read)."""
+        for browser in (self.browser, self.empty):
+            side = max(24, (browser.viewport().width() - MEASURE) // 2)
+            root = browser.document().rootFrame()
+            fmt = root.frameFormat()
+            if fmt.leftMargin() != side or fmt.rightMargin() != side:
+                fmt.setLeftMargin(side)
+                fmt.setRightMargin(side)
+                root.setFrameFormat(fmt)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._apply_measure()
+
+    def reset_stream(self) -> None:
+        """Forget the streamed text (a new step begins)."""
+        self._wanted = ""
+
+    def set_stream(self, text: str) -> None:
+        """Show the streaming section text so far (plain text, citations as [n])."""
+        self._wanted = text
+        if self._stream_start is not None:
+            self._sync_stream()
+            if self.follow:
+                self._reveal_stream()
+
+    def _sync_stream(self) -> None:
+        wanted, shown = self._wanted, self._shown
+        if wanted == shown:
+            return
+        cursor = QTextCursor(self.browser.document())
+        if shown and wanted.startswith(shown):
+            cursor.setPosition(self._stream_start + self._stream_len)
+            cursor.insertText(wanted[len(shown) :])
+        else:
+            cursor.setPosition(self._stream_start)
+            cursor.setPosition(
+                self._stream_start + self._stream_len, QTextCursor.MoveMode.KeepAnchor
+            )
+            cursor.insertText(wanted or "Writing…")
+        self._stream_len = cursor.position() - self._stream_start
+        self._shown = wanted if wanted else None
+
+    @property
+    def streamed_text(self) -> str:
+        """What the streaming region shows now ("" when there is none)."""
+        if self._stream_start is None:
+            return ""
+        cursor = QTextCursor(self.browser.document())
+        cursor.setPosition(self._stream_start)
+        cursor.setPosition(self._stream_start + self._stream_len, QTextCursor.MoveMode.KeepAnchor)
+        return cursor.selectedText().replace("\u2029", "\n")
+
+    def _reveal_stream(self) -> None:
+        cursor = QTextCursor(self.browser.document())
+        cursor.setPosition(self._stream_start + self._stream_len)
+        rect = self.browser.cursorRect(cursor)
+        viewport = self.browser.viewport().height()
+        bar = self.browser.verticalScrollBar()
+        if rect.bottom() > viewport - 24:
+            bar.setValue(bar.value() + rect.bottom() - viewport + 48)
+        elif rect.top() < 0:
+            bar.setValue(bar.value() + rect.top() - 24)
+
+    def scroll_to_section(self, section_id: str) -> None:
+        self.browser.scrollToAnchor(section_id)
+
+    def _on_anchor(self, url: QUrl) -> None:
+        if url.scheme() == "cite":
+            try:
+                self.citationClicked.emit(int(url.path()))
+            except ValueError:
+                log.warning("bad citation link %s", url.toString())
+        elif url.scheme() in ("http", "https", "file"):
+            QDesktopServices.openUrl(url)
+
+    def plain_text(self) -> str:
+        return self.browser.toPlainText()

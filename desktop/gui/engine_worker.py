@@ -1,0 +1,347 @@
+"""The engine thread: one long-lived QThread that owns the model and runs one research at a time.
+
+The GUI asks for a run with a `RunRequest` (a queued signal into `EngineWorker.run`); the worker
+loads the model through the `ModelProvider`, opens a `ResearchSession` and blocks in
+`session.run()`. Control goes the other way without the worker's event loop: `RunHandle` holds
+the cancel token, the command queue and (once it exists) the engine, whose `pause`, `resume`
+and `stop` are thread-safe. Events come back through `QtEventSink` as queued signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.commands import Command, CommandQueue
+from desktop.core.engine import Engine
+from desktop.core.evidence import Retriever
+from desktop.gui.bridge import EventRelay, QtEventSink
+from desktop.gui.services import ModelProvider
+from desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RunHandle:
+    """Thread-safe controls of one run, usable before the engine exists."""
+
+    def __init__(self) -> None:
+        self.cancel = CancelToken()
+        self.commands = CommandQueue()
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._paused = False
+        self.stop_requested_at: float | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Called on the engine thread once the session exists."""
+        with self._lock:
+            engine.commands = self.commands
+            self._engine = engine
+            if self._paused:
+                engine.pause()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            if self._engine is not None:
+                self._engine.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self._engine is not None:
+                self._engine.resume()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.stop_requested_at is None:
+                self.stop_requested_at = time.monotonic()
+            self.cancel.set()
+            if self._engine is not None:
+                self._engine.stop()
+
+    def put(self, command: Command) -> None:
+        self.commands.put(command)
+
+    @property
+    def stopping(self) -> bool:
+        return self.cancel.is_set
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything the engine thread needs to start (or resume) a run."""
+
+    data_dir: Path
+    settings: Settings
+    retriever: Callable[[], Retriever]  # called on the engine thread
+    handle: RunHandle
+    question: str = ""
+    sources: tuple[str, ...] = ()
+    resume_run_id: str | None = None
+    commands: tuple[Command, ...] = field(default=())  # edits to apply before the first step
+
+
+@dataclass(frozen=True, slots=True)
+class RunOpened:
+    """The session exists: its id and what the status bar shows."""
+
+    run_id: str
+    question: str
+    model: str
+    max_step: int
+    step: int
+    resumed: bool
+    sources: tuple[str, ...]
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnded:
+    """The run is over for now: `status` is finished, stopped or failed."""
+
+    run_id: str | None
+    status: str
+    message: str
+    stop_latency: float | None  # seconds from Stop to the end, when stopped
+
+
+class EngineWorker(QObject):
+    """Lives on the engine thread; runs one research per `run` call.
+
+    Signals: loading(str) — a progress message before the run starts; opened(object) — a
+    RunOpened; ended(object) — a RunEnded, always sent once per `run` call.
+    """
+
+    loading = Signal(str)
+    opened = Signal(object)
+    ended = Signal(object)
+
+    def __init__(self, models: ModelProvider, relay: EventRelay) -> None:
+        super().__init__()
+        self._models = models
+        self._relay = relay
+
+    @Slot(object)
+    def run(self, request: RunRequest) -> None:
+        run_id: str | None = request.resume_run_id
+        status, message = "failed", ""
+        try:
+            run_id, status, message = self._run(request)
+        except Cancelled:
+            status, message = "stopped", "stopped before the run began"
+        except Exception as exc:  # shown to the user; the run journal keeps the details
+            log.exception("the run could not continue")
+            message = str(exc) or type(exc).__name__
+        latency = None
+        if request.handle.stop_requested_at is not None:
+            latency = time.monotonic() - request.handle.stop_requested_at
+        self.ended.emit(RunEnded(run_id, status, message, latency))
+
+    def _run(self, request: RunRequest) -> tuple[str, str, str]:
+        from desktop.session import ResearchSession
+
+        handle = request.handle
+        self.loading.emit("Loading the model…")
+        opened = self._models.open(request.settings, request.data_dir)
+        handle.cancel.raise_if_set()
+        self.loading.emit("Opening the document index…")
+        retriever = request.retriever()
+        handle.cancel.raise_if_set()
+        sink = QtEventSink(self._relay)
+        if request.resume_run_id:
+            session = ResearchSession.resume(
+                request.data_dir,
+                request.resume_run_id,
+                backend=opened.backend,
+                retriever=retriever,
+                sink=sink,
+                cancel=handle.cancel,
+            )
+        else:
+            session = ResearchSession.start(
+                request.data_dir,
+                request.question,
+                sources=list(request.sources),
+                config=opened.config,
+                backend=opened.backend,
+                retriever=retriever,
+                model_name=opened.name,
+                sink=sink,
+                cancel=handle.cancel,
+            )
+        try:
+            return self._drive(session, request, sink, opened.name)
+        finally:
+            session.close()
+
+    def _drive(self, session, request: RunRequest, sink: QtEventSink, model: str):
+        engine = session.engine
+        sink.watch(lambda: engine.state)
+        request.handle.attach(engine)
+        state = engine.state
+        sources = tuple(session.journal.sources)
+        self.opened.emit(
+            RunOpened(
+                session.run_id,
+                state.question,
+                model,
+                engine.config.max_step,
+                state.step,
+                request.resume_run_id is not None,
+                sources,
+                state.language,
+            )
+        )
+        session.run()
+        sink.flush()
+        error = (session.journal.info().error or "") if engine.status == "failed" else ""
+        return session.run_id, engine.status, error
+
+    @Slot()
+    def release(self) -> None:
+        """Close the model on the thread that owns it, then end the thread's event loop.
+
+        Quitting from here (not from the GUI thread) guarantees this runs first: a quit
+        requested while `run` is busy would skip the events queued behind it.
+        """
+        try:
+            self._models.release()
+        except Exception:
+            log.exception("closing the model failed")
+        finally:
+            QThread.currentThread().quit()
+
+
+class RunController(QObject):
+    """The GUI side of the engine thread: start, resume, steer and stop runs.
+
+    Signals: loading(str); opened(object) — RunOpened; event(object) — an engine event or
+    EvidenceUpdated; ended(object) — RunEnded; activeChanged(bool).
+    """
+
+    loading = Signal(str)
+    opened = Signal(object)
+    event = Signal(object)
+    ended = Signal(object)
+    activeChanged = Signal(bool)
+    _runRequested = Signal(object)
+    _releaseRequested = Signal()
+
+    def __init__(self, models: ModelProvider, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._relay = EventRelay(self)
+        self._relay.event.connect(self.event)
+        self._thread = QThread(self)
+        self._thread.setObjectName("draftwell-engine")
+        self._worker = EngineWorker(models, self._relay)
+        self._worker.moveToThread(self._thread)
+        self._runRequested.connect(self._worker.run)
+        self._releaseRequested.connect(self._worker.release)
+        self._worker.loading.connect(self._on_loading)
+        self._worker.opened.connect(self._on_opened)
+        self._worker.ended.connect(self._on_ended)
+        self._thread.start()
+        self.handle: RunHandle | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.handle is not None
+
+    def start(
+        self,
+        data_dir: Path,
+        settings: Settings,
+        retriever: Callable[[], Retriever],
+        question: str,
+        sources: Sequence[str],
+    ) -> RunHandle:
+        return self._submit(
+            RunRequest(
+                data_dir,
+                settings,
+                retriever,
+                RunHandle(),
+                question=question,
+                sources=tuple(sources),
+            )
+        )
+
+    def resume(
+        self,
+        data_dir: Path,
+        settings: Settings,
+        retriever: Callable[[], Retriever],
+        run_id: str,
+        commands: Sequence[Command] = (),
+    ) -> RunHandle:
+        return self._submit(
+            RunRequest(
+                data_dir,
+                settings,
+                retriever,
+                RunHandle(),
+                resume_run_id=run_id,
+                commands=tuple(commands),
+            )
+        )
+
+    def _submit(self, request: RunRequest) -> RunHandle:
+        if self.handle is not None:
+            raise RuntimeError("a run is already active")
+        self.handle = request.handle
+        for command in request.commands:  # before any edit the user makes from now on
+            request.handle.put(command)
+        self.activeChanged.emit(True)
+        self._runRequested.emit(request)
+        return request.handle
+
+    def pause(self) -> None:
+        if self.handle is not None:
+            self.handle.pause()
+
+    def unpause(self) -> None:
+        if self.handle is not None:
+            self.handle.resume()
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.stop()
+
+    def queue(self, command: Command) -> bool:
+        """Send an edit to the running engine; False when no run is active."""
+        if self.handle is None:
+            return False
+        self.handle.put(command)
+        return True
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Stop any run, close the model on its thread and end the thread."""
+        self.stop()
+        self._releaseRequested.emit()
+        finished = self._thread.wait(timeout_ms)
+        if not finished:
+            log.error("the engine thread did not end within %d ms", timeout_ms)
+        return finished
+
+    @Slot(str)
+    def _on_loading(self, message: str) -> None:
+        self.loading.emit(message)
+
+    @Slot(object)
+    def _on_opened(self, opened: RunOpened) -> None:
+        self.opened.emit(opened)
+
+    @Slot(object)
+    def _on_ended(self, ended: RunEnded) -> None:
+        self.handle = None
+        self.activeChanged.emit(False)
+        self.ended.emit(ended)

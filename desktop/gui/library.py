@@ -1,0 +1,222 @@
+"""The library thread: one worker owns the document library and is its only writer.
+
+Adding, removing and listing documents are queued calls into `LibraryWorker` on its own
+QThread; progress (per page, throttled to ~20 a second) and the document list come back as
+queued signals. Runs get a retriever factory from `LibraryController.retriever_for`, which the
+engine thread calls (the library allows readers on other threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.evidence import Retriever
+from desktop.gui.services import LibraryLike
+from desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.05
+
+
+class LibraryWorker(QObject):
+    """Lives on the library thread and owns the Library object.
+
+    Signals: ready(object) — the opened library; documents(list) — every DocumentStatus;
+    progress(object) — an IngestProgress; failed(str) — one line for the user;
+    busyChanged(bool) — ingestion started or ended.
+    """
+
+    ready = Signal(object)
+    documents = Signal(list)
+    progress = Signal(object)
+    failed = Signal(str)
+    busyChanged = Signal(bool)
+
+    def __init__(self, opener: Callable[[Path, Settings], LibraryLike]) -> None:
+        super().__init__()
+        self._opener = opener
+        self._library: LibraryLike | None = None
+        self.cancel = CancelToken()
+        self.closing = threading.Event()  # set from the GUI thread at shutdown
+        self._last_progress = 0.0
+
+    @Slot(object, object)
+    def open(self, data_dir: Path, settings: Settings) -> None:
+        try:
+            self._library = self._opener(data_dir, settings)
+        except Exception as exc:
+            log.exception("the document library could not be opened")
+            self.failed.emit(f"The document library could not be opened: {exc}")
+            return
+        self.ready.emit(self._library)
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        if self._library is None:
+            return
+        try:
+            self.documents.emit(self._library.list())
+        except Exception as exc:
+            log.exception("listing the library failed")
+            self.failed.emit(f"The document list could not be read: {exc}")
+
+    @Slot(list)
+    def add(self, paths: list[str]) -> None:
+        if self._library is None:
+            self.failed.emit("The document library is not open.")
+            return
+        if self.closing.is_set():
+            return
+        self.cancel.clear()
+        self.busyChanged.emit(True)
+        try:
+            self._library.add([Path(p) for p in paths], progress=self._progress, cancel=self.cancel)
+        except Cancelled:
+            log.info("indexing cancelled")
+        except Exception as exc:
+            log.exception("indexing failed")
+            self.failed.emit(f"Indexing failed: {exc}")
+        finally:
+            self.busyChanged.emit(False)
+            self.refresh()
+
+    @Slot(list)
+    def remove(self, paths: list[str]) -> None:
+        if self._library is None:
+            return
+        try:
+            self._library.remove([Path(p) for p in paths])
+        except Exception as exc:
+            log.exception("removing documents failed")
+            self.failed.emit(f"The documents could not be removed: {exc}")
+        self.refresh()
+
+    @Slot()
+    def close(self) -> None:
+        """Close the library, then end this thread's event loop (see EngineWorker.release)."""
+        try:
+            if self._library is not None:
+                self._library.close()
+        except Exception as exc:  # e.g. connections other threads opened; the process ends anyway
+            log.warning("closing the library was not clean: %s", exc)
+        finally:
+            self._library = None
+            QThread.currentThread().quit()
+
+    def _progress(self, progress) -> None:
+        now = time.monotonic()
+        final = progress.done or progress.page in (0, progress.pages)
+        if final or now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self.progress.emit(progress)
+
+
+class LibraryController(QObject):
+    """The GUI side of the library thread.
+
+    Signals: ready(); documents(list); progress(object); failed(str); busyChanged(bool).
+    """
+
+    ready = Signal()
+    documents = Signal(list)
+    progress = Signal(object)
+    failed = Signal(str)
+    busyChanged = Signal(bool)
+    _openRequested = Signal(object, object)
+    _addRequested = Signal(list)
+    _removeRequested = Signal(list)
+    _closeRequested = Signal()
+
+    def __init__(
+        self, opener: Callable[[Path, Settings], LibraryLike], parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._thread = QThread(self)
+        self._thread.setObjectName("draftwell-library")
+        self._worker = LibraryWorker(opener)
+        self._worker.moveToThread(self._thread)
+        self._openRequested.connect(self._worker.open)
+        self._addRequested.connect(self._worker.add)
+        self._removeRequested.connect(self._worker.remove)
+        self._closeRequested.connect(self._worker.close)
+        self._worker.ready.connect(self._on_ready)
+        self._worker.documents.connect(self._on_documents)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.busyChanged.connect(self._on_busy)
+        self._library: LibraryLike | None = None
+        self.busy = False
+        self._pending_adds = 0
+        self._thread.start()
+
+    @property
+    def is_ready(self) -> bool:
+        return self._library is not None
+
+    def open(self, data_dir: Path, settings: Settings) -> None:
+        self._openRequested.emit(data_dir, settings)
+
+    def add(self, paths: Sequence[str]) -> None:
+        self._pending_adds += 1
+        self._addRequested.emit([str(p) for p in paths])
+
+    def remove(self, paths: Sequence[str]) -> None:
+        self._removeRequested.emit([str(p) for p in paths])
+
+    def cancel(self) -> None:
+        """Stop indexing after the current page; what was indexed stays."""
+        self._worker.cancel.set()
+
+    def retriever_for(self, sources: Sequence[str]) -> Callable[[], Retriever]:
+        """A factory the engine thread calls to get a retriever over `sources`."""
+        library = self._library
+        paths = [Path(s) for s in sources]
+
+        def make() -> Retriever:
+            if library is None:
+                raise RuntimeError("the document library is not open")
+            return library.retriever(paths)
+
+        return make
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        self._worker.closing.set()
+        self.cancel()
+        self._closeRequested.emit()
+        finished = self._thread.wait(timeout_ms)
+        if not finished:
+            log.error("the library thread did not end within %d ms", timeout_ms)
+        return finished
+
+    @Slot(object)
+    def _on_ready(self, library: LibraryLike) -> None:
+        self._library = library
+        self.ready.emit()
+
+    @Slot(list)
+    def _on_documents(self, documents: list) -> None:
+        self.documents.emit(documents)
+
+    @Slot(object)
+    def _on_progress(self, progress: object) -> None:
+        self.progress.emit(progress)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.failed.emit(message)
+
+    @Slot(bool)
+    def _on_busy(self, busy: bool) -> None:
+        if not busy:
+            self._pending_adds = max(0, self._pending_adds - 1)
+        self.busy = busy or self._pending_adds > 0
+        self.busyChanged.emit(self.busy)

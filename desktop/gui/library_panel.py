@@ -1,0 +1,309 @@
+"""The library panel: the user's documents, their indexing progress, and which ones a run uses.
+
+Rows come from the library thread (`set_documents`, `on_progress`); the panel only draws and
+asks. Each indexed document has a checkbox: the checked ones are the run's sources. Files
+being indexed show a progress bar (page n of m) in the Status column.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+log = logging.getLogger(__name__)
+
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
+USABLE = ("indexed", "duplicate")
+COLUMNS = ("Document", "Status", "Pages")
+STATUS_TEXT = {
+    "indexed": "Indexed",
+    "indexing": "Indexing",
+    "queued": "Waiting",
+    "scanning": "Scanning folder…",
+    "failed": "Failed",
+    "no-text": "No text layer",
+    "encrypted": "Encrypted",
+    "duplicate": "Duplicate",
+}
+EMPTY_TEXT = (
+    "<p><b>No documents yet</b></p>"
+    "<p>Drop PDFs, Word files or folders anywhere on this window, or click "
+    "<b>Add Documents…</b> below. They are indexed on this computer.</p>"
+)
+
+
+def local_paths(mime: QMimeData) -> list[str]:
+    """The local files and folders in a drag (web URLs are ignored)."""
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+class _ProgressDelegate(QStyledItemDelegate):
+    """Draws a progress bar in the Status column while a file is being indexed. Signals: none."""
+
+    def paint(self, painter, option: QStyleOptionViewItem, index) -> None:
+        progress = index.data(PROGRESS_ROLE)
+        if progress is None:
+            super().paint(painter, option, index)
+            return
+        page, pages = progress
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum = 0
+        bar.maximum = max(pages, 0)
+        bar.progress = min(page, pages) if pages else 0
+        bar.text = f"page {page}/{pages}" if pages else "indexing…"
+        bar.textVisible = True
+        bar.state = option.state
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+
+
+class LibraryPanel(QWidget):
+    """Documents with status, progress and a run checkbox (see the module docstring).
+
+    Signals: addFilesRequested(); addFolderRequested(); removeRequested(list) — paths;
+    cancelRequested(); checkedChanged() — the run's sources changed.
+    """
+
+    addFilesRequested = Signal()
+    addFolderRequested = Signal()
+    removeRequested = Signal(list)
+    cancelRequested = Signal()
+    checkedChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(list(COLUMNS))
+        self.model.itemChanged.connect(self._on_item_changed)
+        self.view = QTreeView()
+        self.view.setObjectName("libraryView")
+        self.view.setModel(self.model)
+        self.view.setRootIsDecorated(False)
+        self.view.setUniformRowHeights(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setItemDelegateForColumn(1, _ProgressDelegate(self.view))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        header = self.view.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 120)
+        header.resizeSection(2, 50)
+        header.setStretchLastSection(False)
+        self._rows: dict[str, list[QStandardItem]] = {}
+        self.unchecked: set[str] = set()
+        self._loading = False
+        self._build()
+
+    def _build(self) -> None:
+        self.add_button = QToolButton()
+        self.add_button.setText("Add Documents…")
+        self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.add_button.clicked.connect(self.addFilesRequested)
+        menu = QMenu(self.add_button)
+        menu.addAction("Add Files…", self.addFilesRequested.emit)
+        menu.addAction("Add a Folder…", self.addFolderRequested.emit)
+        self.add_button.setMenu(menu)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected documents from the library (Delete)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        remove = QAction("Remove from Library", self.view)
+        remove.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        remove.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        remove.triggered.connect(self.remove_selected)
+        self.view.addAction(remove)
+        self.cancel_button = QPushButton("Stop Indexing")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.cancel_button.hide()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+
+        empty = QWidget()
+        empty_label = QLabel(EMPTY_TEXT)
+        empty_label.setObjectName("emptyState")
+        empty_label.setWordWrap(True)
+        empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        box = QVBoxLayout(empty)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(empty_label, 1)
+        self.empty = empty
+        self.stack = QStackedWidget()
+        self.stack.addWidget(empty)
+        self.stack.addWidget(self.view)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.summary)
+        layout.addLayout(buttons)
+        self._refresh_chrome()
+
+    # ---- rows ------------------------------------------------------------------------------
+    def _row(self, path: str) -> list[QStandardItem]:
+        row = self._rows.get(path)
+        if row is not None:
+            return row
+        name = QStandardItem(Path(path).name or path)
+        name.setData(path, PATH_ROLE)
+        name.setToolTip(path)
+        name.setCheckable(True)
+        row = [name, QStandardItem(), QStandardItem()]
+        row[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.model.appendRow(row)
+        self._rows[path] = row
+        return row
+
+    def _set_status(self, path: str, status: str, pages: int, error: str | None) -> None:
+        self._loading = True
+        try:
+            name, state, count = self._row(path)
+            state.setText(STATUS_TEXT.get(status, status))
+            state.setData(status, STATUS_ROLE)
+            state.setToolTip(error or STATUS_TEXT.get(status, status))
+            count.setText(str(pages) if pages else "")
+            usable = status in USABLE
+            name.setEnabled(True)
+            name.setCheckable(usable)
+            if usable:
+                checked = path not in self.unchecked
+                name.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+            else:
+                name.setData(None, Qt.ItemDataRole.CheckStateRole)
+            if status != "indexing":
+                state.setData(None, PROGRESS_ROLE)
+        finally:
+            self._loading = False
+
+    def set_documents(self, documents: Iterable) -> None:
+        """Replace the rows with the library's list (DocumentStatus values)."""
+        documents = list(documents)
+        keep = {d.path for d in documents}
+        for path in [p for p in self._rows if p not in keep]:
+            row = self._rows.pop(path)
+            self.model.removeRow(row[0].row())
+        for doc in documents:
+            self._set_status(doc.path, doc.status, doc.pages, doc.error)
+        self._refresh_chrome()
+        self.checkedChanged.emit()
+
+    def add_pending(self, paths: Iterable[str]) -> None:
+        """Show dropped files right away, before the library thread gets to them."""
+        for path in paths:
+            if path not in self._rows:
+                status = "scanning" if Path(path).is_dir() else "queued"
+                self._set_status(path, status, 0, None)
+        self._refresh_chrome()
+
+    def on_progress(self, progress) -> None:
+        """Update one file's row from an IngestProgress."""
+        if progress.done:
+            self._set_status(progress.path, progress.status, progress.pages, progress.error)
+            self.checkedChanged.emit()
+        else:
+            self._set_status(progress.path, "indexing", progress.pages, None)
+            self._row(progress.path)[1].setData((progress.page, progress.pages), PROGRESS_ROLE)
+        self._refresh_chrome()
+
+    def set_busy(self, busy: bool) -> None:
+        self.cancel_button.setVisible(busy)
+
+    # ---- choosing sources ------------------------------------------------------------------
+    def _on_item_changed(self, item: QStandardItem) -> None:
+        if self._loading or item.column() != 0 or not item.isCheckable():
+            return
+        path = item.data(PATH_ROLE)
+        if item.checkState() == Qt.CheckState.Checked:
+            self.unchecked.discard(path)
+        else:
+            self.unchecked.add(path)
+        self._refresh_chrome()
+        self.checkedChanged.emit()
+
+    def checked_sources(self) -> list[str]:
+        return [
+            path
+            for path, row in self._rows.items()
+            if row[1].data(STATUS_ROLE) in USABLE and row[0].checkState() == Qt.CheckState.Checked
+        ]
+
+    def status_of(self, path: str) -> str | None:
+        row = self._rows.get(path)
+        return row[1].data(STATUS_ROLE) if row else None
+
+    def progress_of(self, path: str) -> tuple[int, int] | None:
+        row = self._rows.get(path)
+        return row[1].data(PROGRESS_ROLE) if row else None
+
+    def set_checked(self, path: str, checked: bool) -> None:
+        row = self._rows.get(path)
+        if row is not None and row[0].isCheckable():
+            row[0].setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    # ---- removing --------------------------------------------------------------------------
+    def selected_paths(self) -> list[str]:
+        rows = {index.row() for index in self.view.selectionModel().selectedRows()}
+        return [self.model.item(r, 0).data(PATH_ROLE) for r in sorted(rows)]
+
+    def remove_selected(self) -> None:
+        paths = self.selected_paths()
+        if paths:
+            self.removeRequested.emit(paths)
+
+    def _context_menu(self, pos) -> None:
+        index: QModelIndex | QPersistentModelIndex = self.view.indexAt(pos)
+        menu = QMenu(self)
+        menu.addAction("Add Files…", self.addFilesRequested.emit)
+        menu.addAction("Add a Folder…", self.addFolderRequested.emit)
+        if index.isValid():
+            menu.addSeparator()
+            menu.addAction("Remove from Library", self.remove_selected)
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def _refresh_chrome(self) -> None:
+        total = len(self._rows)
+        self.stack.setCurrentWidget(self.view if total else self.empty)
+        self.remove_button.setEnabled(total > 0)
+        if not total:
+            self.summary.setText("")
+            return
+        usable = sum(1 for r in self._rows.values() if r[1].data(STATUS_ROLE) in USABLE)
+        chosen = len(self.checked_sources())
+        self.summary.setText(
+            f"{total} document{'s' if total != 1 else ''} · {usable} indexed · "
+            f"{chosen} used by the next run"
+        )

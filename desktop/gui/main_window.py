@@ -1,0 +1,1088 @@
+"""The main window: library, question, live outline, streaming draft, citations and activity.
+
+The window owns two worker threads (engine and library, see engine_worker.py and library.py)
+and a small pool for short disk jobs. It reacts to engine events only (it never polls the
+engine): tree and log updates are immediate and cheap, the full draft re-render is coalesced,
+and the streaming paragraph is patched in place. User edits become engine commands; the tree
+shows them pending until the engine answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QStyle,
+    QSystemTrayIcon,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.commands import Command
+from desktop.core.events import (
+    CommandApplied,
+    CommandRejected,
+    OutlineChanged,
+    RunFailed,
+    RunPaused,
+    RunStarted,
+    SectionWritten,
+    StepCompleted,
+    StepStarted,
+    TokensStreamed,
+)
+from desktop.core.evidence import EvidenceRegistry
+from desktop.core.outline import Outline
+from desktop.core.report import Report, build_report
+from desktop.gui import icons
+from desktop.gui.activity import ActivityLog
+from desktop.gui.bridge import EvidenceUpdated
+from desktop.gui.citation import CitationViewer
+from desktop.gui.draft import DraftView, action_text, citation_numbers, stream_preview
+from desktop.gui.edits import EditTracker, verb
+from desktop.gui.engine_worker import RunController, RunEnded, RunOpened
+from desktop.gui.history import (
+    RESUMABLE,
+    LoadedRun,
+    RunHistoryDialog,
+    interrupted,
+    list_runs,
+    load_run,
+)
+from desktop.gui.library import LibraryController
+from desktop.gui.library_panel import LibraryPanel, local_paths
+from desktop.gui.outline_model import TreeSnapshot
+from desktop.gui.outline_view import OutlinePanel
+from desktop.gui.resources import read_text
+from desktop.gui.services import Services, model_label
+from desktop.gui.settings_dialog import SettingsDialog
+from desktop.gui.tasks import BackgroundTasks
+from desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RENDER_DELAY_MS = 40  # coalesce bursts of events into one draft render
+EXAMPLE_QUESTION = "e.g. How do heat pumps compare with gas boilers on running costs and emissions?"
+
+
+class Mode(Enum):
+    """What the window is doing; decides which actions are enabled."""
+
+    IDLE = "idle"  # nothing loaded
+    LOADING = "loading"  # a run is being started or resumed
+    RUNNING = "running"
+    PAUSED = "paused"  # pause asked for or in effect
+    STOPPING = "stopping"
+    STOPPED = "stopped"  # a resumable run is shown
+    FINISHED = "finished"  # read-only
+    FAILED = "failed"
+
+
+ACTIVE = (Mode.LOADING, Mode.RUNNING, Mode.PAUSED, Mode.STOPPING)
+STATUS_TEXT = {
+    Mode.IDLE: "Ready",
+    Mode.LOADING: "Starting…",
+    Mode.RUNNING: "Running",
+    Mode.PAUSED: "Paused",
+    Mode.STOPPING: "Stopping…",
+    Mode.STOPPED: "Stopped — Resume continues it",
+    Mode.FINISHED: "Finished",
+    Mode.FAILED: "Failed",
+}
+
+
+@dataclass
+class RunView:
+    """The run the window shows (mutated only on the GUI thread)."""
+
+    run_id: str | None = None
+    question: str = ""
+    language: str = "en"
+    model: str = ""
+    created: float = field(default_factory=time.time)
+    sources: tuple[str, ...] = ()
+    outline: Outline | None = None
+    registry: EvidenceRegistry = field(default_factory=EvidenceRegistry)
+    step: int = 0
+    max_step: int = 0
+    active_id: str | None = None
+    active_phase: str | None = None
+    status: str = ""
+    stream_step: int = -1
+    stream_raw: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    failure_logged: bool = False
+    tokens_per_second: float | None = None
+
+
+class QuestionBox(QPlainTextEdit):
+    """The research question; file drags pass through to the window (they add documents).
+
+    Signals: none beyond QPlainTextEdit's.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("questionBox")
+        self.setPlaceholderText(
+            f"Ask a research question about your documents — {EXAMPLE_QUESTION}"
+        )
+        self.setTabChangesFocus(True)
+        line = self.fontMetrics().lineSpacing()
+        self.setFixedHeight(line * 2 + 16)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.ignore()
+            return
+        super().dragEnterEvent(event)
+
+    def question(self) -> str:
+        return " ".join(self.toPlainText().split())
+
+
+class MainWindow(QMainWindow):
+    """Draftwell's main window (see the module docstring).
+
+    Signals: modeChanged(str) — the Mode's value; runEnded(object) — a RunEnded;
+    draftRendered() — the draft was re-rendered; exported(str) — a report was written.
+    """
+
+    modeChanged = Signal(str)
+    runEnded = Signal(object)
+    draftRendered = Signal()
+    exported = Signal(str)
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.data_dir = services.data_dir
+        self.settings = Settings.load(self.data_dir)
+        self.setWindowTitle("Draftwell")
+        self.setObjectName("mainWindow")
+        self.setWindowIcon(icons.app_icon())
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.tasks = BackgroundTasks(self)
+        self.runs = RunController(services.models, self)
+        self.library = LibraryController(services.open_library, self)
+        self.tracker = EditTracker()
+        self.run = RunView()
+        self.mode = Mode.IDLE
+        self.report: Report | None = None
+        self._numbers: dict[str, int] = {}
+        self.resume_offer: QMessageBox | None = None
+        self.history_dialog: RunHistoryDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self._tray: QSystemTrayIcon | None = None
+        self._closing = False
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._timers()
+        self._restore_ui()
+        self._set_mode(Mode.IDLE)
+        # Queued to the library thread now, so documents added before the first paint
+        # (command-line paths, an early drop) find the library open.
+        self.library.open(self.data_dir, self.settings)
+        QTimer.singleShot(0, self._after_show)
+
+    # ---- construction ------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        self.question_box = QuestionBox()
+        self.question_box.textChanged.connect(self._update_actions)
+        self.draft = DraftView()
+        bar = QHBoxLayout()
+        bar.addWidget(self.question_box, 1)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.draft, 1)
+        self.setCentralWidget(central)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.library_panel = LibraryPanel()
+        self.outline_panel = OutlinePanel(self.services.prompts)
+        self.activity = ActivityLog()
+        self.citations = CitationViewer(self.tasks)
+        self.library_dock = self._dock("Library", "libraryDock", self.library_panel, left)
+        self.outline_dock = self._dock("Outline", "outlineDock", self.outline_panel, left)
+        self.activity_dock = self._dock(
+            "Activity", "activityDock", self.activity, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.citation_dock = self._dock("Citation", "citationDock", self.citations, right)
+        self.splitDockWidget(self.library_dock, self.outline_dock, Qt.Orientation.Vertical)
+        self.citation_dock.hide()
+        self.resize(1320, 860)
+        self.resizeDocks(
+            [self.library_dock, self.outline_dock], [250, 400], Qt.Orientation.Vertical
+        )
+        self.resizeDocks([self.library_dock], [440], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "", icon=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.act_new = self._action(
+            "&New Research",
+            self.new_research,
+            QKeySequence.StandardKey.New,
+            "Clear the window for a new question",
+        )
+        self.act_open = self._action(
+            "&Open Run…",
+            self.show_history,
+            QKeySequence.StandardKey.Open,
+            "Open or resume a past run",
+        )
+        self.act_add_files = self._action(
+            "&Add Documents…", self.ask_add_files, "Ctrl+Shift+O", "Add files to the library"
+        )
+        self.act_add_folder = self._action(
+            "Add &Folder…", self.ask_add_folder, None, "Add a folder of documents"
+        )
+        self.act_export = self._action(
+            "&Export…", self.export_report, "Ctrl+E", "Save the report as Word, PDF or Markdown"
+        )
+        self.act_settings = self._action(
+            "&Settings…",
+            self.show_settings,
+            QKeySequence.StandardKey.Preferences,
+            "Model, performance and budgets",
+        )
+        if self.act_settings.shortcut().isEmpty():
+            self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
+        self.act_quit = self._action(
+            "&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit Draftwell"
+        )
+        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
+        self.act_start = self._action(
+            "&Start",
+            self.start_run,
+            "Ctrl+Return",
+            "Start researching the question",
+            sp.SP_MediaPlay,
+        )
+        self.act_pause = self._action(
+            "&Pause",
+            self.pause_run,
+            "Ctrl+Shift+P",
+            "Pause after the current step",
+            sp.SP_MediaPause,
+        )
+        self.act_resume = self._action(
+            "&Resume",
+            self.resume_run,
+            "Ctrl+Shift+R",
+            "Continue a paused, stopped or interrupted run",
+            sp.SP_MediaSeekForward,
+        )
+        self.act_stop = self._action(
+            "S&top",
+            self.stop_run,
+            "Ctrl+.",
+            "Stop now; the run can be resumed later",
+            sp.SP_MediaStop,
+        )
+        self.act_copy = self._action("&Copy", self._copy, QKeySequence.StandardKey.Copy)
+        self.act_select_all = self._action(
+            "Select &All", self._select_all, QKeySequence.StandardKey.SelectAll
+        )
+        self.act_follow = self._action(
+            "&Follow the Writing",
+            self._toggle_follow,
+            None,
+            "Keep the section being written in view",
+        )
+        self.act_follow.setCheckable(True)
+        self.act_follow.setChecked(True)
+        self.act_reset_layout = self._action("&Reset Layout", self._reset_layout)
+        self.act_about = self._action("&About Draftwell", self.show_about)
+        self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
+        self.act_about_qt = self._action("About &Qt", QApplication.aboutQt)
+        self.act_about_qt.setMenuRole(QAction.MenuRole.AboutQtRole)
+        self._build_toolbar()
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Run")
+        toolbar.setObjectName("runToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addActions([self.act_start, self.act_pause, self.act_resume, self.act_stop])
+        toolbar.addSeparator()
+        self.act_add_files.setIcon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogNewFolder)
+        )
+        self.act_export.setIcon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton)
+        )
+        toolbar.addActions([self.act_add_files, self.act_export])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        self.toolbar = toolbar
+        self.start_button = toolbar.widgetForAction(self.act_start)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addActions([self.act_new, self.act_open])
+        file.addSeparator()
+        file.addActions([self.act_add_files, self.act_add_folder])
+        file.addSeparator()
+        file.addAction(self.act_export)
+        file.addSeparator()
+        file.addAction(self.act_quit)
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.act_copy, self.act_select_all])
+        edit.addSeparator()
+        outline = edit.addMenu("&Outline")
+        outline.addActions(self.outline_panel.actions_list)
+        edit.addSeparator()
+        edit.addAction(self.act_settings)
+        run = bar.addMenu("&Run")
+        run.addActions([self.act_start, self.act_pause, self.act_resume, self.act_stop])
+        view = bar.addMenu("&View")
+        for dock in (self.library_dock, self.outline_dock, self.activity_dock, self.citation_dock):
+            view.addAction(dock.toggleViewAction())
+        view.addAction(self.toolbar.toggleViewAction())
+        view.addSeparator()
+        view.addActions([self.act_follow, self.act_reset_layout])
+        help_menu = bar.addMenu("&Help")
+        help_menu.addActions([self.act_about, self.act_about_qt])
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.state_label = QLabel()
+        self.model_label = QLabel()
+        self.step_label = QLabel()
+        self.elapsed_label = QLabel()
+        self.speed_label = QLabel()
+        for label in (
+            self.state_label,
+            self.model_label,
+            self.step_label,
+            self.elapsed_label,
+            self.speed_label,
+        ):
+            label.setContentsMargins(6, 0, 6, 0)
+            status.addPermanentWidget(label)
+        self.model_label.setToolTip("The model that answers (Edit → Settings to change it)")
+        self._update_status()
+
+    def _connect(self) -> None:
+        self.runs.loading.connect(self._on_loading)
+        self.runs.opened.connect(self._on_opened)
+        self.runs.event.connect(self._on_event)
+        self.runs.ended.connect(self._on_ended)
+        self.library.ready.connect(self._update_actions)
+        self.library.documents.connect(self.library_panel.set_documents)
+        self.library.progress.connect(self.library_panel.on_progress)
+        self.library.busyChanged.connect(self._on_library_busy)
+        self.library.failed.connect(self._on_library_failed)
+        self.library_panel.addFilesRequested.connect(self.ask_add_files)
+        self.library_panel.addFolderRequested.connect(self.ask_add_folder)
+        self.library_panel.removeRequested.connect(self.remove_documents)
+        self.library_panel.cancelRequested.connect(self.library.cancel)
+        self.library_panel.checkedChanged.connect(self._on_sources_changed)
+        self.outline_panel.commandRequested.connect(self.queue_edit)
+        self.outline_panel.sectionActivated.connect(self.draft.scroll_to_section)
+        self.draft.citationClicked.connect(self.show_citation)
+
+    def _timers(self) -> None:
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_DELAY_MS)
+        self._render_timer.timeout.connect(self._render_draft)
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
+        self._clock.start()
+
+    def _ui_settings(self) -> QSettings:
+        path = self.services.ui_settings_file
+        if path is not None:
+            return QSettings(str(path), QSettings.Format.IniFormat)
+        return QSettings()
+
+    def _restore_ui(self) -> None:
+        ui = self._ui_settings()
+        self._default_state = self.saveState()
+        geometry, state = ui.value("window/geometry"), ui.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        follow = ui.value("draft/follow", True)
+        self.act_follow.setChecked(follow not in (False, "false"))
+        self.draft.follow = self.act_follow.isChecked()
+        unchecked = ui.value("library/unchecked", []) or []
+        self.library_panel.unchecked = set([unchecked] if isinstance(unchecked, str) else unchecked)
+
+    def _save_ui(self) -> None:
+        ui = self._ui_settings()
+        ui.setValue("window/geometry", self.saveGeometry())
+        ui.setValue("window/state", self.saveState())
+        ui.setValue("draft/follow", self.act_follow.isChecked())
+        ui.setValue("library/unchecked", sorted(self.library_panel.unchecked))
+        ui.sync()
+
+    def _after_show(self) -> None:
+        """Start-up work that must not delay the first paint."""
+        self.tasks.submit(_preload_renderer, lambda _: None)
+        if self.services.check_interrupted_runs:
+            self.tasks.submit(lambda: interrupted(list_runs(self.data_dir)), self._offer_resume)
+        self.question_box.setFocus()
+
+    # ---- modes and actions -----------------------------------------------------------------------
+    def _set_mode(self, mode: Mode) -> None:
+        self.mode = mode
+        self._update_actions()
+        self._update_status()
+        self._refresh_tree()
+        self.modeChanged.emit(mode.value)
+
+    @property
+    def editable(self) -> bool:
+        """Whether outline edits are accepted (queued now, or applied on resume)."""
+        if self.run.outline is None or self.mode in (Mode.IDLE, Mode.FINISHED):
+            return False
+        return self.mode in (*ACTIVE, Mode.STOPPED, Mode.FAILED) and self.mode != Mode.STOPPING
+
+    def _resumable(self) -> bool:
+        return (
+            self.run.run_id is not None
+            and self.mode in (Mode.STOPPED, Mode.FAILED)
+            and not self.runs.active
+        )
+
+    def _update_actions(self) -> None:
+        mode, active = self.mode, self.runs.active
+        can_start = (
+            not active
+            and mode not in ACTIVE
+            and bool(self.question_box.question())
+            and self.library.is_ready
+            and bool(self.library_panel.checked_sources())
+        )
+        self.act_start.setEnabled(can_start)
+        self.act_pause.setEnabled(mode in (Mode.LOADING, Mode.RUNNING))
+        self.act_resume.setEnabled(mode == Mode.PAUSED or self._resumable())
+        self.act_stop.setEnabled(mode in (Mode.LOADING, Mode.RUNNING, Mode.PAUSED))
+        self.act_export.setEnabled(self.run.outline is not None)
+        self.act_new.setEnabled(not active)
+        self.act_open.setEnabled(not active)
+        self.question_box.setReadOnly(mode in ACTIVE)
+        if not can_start and not active:
+            self.act_start.setToolTip(self._why_not_start())
+        else:
+            self.act_start.setToolTip("Start researching the question (Ctrl+Enter)")
+
+    def _why_not_start(self) -> str:
+        if not self.library_panel.checked_sources():
+            return "Add documents to the library (and tick them) first"
+        if not self.question_box.question():
+            return "Type a research question first"
+        return "Start researching the question (Ctrl+Enter)"
+
+    def _update_status(self) -> None:
+        text = STATUS_TEXT[self.mode]
+        if self.mode == Mode.PAUSED and self.run.status != "paused":
+            text = "Pausing after the current step…"
+        self.state_label.setText(text)
+        self.model_label.setText(self.run.model or model_label(self.settings))
+        if self.run.max_step:
+            self.step_label.setText(f"Step {self.run.step} / {self.run.max_step}")
+        else:
+            self.step_label.setText("")
+        speed = self.run.tokens_per_second
+        self.speed_label.setText(f"{speed:.1f} tok/s" if speed else "")
+        self._tick()
+
+    @Slot()
+    def _tick(self) -> None:
+        started = self.run.started_at
+        if started is None:
+            self.elapsed_label.setText("")
+            return
+        seconds = int((self.run.ended_at or time.monotonic()) - started)
+        self.elapsed_label.setText(f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}")
+        if self.tracker.expire():
+            self._refresh_tree()
+
+    # ---- library -----------------------------------------------------------------------------------
+    def ask_add_files(self) -> None:
+        paths = self.services.prompts.open_files(self)
+        if paths:
+            self.add_documents(paths)
+
+    def ask_add_folder(self) -> None:
+        folder = self.services.prompts.open_folder(self)
+        if folder:
+            self.add_documents([folder])
+
+    def add_documents(self, paths: list[str]) -> None:
+        """Index files or folders on the library thread (dropped, or chosen in a dialog)."""
+        paths = [p for p in paths if Path(p).exists()]
+        if not paths:
+            return
+        self.library_dock.show()
+        self.library_panel.add_pending(paths)
+        self.library.add(paths)
+        names = ", ".join(Path(p).name for p in paths[:3]) + ("…" if len(paths) > 3 else "")
+        self.statusBar().showMessage(f"Indexing {names}", 5000)
+
+    def remove_documents(self, paths: list[str]) -> None:
+        names = "\n".join(Path(p).name for p in paths[:8])
+        if self.services.prompts.confirm(
+            self, "Remove Documents", f"Remove from the library?\n\n{names}", "Remove"
+        ):
+            self.library.remove(paths)
+
+    def _on_library_busy(self, busy: bool) -> None:
+        self.library_panel.set_busy(busy)
+        if not busy:
+            self.statusBar().showMessage("Indexing finished", 4000)
+
+    def _on_library_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        self._warn("Library", message)
+
+    def _on_sources_changed(self) -> None:
+        self._update_actions()
+
+    def dragEnterEvent(self, event) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.add_documents(paths)
+
+    # ---- starting and steering runs ---------------------------------------------------------------
+    def new_research(self) -> None:
+        if self.runs.active:
+            return
+        self._reset_run(RunView())
+        self.setWindowTitle("Draftwell")
+        self.question_box.clear()
+        self.question_box.setFocus()
+        self._set_mode(Mode.IDLE)
+
+    def _reset_run(self, view: RunView) -> None:
+        self.run = view
+        self.tracker.clear()
+        self.report = None
+        self.activity.clear()
+        self.draft.plans = {}
+        self.draft.clear()
+        self.citation_dock.hide()
+
+    def start_run(self) -> None:
+        question = self.question_box.question()
+        sources = self.library_panel.checked_sources()
+        if not self.act_start.isEnabled() or not question or not sources:
+            return
+        self._reset_run(
+            RunView(question=question, sources=tuple(sources), model=model_label(self.settings))
+        )
+        self.run.started_at = time.monotonic()
+        self.draft.show_message(
+            f"<h2>{_escape(question)}</h2><p>Searching your documents and planning the outline…</p>"
+        )
+        self._set_mode(Mode.LOADING)
+        self.runs.start(
+            self.data_dir, self.settings, self.library.retriever_for(sources), question, sources
+        )
+
+    def pause_run(self) -> None:
+        if self.mode in (Mode.LOADING, Mode.RUNNING):
+            self.runs.pause()
+            self._set_mode(Mode.PAUSED)
+            self.statusBar().showMessage("Pausing after the current step; edits still apply.", 5000)
+
+    def resume_run(self) -> None:
+        if self.mode == Mode.PAUSED and self.runs.active:
+            self.runs.unpause()
+            self.run.status = "running"
+            self._set_mode(Mode.RUNNING)
+            return
+        if not self._resumable():
+            return
+        self.run.started_at, self.run.ended_at = time.monotonic(), None
+        self.run.failure_logged = False
+        self._set_mode(Mode.LOADING)
+        self.runs.resume(
+            self.data_dir,
+            self.settings,
+            self.library.retriever_for(self.run.sources),
+            self.run.run_id,
+            list(self.tracker.pending),
+        )
+
+    def stop_run(self) -> None:
+        if self.mode in (Mode.LOADING, Mode.RUNNING, Mode.PAUSED):
+            self.runs.stop()
+            self._set_mode(Mode.STOPPING)
+
+    def queue_edit(self, command: Command) -> None:
+        """An outline edit from the tree: to the engine now, or kept until the run resumes."""
+        if not self.editable:
+            self.statusBar().showMessage("This run is read-only.", 4000)
+            return
+        self.tracker.queue(command)
+        sent = self.runs.queue(command)
+        when = "before the model's next step" if sent else "when the run resumes"
+        self.statusBar().showMessage(f"{verb(command).capitalize()}: will be applied {when}", 5000)
+        self._refresh_tree()
+
+    # ---- engine events ---------------------------------------------------------------------------
+    @Slot(str)
+    def _on_loading(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    @Slot(object)
+    def _on_opened(self, opened: RunOpened) -> None:
+        run = self.run
+        run.run_id, run.question, run.model = opened.run_id, opened.question, opened.model
+        run.max_step, run.step, run.sources = opened.max_step, opened.step, opened.sources
+        run.language = opened.language
+        if self.mode == Mode.LOADING:
+            self._set_mode(Mode.RUNNING)
+        else:
+            self._update_status()
+        self.setWindowTitle(f"{opened.question[:80]} — Draftwell")
+
+    @Slot(object)
+    def _on_event(self, event) -> None:
+        match event:
+            case TokensStreamed(step, phase, text):
+                self._on_tokens(step, phase, text)
+                return
+            case StepStarted(step, phase, _, section_id):
+                self.run.step, self.run.active_id, self.run.active_phase = step, section_id, phase
+                self.run.stream_raw, self.run.stream_step = "", step
+                self.draft.reset_stream()
+                self._refresh_tree()
+                self._schedule_draft()
+                self._update_status()
+                return
+            case OutlineChanged(outline, _):
+                first = self.run.outline is None
+                self.run.outline = outline
+                if first:
+                    self._update_actions()  # Export becomes possible
+                self._refresh_tree()
+                self._schedule_draft()
+            case SectionWritten(_, _, _, _, outline):
+                self.run.outline = outline
+            case StepCompleted(step, _, _, metrics):
+                self.run.step = step
+                if not metrics.cached:
+                    self.run.tokens_per_second = metrics.tokens_per_second
+                self.run.active_phase = None
+                self._update_status()
+            case EvidenceUpdated(registry):
+                self.run.registry = registry
+                self._schedule_draft()
+                return
+            case CommandApplied(command, outline, _):
+                self.tracker.applied(command, self.run.step, self.run.outline, outline)
+                if outline is not None:
+                    self.run.outline = outline
+                self._refresh_tree()
+                self._schedule_draft()
+            case CommandRejected(command, reason):
+                self.tracker.rejected(command, reason)
+                self.statusBar().showMessage(
+                    f"{verb(command).capitalize()} rejected: {reason}", 8000
+                )
+                self._refresh_tree()
+            case RunPaused():
+                self.run.status = "paused"
+                if self.mode != Mode.STOPPING:
+                    self._set_mode(Mode.PAUSED)
+            case RunStarted(_, _, _, resumed):
+                self.run.status = "running"
+                if resumed:
+                    self._schedule_draft()
+            case RunFailed(_, error):
+                self.run.failure_logged = True
+                self.statusBar().showMessage(f"The run failed: {error}", 15000)
+        self.activity.add_event(event)
+
+    def _on_tokens(self, step: int, phase: str, text: str) -> None:
+        if phase != "write":
+            return
+        if step != self.run.stream_step:
+            self.run.stream_step, self.run.stream_raw = step, ""
+        self.run.stream_raw += text
+        body = action_text(self.run.stream_raw)
+        self.draft.set_stream(stream_preview(body, self._numbers))
+
+    @Slot(object)
+    def _on_ended(self, ended: RunEnded) -> None:
+        self.run.active_id = self.run.active_phase = None
+        self.run.ended_at = time.monotonic()
+        self.run.status = ended.status
+        if ended.run_id:
+            self.run.run_id = ended.run_id
+        if ended.stop_latency is not None:
+            log.info("stop took %.2f s", ended.stop_latency)
+        mode = {"finished": Mode.FINISHED, "stopped": Mode.STOPPED}.get(ended.status, Mode.FAILED)
+        if mode == Mode.STOPPED and self.run.run_id is None:
+            mode = Mode.IDLE
+            self.draft.clear()
+        self._set_mode(mode)
+        self._render_draft()
+        self._announce(ended)
+        self.runEnded.emit(ended)
+
+    def _announce(self, ended: RunEnded) -> None:
+        if ended.status == "finished":
+            self.statusBar().showMessage(
+                "The research is finished. File → Export… saves the report.", 15000
+            )
+            self._notify("Research finished", self.run.question[:120])
+        elif ended.status == "stopped":
+            self.statusBar().showMessage(
+                "Stopped. Resume continues from the last completed step.", 10000
+            )
+        else:
+            message = ended.message or "unknown error"
+            if not self.run.failure_logged:
+                self.activity.add_row("", "run", f"Failed: {message}", kind="error")
+            self._warn("The run stopped with an error", message)
+            self._notify("Research failed", message)
+
+    def _notify(self, title: str, message: str) -> None:
+        started = self.run.started_at
+        if started is None or time.monotonic() - started < self.services.notify_after_seconds:
+            return
+        QApplication.alert(self)
+        if self.isActiveWindow() or not QSystemTrayIcon.isSystemTrayAvailable():
+            return
+        if self._tray is None:
+            self._tray = QSystemTrayIcon(icons.app_icon(), self)
+            self._tray.activated.connect(lambda *_: (self.showNormal(), self.activateWindow()))
+        self._tray.show()
+        self._tray.showMessage(title, message, icons.app_icon(), 10000)
+
+    # ---- showing the run ---------------------------------------------------------------------------
+    def _tree_snapshot(self) -> TreeSnapshot:
+        preview = self.tracker.preview(self.run.outline)
+        return TreeSnapshot(preview, self.run.active_id, self.run.active_phase, self.editable)
+
+    def _refresh_tree(self) -> None:
+        self.outline_panel.show_snapshot(self._tree_snapshot())
+
+    def _schedule_draft(self) -> None:
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    @Slot()
+    def _render_draft(self) -> None:
+        self._render_timer.stop()
+        outline, run = self.run.outline, self.run
+        if outline is None:
+            return
+        self.report = build_report(
+            outline,
+            run.registry,
+            question=run.question,
+            created=time.strftime("%Y-%m-%d", time.localtime(run.created)),
+            model=run.model,
+            finished=run.status == "finished",
+            language=run.language,
+        )
+        self._numbers = citation_numbers(self.report, run.registry)
+        self.draft.plans = {n.section.id: n.section.plan for n in outline.walk()}
+        locked = frozenset(n.section.id for n in outline.walk() if n.locked)
+        self.draft.show_report(self.report, run.active_id, run.active_phase, locked)
+        if run.stream_raw:
+            self.draft.set_stream(stream_preview(action_text(run.stream_raw), self._numbers))
+        self.draftRendered.emit()
+
+    def show_citation(self, number: int) -> None:
+        report = self.report
+        if report is None:
+            return
+        for reference in report.references:
+            if reference.number == number:
+                first_time = not self.citation_dock.isVisible()
+                self.citation_dock.show()
+                self.citation_dock.raise_()
+                if first_time and self.citation_dock.width() < 420:
+                    self.resizeDocks([self.citation_dock], [470], Qt.Orientation.Horizontal)
+                self.citations.show_reference(reference)
+                return
+        log.warning("no reference number %d", number)
+
+    # ---- history ---------------------------------------------------------------------------------
+    def show_history(self) -> None:
+        if self.runs.active:
+            return
+        dialog = RunHistoryDialog(self.data_dir, self.tasks, None, self)
+        dialog.openRequested.connect(lambda run_id: self.open_run(run_id))
+        dialog.resumeRequested.connect(lambda run_id: self.open_run(run_id, resume=True))
+        dialog.finished.connect(dialog.deleteLater)
+        self.history_dialog = dialog
+        dialog.open()
+
+    def open_run(self, run_id: str, resume: bool = False) -> None:
+        """Load a run from its journal (on a worker); show it, and resume it if asked."""
+        if self.runs.active:
+            return
+        self.statusBar().showMessage("Opening the run…", 3000)
+        self.tasks.submit(
+            lambda: load_run(self.data_dir, run_id),
+            lambda loaded: self.show_loaded(loaded, resume),
+            lambda exc: self._warn("Open Run", f"The run could not be opened: {exc}"),
+        )
+
+    def show_loaded(self, loaded: LoadedRun, resume: bool = False) -> None:
+        info, state = loaded.info, loaded.state
+        view = RunView(
+            run_id=info.id,
+            question=state.question,
+            language=state.language,
+            model=info.model,
+            created=info.created,
+            sources=info.sources,
+            outline=state.outline,
+            registry=state.registry,
+            step=state.step,
+            max_step=loaded.max_step,
+            status=info.status,
+        )
+        self._reset_run(view)
+        self.activity.load_history(loaded.snapshots, loaded.commands)
+        self.question_box.setPlainText(state.question)
+        self.setWindowTitle(f"{state.question[:80]} — Draftwell")
+        finished = info.status == "finished"
+        if finished or info.status not in RESUMABLE:
+            self._set_mode(Mode.FINISHED)  # read-only (finished, or running in another window)
+        else:
+            self._set_mode(Mode.STOPPED)
+        if state.outline is None:
+            self.draft.show_message(f"<h2>{_escape(state.question)}</h2><p>No outline yet.</p>")
+        else:
+            self._render_draft()
+        if resume and not finished:
+            self.resume_run()
+
+    def _offer_resume(self, runs: list) -> None:
+        if not runs or self.runs.active or self._closing:
+            return
+        info = runs[0]
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Resume Research?")
+        box.setText("A research run was cut off when Draftwell last closed.")
+        box.setInformativeText(f"“{info.question}”\n{info.steps} steps done. Resume it now?")
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        view = box.addButton("Show It", QMessageBox.ButtonRole.ActionRole)
+        box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+
+        def answered(_result: int) -> None:
+            clicked = box.clickedButton()
+            if clicked is resume:
+                self.open_run(info.id, resume=True)
+            elif clicked is view:
+                self.open_run(info.id)
+            self.resume_offer = None
+            box.deleteLater()
+
+        box.finished.connect(answered)
+        self.resume_offer = box
+        box.open()
+
+    # ---- export, settings, about -------------------------------------------------------------------
+    def export_report(self) -> None:
+        report = self.report
+        if report is None and self.run.outline is not None:
+            self._render_draft()
+            report = self.report
+        if report is None:
+            return
+        suggested = str(Path.home() / f"{_slug(self.run.question)}.docx")
+        chosen = self.services.prompts.save_file(self, suggested)
+        if chosen is None:
+            return
+        path, fmt = chosen
+        force = False
+        if Path(path).exists():
+            if not self.services.prompts.confirm(
+                self, "Export", f"{Path(path).name} already exists. Replace it?", "Replace"
+            ):
+                return
+            force = True
+        page_size = self.settings.page_size
+
+        def write() -> str:
+            from desktop.export import export_report
+
+            return str(export_report(report, fmt, Path(path), force=force, page_size=page_size))
+
+        self.statusBar().showMessage(f"Exporting {Path(path).name}…")
+        self.tasks.submit(write, self._on_exported, self._on_export_failed)
+
+    def _on_exported(self, path: str) -> None:
+        self.statusBar().showMessage(f"Exported {path}", 10000)
+        self.exported.emit(path)
+
+    def _on_export_failed(self, exc: Exception) -> None:
+        self.statusBar().clearMessage()
+        self._warn("Export", f"The report could not be exported: {exc}")
+
+    def show_settings(self) -> None:
+        dialog = SettingsDialog(
+            self.settings, self.data_dir, self.tasks, self.services.prompts, self
+        )
+        dialog.saved.connect(self._on_settings_saved)
+        dialog.secretSaved.connect(
+            lambda where: self.statusBar().showMessage(f"API key stored in {where}", 6000)
+        )
+        dialog.finished.connect(dialog.deleteLater)
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def _on_settings_saved(self, settings: Settings) -> None:
+        self.settings = settings
+        note = " (applies to the next run)" if self.runs.active else ""
+        self.statusBar().showMessage(f"Settings saved{note}", 5000)
+        self._update_status()
+
+    def show_about(self) -> None:
+        from desktop.gui.about import AboutDialog
+
+        dialog = AboutDialog(
+            read_text("licenses", "README.md"), read_text("licenses", "Apache-2.0.txt"), self
+        )
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _warn(self, title: str, message: str) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.finished.connect(box.deleteLater)
+        box.open()
+
+    # ---- small actions --------------------------------------------------------------------------
+    def _copy(self) -> None:
+        widget = QApplication.focusWidget()
+        if widget is not None and hasattr(widget, "copy"):
+            widget.copy()
+
+    def _select_all(self) -> None:
+        widget = QApplication.focusWidget()
+        if widget is not None and hasattr(widget, "selectAll"):
+            widget.selectAll()
+
+    def _toggle_follow(self, checked: bool) -> None:
+        self.draft.follow = checked
+
+    def _reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in (self.library_dock, self.outline_dock, self.activity_dock):
+            dock.show()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            icons.clear_cache()
+            self.outline_panel.model.forget_icons()
+            self._refresh_tree()
+            self._schedule_draft()
+        super().changeEvent(event)
+
+    # ---- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.runs.active and not self.services.prompts.confirm(
+            self,
+            "Quit Draftwell",
+            "A research run is in progress. Stop it and quit? You can resume it next time.",
+            "Stop and Quit",
+        ):
+            event.ignore()
+            return
+        self._closing = True
+        self._save_ui()
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop the run and the workers; wait for them (Stop takes effect within a second)."""
+        if getattr(self, "_shut_down", False):
+            return
+        self._shut_down = True
+        self._clock.stop()
+        self._render_timer.stop()
+        self.runs.shutdown()
+        self.library.shutdown()
+        self.tasks.wait(10_000)
+        if self._tray is not None:
+            self._tray.hide()
+
+
+def _preload_renderer() -> None:
+    """Import Markdown and its extensions on a worker, so the first draft does not stall."""
+    from desktop.gui.draft import DraftRenderer
+
+    DraftRenderer().body_html("*warm-up* text\n\n| a | b |\n|---|---|\n| 1 | 2 |")
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _slug(text: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in text).split()
+    return "-".join(words[:8]).lower() or "report"

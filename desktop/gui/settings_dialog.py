@@ -1,0 +1,322 @@
+"""The settings dialog: which model (embedded, a GGUF file, or a server), its performance knobs,
+the run budgets, and the API key (kept by `desktop.secrets`, never in settings.json).
+
+Anything slow to find out (the models folder, whether llama.cpp can offload to a GPU, which
+keyring is available) is probed on a worker after the dialog opens.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.gui.services import Prompts
+from desktop.gui.tasks import BackgroundTasks
+from desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API_KEY = "api-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """What the dialog learns on a worker: usable models, GPU support, where secrets go."""
+
+    models: tuple[tuple[str, str], ...]  # (path, one-line summary), not the embedded model
+    embedded: str
+    gpu: bool
+    secret_storage: str
+    has_api_key: bool
+
+
+def probe_environment(data_dir: Path) -> Environment:
+    """Runs on a worker: imports llama_cpp and keyring, reads GGUF headers."""
+    from desktop.llm import models
+    from desktop.secrets import get_secret, secret_storage_description
+
+    listed, embedded = [], "SmolLM2-135M (embedded)"
+    for info in models.list_models(data_dir):
+        if info.source == models.EMBEDDED:
+            embedded = f"{info.name} (embedded)"
+        elif info.ok:
+            listed.append((str(info.path), info.summary()))
+    try:
+        has_key = bool(get_secret(API_KEY, data_dir))
+    except Exception as exc:
+        log.warning("cannot read the API key: %s", exc)
+        has_key = False
+    return Environment(
+        tuple(listed),
+        embedded,
+        models.gpu_offload_supported(),
+        secret_storage_description(data_dir),
+        has_key,
+    )
+
+
+def _spin(low: int, high: int, special: str | None = None, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    if special:
+        spin.setSpecialValueText(special)
+    if suffix:
+        spin.setSuffix(suffix)
+    spin.setAccelerated(True)
+    return spin
+
+
+class SettingsDialog(QDialog):
+    """Edit and save `Settings` (see the module docstring).
+
+    Signals: saved(object) — the Settings that were written; secretSaved(str) — where the API
+    key went.
+    """
+
+    saved = Signal(object)
+    secretSaved = Signal(str)
+
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path,
+        tasks: BackgroundTasks,
+        prompts: Prompts,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setObjectName("settingsDialog")
+        self._settings = settings
+        self._data_dir = data_dir
+        self._tasks = tasks
+        self._prompts = prompts
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._model_group())
+        layout.addWidget(self._performance_group())
+        layout.addWidget(self._budget_group())
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.load(Settings())
+        )
+        layout.addWidget(buttons)
+        self.load(settings)
+        self._tasks.submit(
+            lambda: probe_environment(data_dir), self._on_environment, self._on_probe_failed
+        )
+
+    # ---- layout ----------------------------------------------------------------------------
+    def _model_group(self) -> QGroupBox:
+        group = QGroupBox("Model")
+        self.use_embedded = QRadioButton("&Embedded model (works offline, fast, modest quality)")
+        self.use_file = QRadioButton("A &GGUF model file:")
+        self.use_server = QRadioButton("An OpenAI-compatible &server:")
+        self._kind = QButtonGroup(self)
+        for button in (self.use_embedded, self.use_file, self.use_server):
+            self._kind.addButton(button)
+            button.toggled.connect(self._update_enabled)
+        self.model_path = QComboBox()
+        self.model_path.setEditable(True)
+        self.model_path.setMinimumContentsLength(30)
+        self.model_path.lineEdit().setPlaceholderText("/path/to/model.gguf")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self._browse_button = browse
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.model_path, 1)
+        file_row.addWidget(browse)
+        self.server_url = QLineEdit()
+        self.server_url.setPlaceholderText("http://localhost:8080/v1")
+        self.server_model = QLineEdit()
+        self.server_model.setPlaceholderText("model name (optional)")
+        self.api_key = QLineEdit()
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key.setPlaceholderText("leave empty to keep the stored key")
+        self.api_key_env = QLineEdit()
+        self.api_key_env.setPlaceholderText("or read it from this environment variable")
+        self.secret_note = QLabel("Looking for the system keyring…")
+        self.secret_note.setWordWrap(True)
+        server = QFormLayout()
+        server.addRow("URL:", self.server_url)
+        server.addRow("Model:", self.server_model)
+        server.addRow("API key:", self.api_key)
+        server.addRow("", self.api_key_env)
+        server.addRow("", self.secret_note)
+        box = QVBoxLayout(group)
+        box.addWidget(self.use_embedded)
+        box.addWidget(self.use_file)
+        box.addLayout(file_row)
+        box.addWidget(self.use_server)
+        box.addLayout(server)
+        return group
+
+    def _performance_group(self) -> QGroupBox:
+        group = QGroupBox("Performance (local models)")
+        self.gpu_layers = _spin(-1, 999, "All layers")
+        self.gpu_note = QLabel("Checking for GPU support…")
+        self.context = _spin(0, 262_144, "From the model", " tokens")
+        self.context.setSingleStep(1024)
+        self.threads = _spin(0, 256, "Automatic")
+        form = QFormLayout(group)
+        form.addRow("GPU layers:", self.gpu_layers)
+        form.addRow("", self.gpu_note)
+        form.addRow("Context size:", self.context)
+        form.addRow("CPU threads:", self.threads)
+        return group
+
+    def _budget_group(self) -> QGroupBox:
+        group = QGroupBox("Research budgets")
+        self.max_step = _spin(1, 5000, suffix=" steps")
+        self.max_extend = _spin(0, 100, suffix=" extensions")
+        self.hard_mode = QCheckBox("Hard mode (stricter checks of every model reply)")
+        self.page_size = QComboBox()
+        self.page_size.addItems(["A4", "Letter"])
+        form = QFormLayout(group)
+        form.addRow("Maximum steps:", self.max_step)
+        form.addRow("Maximum deepenings:", self.max_extend)
+        form.addRow("", self.hard_mode)
+        form.addRow("Export page size:", self.page_size)
+        return group
+
+    # ---- values ----------------------------------------------------------------------------
+    def load(self, s: Settings) -> None:
+        """Show a Settings value in the widgets."""
+        if s.server_url:
+            self.use_server.setChecked(True)
+        elif s.model_path:
+            self.use_file.setChecked(True)
+        else:
+            self.use_embedded.setChecked(True)
+        self.model_path.setEditText(s.model_path or "")
+        self.server_url.setText(s.server_url or "")
+        self.server_model.setText(s.server_model or "")
+        self.api_key_env.setText(s.api_key_env or "")
+        self.gpu_layers.setValue(s.n_gpu_layers)
+        self.context.setValue(s.n_ctx or 0)
+        self.threads.setValue(s.n_threads or 0)
+        self.max_step.setValue(s.max_step)
+        self.max_extend.setValue(s.max_extend)
+        self.hard_mode.setChecked(s.hard_mode)
+        self.page_size.setCurrentText(s.page_size)
+        self._update_enabled()
+
+    def values(self) -> Settings:
+        """The Settings the widgets describe (fields the dialog does not show are kept)."""
+        kind_file, kind_server = self.use_file.isChecked(), self.use_server.isChecked()
+        return replace(
+            self._settings,
+            model_path=(self.model_path.currentText().strip() or None) if kind_file else None,
+            server_url=(self.server_url.text().strip() or None) if kind_server else None,
+            server_model=self.server_model.text().strip() or None,
+            api_key_env=self.api_key_env.text().strip() or None,
+            n_gpu_layers=self.gpu_layers.value(),
+            n_ctx=self.context.value() or None,
+            n_threads=self.threads.value() or None,
+            max_step=self.max_step.value(),
+            max_extend=self.max_extend.value(),
+            hard_mode=self.hard_mode.isChecked(),
+            page_size=self.page_size.currentText(),
+        )
+
+    def problem(self, s: Settings) -> str | None:
+        """A reason the values cannot be saved, or None."""
+        if self.use_file.isChecked() and not s.model_path:
+            return "Choose a GGUF model file, or use the embedded model."
+        if s.model_path and not Path(s.model_path).expanduser().is_file():
+            return f"The model file does not exist: {s.model_path}"
+        if self.use_server.isChecked() and not (s.server_url or "").startswith(
+            ("http://", "https://")
+        ):
+            return "The server URL must start with http:// or https://"
+        return None
+
+    def accept(self) -> None:
+        settings = self.values()
+        problem = self.problem(settings)
+        if problem:
+            QMessageBox.warning(self, "Settings", problem)
+            return
+        try:
+            settings.save(self._data_dir)
+        except Exception as exc:
+            log.exception("saving settings failed")
+            QMessageBox.critical(self, "Settings", f"The settings could not be saved: {exc}")
+            return
+        key = self.api_key.text().strip()
+        if key:
+            self._store_key(key)
+        self.saved.emit(settings)
+        super().accept()
+
+    def _store_key(self, key: str) -> None:
+        from desktop.secrets import set_secret
+
+        data_dir = self._data_dir
+        self._tasks.submit(
+            lambda: set_secret(API_KEY, key, data_dir),
+            self.secretSaved.emit,
+            lambda exc: log.error("the API key could not be stored: %s", exc),
+        )
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _update_enabled(self) -> None:
+        file, server = self.use_file.isChecked(), self.use_server.isChecked()
+        self.model_path.setEnabled(file)
+        self._browse_button.setEnabled(file)
+        for widget in (self.server_url, self.server_model, self.api_key, self.api_key_env):
+            widget.setEnabled(server)
+
+    def _browse(self) -> None:
+        path = self._prompts.open_gguf(self)
+        if path:
+            self.model_path.setEditText(path)
+
+    def _on_environment(self, env: Environment) -> None:
+        current = self.model_path.currentText()
+        self.model_path.clear()
+        for path, summary in env.models:
+            self.model_path.addItem(path)
+            self.model_path.setItemData(
+                self.model_path.count() - 1, summary, Qt.ItemDataRole.ToolTipRole
+            )
+        self.model_path.setEditText(current)
+        self.use_embedded.setText(f"&Embedded model: {env.embedded} — works offline")
+        self.gpu_note.setText(
+            "This build can offload layers to a GPU."
+            if env.gpu
+            else "This build of llama.cpp runs on the CPU only; the setting is ignored."
+        )
+        stored = "A key is stored. " if env.has_api_key else ""
+        self.secret_note.setText(f"{stored}Keys are kept in: {env.secret_storage}")
+
+    def _on_probe_failed(self, exc: Exception) -> None:
+        log.warning("settings probe failed: %s", exc)
+        self.gpu_note.setText("GPU support could not be checked.")
+        self.secret_note.setText("The key storage could not be checked.")

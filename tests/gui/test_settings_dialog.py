@@ -1,0 +1,71 @@
+"""The settings dialog: values round-trip, saving persists, the API key goes to desktop.secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from desktop.gui import settings_dialog
+from desktop.gui.settings_dialog import Environment, SettingsDialog
+from desktop.gui.tasks import BackgroundTasks
+from desktop.settings import Settings
+from tests.gui.fakes import CannedPrompts
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    env = Environment(
+        (("/models/big.gguf", "Big 8B"),), "SmolLM2 (embedded)", False, "a test keyring", True
+    )
+    monkeypatch.setattr(settings_dialog, "probe_environment", lambda data_dir: env)
+    stored = []
+    monkeypatch.setattr(
+        "desktop.secrets.set_secret",
+        lambda name, value, data_dir: stored.append((name, value)) or "a test keyring",
+    )
+    return stored
+
+
+def open_dialog(qtbot, data_dir, settings):
+    tasks = BackgroundTasks()
+    dialog = SettingsDialog(settings, data_dir, tasks, CannedPrompts())
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "test keyring" in dialog.secret_note.text(), timeout=5000)
+    return dialog, tasks
+
+
+def test_values_round_trip_and_save(qtbot, data_dir, environment):
+    start = Settings(
+        max_step=60, max_extend=3, n_threads=4, page_size="Letter", chroma_url="http://c"
+    )
+    dialog, tasks = open_dialog(qtbot, data_dir, start)
+    assert dialog.values() == start
+    assert "CPU only" in dialog.gpu_note.text() and "A key is stored" in dialog.secret_note.text()
+    dialog.use_server.setChecked(True)
+    dialog.server_url.setText("http://localhost:8080/v1")
+    dialog.server_model.setText("agentcpm")
+    dialog.api_key.setText("sk-test")
+    dialog.max_step.setValue(90)
+    dialog.hard_mode.setChecked(True)
+    dialog.context.setValue(8192)
+    with qtbot.waitSignal(dialog.saved) as saved, qtbot.waitSignal(dialog.secretSaved):
+        dialog.accept()
+    written = json.loads(Settings.path(data_dir).read_text())
+    assert saved.args[0] == Settings.load(data_dir)
+    assert written["server_url"] == "http://localhost:8080/v1" and written["max_step"] == 90
+    assert written["hard_mode"] is True and written["n_ctx"] == 8192
+    assert written["chroma_url"] == "http://c"  # fields the dialog does not show are kept
+    assert "sk-test" not in Settings.path(data_dir).read_text()  # never in settings.json
+    assert environment == [("api-key", "sk-test")]
+    tasks.wait()
+
+
+def test_a_missing_model_file_is_refused(qtbot, data_dir, environment):
+    dialog, tasks = open_dialog(qtbot, data_dir, Settings())
+    dialog.use_file.setChecked(True)
+    dialog.model_path.setEditText(str(data_dir / "missing.gguf"))
+    assert "does not exist" in dialog.problem(dialog.values())
+    dialog.use_embedded.setChecked(True)
+    assert dialog.problem(dialog.values()) is None and dialog.values().model_path is None
+    tasks.wait()
