@@ -154,7 +154,7 @@ def test_killed_run_resumes_without_losing_sections(sources, tmp_path):
         if found and committed_writes(found[0]) >= 1:
             journal = found[0]
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert journal is not None and proc.poll() is None, "no write was committed in time"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -32,6 +32,7 @@ class RunConfig:
     keyword_chars: int = 60
     title_chars: int = 120
     plan_chars: int = 300
+    sentence_chars: int = 400
     max_sections: int = 12  # the protocol's bound; small models get fewer
     max_subsections: int = 7
     seed: int = 0
@@ -49,6 +50,7 @@ class RunConfig:
             keyword_chars=max(4, self.keyword_chars // scale),
             title_chars=max(8, self.title_chars // scale),
             plan_chars=max(16, self.plan_chars // scale),
+            sentence_chars=max(40, self.sentence_chars // scale),
             max_sections=self.max_sections,
             max_subsections=self.max_subsections,
         )
@@ -69,11 +71,12 @@ class RunConfig:
             keyword_chars=24,
             title_chars=48,
             plan_chars=120,
+            sentence_chars=200,
             max_sections=6,
             max_subsections=4,
             max_tokens_search=320,
             max_tokens_plan=1600,
-            max_tokens_write=320,
+            max_tokens_write=480,
             max_tokens_extend=1200,
         )
         base.update(overrides)

@@ -142,7 +142,11 @@ class Catalog:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # Each thread uses its own connection; check_same_thread=False only lets close()
+            # (called from whichever thread shuts the library down) close them all.
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             # INSERT OR REPLACE must fire the delete trigger, or FTS keeps a stale entry.

@@ -19,7 +19,11 @@ from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallbac
 log = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
-DEFAULT_MAX_CONTEXT = 16384
+DEFAULT_MAX_CONTEXT = 16384  # the default n_ctx cap on a laptop, unless settings give one
+MIN_CONTEXT = 2048  # never shrink the context below this to make a model fit
+# Prompts are evaluated in slices this long with a cancel check between them, so Stop lands
+# within one slice even during a long prefill (about 0.1 s for the 135M model on 2 cores).
+PREFILL_CHUNK = 128
 
 
 def physical_cores() -> int:
@@ -46,6 +50,95 @@ def check_gguf_file(path: Path) -> None:
         raise BackendError(f"not a GGUF model file: {path}")
 
 
+# ggml type ids (llama_cpp.GGML_TYPE_*) and bytes per element of the KV-cache types we offer.
+KV_CACHE_TYPES: dict[str, tuple[int, float]] = {
+    "f16": (1, 2.0),
+    "q8_0": (8, 34 / 32),
+    "q4_0": (2, 18 / 32),
+}
+_F16 = KV_CACHE_TYPES["f16"][0]
+
+
+def kv_cache_types(name: str | None, flash_attn: bool) -> tuple[int | None, int | None]:
+    """type_k and type_v for llama.cpp; None keeps its default (f16).
+
+    llama.cpp can only quantize the V cache with flash attention, so without it only K is.
+    """
+    if not name:
+        return None, None
+    key = name.strip().lower()
+    if key not in KV_CACHE_TYPES:
+        raise BackendError(
+            f"unknown KV cache type {name!r}; choose one of {', '.join(KV_CACHE_TYPES)}"
+        )
+    ggml_type = KV_CACHE_TYPES[key][0]
+    if ggml_type != _F16 and not flash_attn:
+        log.info(
+            "KV cache type %s applies to K only: a quantized V cache needs flash attention", key
+        )
+        return ggml_type, None
+    return ggml_type, ggml_type
+
+
+def _kv_bytes(type_k: int | None, type_v: int | None) -> float:
+    """Average bytes per KV-cache element over K and V."""
+    sizes = {ggml_type: size for ggml_type, size in KV_CACHE_TYPES.values()}
+    return (sizes.get(type_k or _F16, 2.0) + sizes.get(type_v or _F16, 2.0)) / 2
+
+
+def choose_context(
+    model_path: Path,
+    n_ctx: int | None,
+    *,
+    kv_bytes: float = 2.0,
+    flash_attn: bool = False,
+    available: int | None = None,
+) -> int:
+    """The n_ctx to load with: the requested one, else the GGUF's own capped at 16384; then
+    shrunk (down to MIN_CONTEXT) until model + KV cache fit in the available RAM.
+
+    Raises BackendError with one clear line when not even MIN_CONTEXT fits, so a model that
+    cannot fit never gets as far as llama.cpp (and an out-of-memory kill).
+    """
+    from desktop.llm import gguf
+
+    try:
+        meta = gguf.read_metadata(model_path)
+    except gguf.GGUFError as exc:
+        raise BackendError(str(exc)) from exc
+    wanted = n_ctx or min(meta.context_length or DEFAULT_MAX_CONTEXT, DEFAULT_MAX_CONTEXT)
+    if available is None:
+        available = gguf.available_memory()
+    if available is None:
+        log.info("available memory is unknown; loading %s with n_ctx=%d", model_path.name, wanted)
+        return wanted
+    estimate = {"kv_bytes_per_elem": kv_bytes, "flash_attn": flash_attn}
+    if gguf.estimate_memory(meta, wanted, **estimate) <= available:
+        return wanted
+    floor = min(MIN_CONTEXT, wanted)
+    fitting = gguf.largest_fitting_context(meta, wanted, available, minimum=floor, **estimate)
+    if fitting is None:
+        needed = gguf.estimate_memory(meta, floor, **estimate)
+        raise BackendError(
+            f"{model_path.name} needs {_gb(needed)} with a {floor}-token context, "
+            f"{_gb(available)} available; choose a smaller model or context"
+        )
+    log.warning(
+        "%s: a %d-token context needs %s but %s is available; using n_ctx=%d",
+        model_path.name,
+        wanted,
+        _gb(gguf.estimate_memory(meta, wanted, **estimate)),
+        _gb(available),
+        fitting,
+    )
+    return fitting
+
+
+def _gb(n: int) -> str:
+    gb = n / 1024**3
+    return f"{gb:.1f} GB" if gb >= 1 else f"{gb:.2f} GB"
+
+
 @lru_cache(maxsize=32)
 def _compiled_grammar(text: str):
     from llama_cpp import LlamaGrammar
@@ -64,10 +157,15 @@ class LlamaCppBackend:
         n_threads: int | None = None,
         n_gpu_layers: int = -1,
         flash_attn: bool = False,
+        kv_cache_type: str | None = None,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         check_gguf_file(self.model_path)
+        type_k, type_v = kv_cache_types(kv_cache_type, flash_attn)
+        n_ctx = choose_context(
+            self.model_path, n_ctx, kv_bytes=_kv_bytes(type_k, type_v), flash_attn=flash_attn
+        )
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
@@ -76,31 +174,25 @@ class LlamaCppBackend:
         try:
             self._llm = Llama(
                 model_path=str(self.model_path),
-                n_ctx=n_ctx or 0,
+                n_ctx=n_ctx,
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=n_gpu_layers,
                 flash_attn=flash_attn,
+                type_k=type_k,
+                type_v=type_v,
                 verbose=verbose,
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {self.model_path.name}: {exc}") from exc
-        if not n_ctx:
-            trained = self._llm.n_ctx()
-            if trained > DEFAULT_MAX_CONTEXT:  # reload with a context that fits a laptop
-                self._llm.close()
-                self._llm = Llama(
-                    model_path=str(self.model_path),
-                    n_ctx=DEFAULT_MAX_CONTEXT,
-                    n_threads=threads,
-                    n_threads_batch=threads,
-                    n_gpu_layers=n_gpu_layers,
-                    flash_attn=flash_attn,
-                    verbose=verbose,
-                )
         self._formatter = self._chat_formatter()
         log.info(
-            "loaded %s (n_ctx=%d, threads=%d)", self.model_path.name, self.context_length, threads
+            "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
+            self.model_path.name,
+            self.context_length,
+            threads,
+            flash_attn,
+            kv_cache_type or "f16",
         )
 
     def _chat_formatter(self):
@@ -164,6 +256,9 @@ class LlamaCppBackend:
         reused = self._reused_prefix(tokens)
         grammar = _compiled_grammar(request.grammar) if request.grammar else None
         started = time.perf_counter()
+        if not self._prefill(tokens, reused, cancel):
+            seconds = time.perf_counter() - started
+            return ChatResult("", "cancelled", len(tokens), 0, 0, seconds, 0.0, seconds)
         outside = 0.0
         first = 0.0
         pieces: list[str] = []
@@ -211,6 +306,21 @@ class LlamaCppBackend:
             first_token_seconds=first,
             model_seconds=seconds - outside,
         )
+
+    def _prefill(self, tokens: list[int], reused: int, cancel: CancelToken | None) -> bool:
+        """Evaluate the prompt after the cached prefix in slices; False if cancelled.
+
+        All but the last prompt token are evaluated here, so llama-cpp-python's own prefix
+        match then finds them cached and only decodes the last one before sampling.
+        """
+        llm = self._llm
+        llm.n_tokens = min(llm.n_tokens, reused)  # eval() drops the KV cache past n_tokens
+        rest = tokens[reused : len(tokens) - 1]
+        for start in range(0, len(rest), PREFILL_CHUNK):
+            if cancel is not None and cancel.is_set:
+                return False
+            llm.eval(rest[start : start + PREFILL_CHUNK])
+        return not (cancel is not None and cancel.is_set)
 
     def _reused_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens are already in the KV cache from the last call."""
