@@ -1,8 +1,11 @@
 """Benchmark one research run with the embedded model and the sample documents.
 
-Prints: steps, prompt tokens, tokens actually prefilled (prefix reuse), generation tok/s of the
-app's backend vs raw llama-cpp-python on the same prompt (with and without the grammar), and
-the share of step time spent outside the model (engine overhead and retrieval, separately).
+Prints: steps, prompt tokens, tokens actually prefilled (the prefill ratio over the whole run),
+time to first token per step (p50/max), the share of step time spent outside the model (engine
+overhead and retrieval, separately), and generation tok/s of the app's backend vs raw
+llama-cpp-python on the run's last write prompt, with and without the grammar: same prompt
+tokens and sampling parameters (repeat_penalty included), temperature 0 so both produce the
+same tokens, up to 256 tokens, 3 alternating repetitions, median ratio (target >= 0.97).
 
 Usage: python bench/bench_engine.py [--max-steps N] [--max-extend N] [--question Q]
 """
@@ -11,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from desktop.core.events import ListSink, StepCompleted, StepFailed  # noqa: E402
 from desktop.core.state import RunConfig  # noqa: E402
 from desktop.knowledge.library import Library  # noqa: E402
-from desktop.llm.base import ChatRequest  # noqa: E402
+from desktop.llm.base import ChatMessage, ChatRequest  # noqa: E402
 from desktop.llm.llamacpp import LlamaCppBackend  # noqa: E402
 from desktop.llm.models import embedded_model_path  # noqa: E402
 from desktop.session import ResearchSession  # noqa: E402
@@ -63,52 +68,139 @@ class RecordingBackend:
         return self.inner.chat(request, on_delta, cancel)
 
 
-def raw_generation(
-    backend: LlamaCppBackend, request: ChatRequest, grammar: bool
-) -> tuple[float, int]:
-    """tok/s of plain llama-cpp-python streaming on the same prompt tokens (prefill excluded)."""
+# The tok/s comparison: both sides get the same prompt tokens and sampling parameters, greedy
+# (temperature 0) so they produce the same tokens, a long enough generation, and repetitions.
+COMPARE_MAX_TOKENS = 256
+COMPARE_REPEATS = 3
+
+
+@dataclass
+class Generation:
+    text: str
+    tokens: int
+    seconds: float  # from the first non-empty token to the end of the stream
+    first_token: float  # from the call (after reset: a full prefill) to the first non-empty token
+
+    @property
+    def tokens_per_second(self) -> float:
+        return (self.tokens - 1) / self.seconds if self.tokens > 1 and self.seconds > 0 else 0.0
+
+
+# Without its grammar the write prompt makes the tiny model stop after ~20 tokens: too short to
+# time, so the grammar-free comparison asks for an essay instead (it runs to max_tokens).
+ESSAY_PROMPT = (
+    "Write a long, detailed essay of at least 600 words on how heat pumps compare with gas "
+    "boilers for heating a home: efficiency, running costs, installation, carbon emissions "
+    "and comfort. Use several paragraphs."
+)
+
+
+def compare_request(request: ChatRequest, grammar: bool) -> ChatRequest:
+    """The recorded write request (or the essay prompt) made greedy and long enough to time."""
+    messages = request.messages if grammar else (ChatMessage("user", ESSAY_PROMPT),)
+    return replace(
+        request,
+        messages=messages,
+        temperature=0.0,
+        max_tokens=COMPARE_MAX_TOKENS,
+        grammar=request.grammar if grammar else None,
+    )
+
+
+def raw_generation(backend: LlamaCppBackend, request: ChatRequest) -> Generation:
+    """Plain llama-cpp-python streaming on the same prompt tokens and sampling parameters."""
     llm = backend._llm
     prompt, stops = backend.format_prompt(request)
     tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
     llm.reset()
-    g = grammars_compiled(request.grammar) if grammar else None
+    grammar = compiled_grammar(request.grammar) if request.grammar else None
+    started = time.perf_counter()
     first = None
     n = 0
-    for _ in llm.create_completion(
+    pieces = []
+    for chunk in llm.create_completion(
         tokens,
         max_tokens=request.max_tokens,
         temperature=request.temperature,
+        top_p=request.top_p,
+        repeat_penalty=request.repeat_penalty,
         seed=request.seed,
-        stop=stops,
-        grammar=g,
+        stop=list(request.stop) + stops,
+        grammar=grammar,
         stream=True,
     ):
         n += 1
-        if first is None:
+        text = chunk["choices"][0]["text"]
+        if text and first is None:
             first = time.perf_counter()
+        pieces.append(text)
     end = time.perf_counter()
-    return (n - 1) / (end - first) if n > 1 else 0.0, n
+    return Generation("".join(pieces), n, end - (first or end), (first or end) - started)
 
 
-def grammars_compiled(text):
+def compiled_grammar(text):
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(text, verbose=False)
 
 
-def app_generation(
-    backend: LlamaCppBackend, request: ChatRequest, grammar: bool
-) -> tuple[float, int]:
+def app_generation(backend: LlamaCppBackend, request: ChatRequest) -> Generation:
+    """The app's backend.chat() on the same request, timed the same way from outside."""
     backend._llm.reset()
-    req = (
-        request
-        if grammar
-        else ChatRequest(
-            **{**{f: getattr(request, f) for f in request.__dataclass_fields__}, "grammar": None}
-        )
+    first: list[float] = []
+
+    def on_delta(_text: str) -> None:
+        if not first:
+            first.append(time.perf_counter())
+
+    started = time.perf_counter()
+    result = backend.chat(request, on_delta)
+    end = time.perf_counter()
+    first_at = first[0] if first else end
+    return Generation(result.text, result.completion_tokens, end - first_at, first_at - started)
+
+
+def compare_generation(backend: LlamaCppBackend, request: ChatRequest, grammar: bool) -> None:
+    """Print app vs raw tok/s over COMPARE_REPEATS alternating repetitions and the median ratio."""
+    req = compare_request(request, grammar)
+    ratios, apps, raws = [], [], []
+    for i in range(COMPARE_REPEATS):
+        if i % 2:  # alternate the order so neither side always runs on a warmer machine
+            raw = raw_generation(backend, req)
+            app = app_generation(backend, req)
+        else:
+            app = app_generation(backend, req)
+            raw = raw_generation(backend, req)
+        apps.append(app)
+        raws.append(raw)
+        ratios.append(app.tokens_per_second / max(raw.tokens_per_second, 1e-9))
+    label = "with write grammar" if grammar else "no grammar"
+    same = "/".join("yes" if a.text == r.text else "NO" for a, r in zip(apps, raws, strict=True))
+    print(
+        f"generation tok/s {label} (temperature 0, top_p {req.top_p}, repeat_penalty "
+        f"{req.repeat_penalty}, max {req.max_tokens}, {COMPARE_REPEATS} runs): "
+        f"app {' '.join(f'{a.tokens_per_second:.1f}' for a in apps)} vs raw "
+        f"{' '.join(f'{r.tokens_per_second:.1f}' for r in raws)} "
+        f"({apps[0].tokens} vs {raws[0].tokens} tokens, same text per run: {same}), "
+        f"median ratio {statistics.median(ratios):.3f} (target >= 0.97)"
     )
-    result = backend.chat(req)
-    return result.tokens_per_second, result.completion_tokens
+    app_ttft = statistics.median(a.first_token for a in apps)
+    raw_ttft = statistics.median(r.first_token for r in raws)
+    print(
+        f"  full-prefill time to first token ({label}): app {app_ttft:.3f} s vs raw "
+        f"{raw_ttft:.3f} s (medians)"
+    )
+
+
+def print_first_token_times(metrics: list) -> None:
+    """Time to first token per step: p50 and max, overall (prefill included)."""
+    ttft = [m.first_token_seconds for m in metrics if not m.cached and m.first_token_seconds > 0]
+    if not ttft:
+        return
+    print(
+        f"time to first token per step: p50 {statistics.median(ttft):.3f} s, "
+        f"max {max(ttft):.3f} s over {len(ttft)} steps"
+    )
 
 
 def main() -> int:
@@ -170,16 +262,11 @@ def main() -> int:
         f"engine overhead outside model and retrieval: {outside:.3f} s "
         f"({outside / step_s:.2%} of step time; target <= 1%)"
     )
+    print_first_token_times(metrics)
     request = recording.write_request
     if request is not None:
         for use_grammar in (False, True):
-            app_tps, app_n = app_generation(backend, request, use_grammar)
-            raw_tps, raw_n = raw_generation(backend, request, use_grammar)
-            label = "with write grammar" if use_grammar else "no grammar"
-            print(
-                f"generation tok/s {label}: app {app_tps:.1f} ({app_n} tok) vs raw "
-                f"{raw_tps:.1f} ({raw_n} tok), ratio {app_tps / max(raw_tps, 1e-9):.2f}"
-            )
+            compare_generation(backend, request, use_grammar)
     session.close()
     library.close()
     backend.close()

@@ -142,6 +142,21 @@ def _model_choice(args, settings):
     return choice
 
 
+def _settings_for(args, data_dir: Path):
+    """The saved settings, with --context (the model's or the server's n_ctx) applied."""
+    from dataclasses import replace
+
+    from desktop.settings import Settings
+
+    settings = Settings.load(data_dir)
+    context = getattr(args, "context", None)
+    if context is not None:
+        if context < 512:
+            raise CliError(f"--context must be at least 512 tokens, not {context}")
+        settings = replace(settings, n_ctx=context)
+    return settings
+
+
 def _model_name(choice) -> str:
     from desktop.session import resolve_model_path
 
@@ -152,6 +167,62 @@ def _model_name(choice) -> str:
 
 def _sources_retriever(library, sources: Sequence[str]):
     return library.retriever([Path(s) for s in sources] if sources else None)
+
+
+def _configure_network(args, settings) -> None:
+    """Offline mode for this process: the setting (on in a fresh install) or --offline."""
+    from desktop import network
+
+    network.configure(offline=bool(getattr(args, "offline", False) or settings.offline))
+
+
+def _check_server(choice) -> None:
+    """Offline mode allows a model server on loopback only (raises OfflineError otherwise)."""
+    from desktop import network
+
+    if choice.server_url:
+        network.check(choice.server_url, "the model server")
+
+
+def _web_plan(args, settings) -> tuple[str, str | None] | None:
+    """(provider, search URL) when this run searches the web, None when it does not.
+
+    Checked before anything is loaded, so a conflict or offline mode fails at once.
+    """
+    from desktop import network
+
+    explicit = bool(args.web or args.search_url)
+    if not (explicit or settings.web_search):
+        return None
+    if args.offline and explicit:
+        raise CliError("--web and --offline cannot be used together")
+    provider = "searxng" if args.search_url else settings.web_provider
+    url = args.search_url or settings.search_url
+    local_endpoint = provider == "searxng" and network.is_loopback(network.host_of(url or ""))
+    if network.is_offline() and not local_endpoint:
+        if not explicit:
+            print("offline mode: web search is off for this run", file=sys.stderr)
+            return None
+        raise CliError(
+            'web search needs the network, but offline mode is on (set "offline": false in '
+            "settings.json or switch Offline off in Settings)"
+        )
+    return provider, url
+
+
+def _with_web(plan, settings, data_dir: Path, local):
+    """The local retriever, or local + web split by the web_share setting."""
+    if plan is None:
+        return local
+    from desktop.knowledge.web import CombinedRetriever, WebSearchError, build_web_retriever
+
+    provider, url = plan
+    try:
+        web = build_web_retriever(provider, data_dir, search_url=url)
+    except WebSearchError as exc:
+        raise CliError(str(exc)) from None
+    print(f"web search: {provider}, {settings.web_share:.0%} of passages", file=sys.stderr)
+    return CombinedRetriever(local, web, settings.web_share)
 
 
 def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
@@ -196,17 +267,20 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_research(args) -> int:
+    from desktop import network
     from desktop.session import ResearchSession, config_for, open_backend
-    from desktop.settings import Settings
 
     data_dir = _data_dir(args)
-    settings = Settings.load(data_dir)
+    settings = _settings_for(args, data_dir)
+    _configure_network(args, settings)
+    web_plan = _web_plan(args, settings)
     if not args.sources:
         raise CliError("no sources: pass --sources with one or more files or folders")
     missing = [s for s in args.sources if not Path(s).exists()]
     if missing:
         raise CliError(f"source not found: {missing[0]}")
     choice = _model_choice(args, settings)
+    _check_server(choice)
     if choice.path is not None:
         from desktop.llm.llamacpp import check_gguf_file
 
@@ -226,22 +300,23 @@ def cmd_research(args) -> int:
                 + "; ".join(f"{Path(s.path).name}: {s.error or s.status}" for s in statuses)
             )
         sources = [str(Path(s).expanduser().resolve()) for s in args.sources]
+        print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
+        backend = open_backend(choice, settings, data_dir)
         config = config_for(
             choice,
             settings,
+            backend,
             max_step=args.max_steps,
             max_extend=args.max_extend,
             hard_mode=args.hard_mode or None,
         )
-        print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
-        backend = open_backend(choice, settings, data_dir)
         session = ResearchSession.start(
             data_dir,
             args.question,
             sources=sources,
             config=config,
             backend=backend,
-            retriever=_sources_retriever(library, sources),
+            retriever=_with_web(web_plan, settings, data_dir, _sources_retriever(library, sources)),
             model_name=_model_name(choice),
             sink=ProgressPrinter(max_step=config.max_step),
             cancel=cancel,
@@ -253,7 +328,8 @@ def cmd_research(args) -> int:
             flush=True,
         )
         try:
-            session.run()
+            with network.recording_to(session.journal):
+                session.run()
             return _finish_run(session, data_dir, args.out, args.json)
         finally:
             session.close()
@@ -264,11 +340,11 @@ def cmd_research(args) -> int:
 
 def cmd_resume(args) -> int:
     from desktop.session import ModelChoice, ResearchSession, open_backend
-    from desktop.settings import Settings
     from desktop.store.journal import RunJournal
 
     data_dir = _data_dir(args)
-    settings = Settings.load(data_dir)
+    settings = _settings_for(args, data_dir)
+    _configure_network(args, settings)
     journal = RunJournal.open(data_dir, args.run_id)
     info = journal.info()
     journal.close()
@@ -277,6 +353,7 @@ def cmd_resume(args) -> int:
     choice = _model_choice(args, settings)
     if choice.path is None and not choice.server_url and info.model.endswith(".gguf"):
         choice = ModelChoice.from_settings(settings)
+    _check_server(choice)
     cancel = CancelToken()
     _install_sigint(cancel)
     library = _library(data_dir, settings)
@@ -382,6 +459,9 @@ def cmd_models(args) -> int:
         print(info.summary())
         return 0
     if args.models_command == "download":
+        from desktop.settings import Settings
+
+        _configure_network(args, Settings.load(data_dir))
         offline = args.offline or os.environ.get("DRAFTWELL_OFFLINE") == "1"
         info = models.download_model(
             args.repo, args.filename, data_dir, offline=offline, progress=None
@@ -416,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", metavar="GGUF")
     model.add_argument("--server", metavar="URL")
     research.add_argument("--api-key-env", metavar="VAR")
+    research.add_argument(
+        "--context", type=int, metavar="N", help="context length in tokens (a server's n_ctx)"
+    )
     research.add_argument("--max-steps", type=int)
     research.add_argument("--max-extend", type=int)
     research.add_argument("--hard-mode", action="store_true")
@@ -435,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--model", metavar="GGUF")
     resume.add_argument("--server", metavar="URL")
     resume.add_argument("--api-key-env", metavar="VAR")
+    resume.add_argument(
+        "--context", type=int, metavar="N", help="context length in tokens (a server's n_ctx)"
+    )
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(func=cmd_resume)
 
@@ -480,11 +566,13 @@ def _configure_logging(verbose: bool) -> None:
 def _known_errors() -> tuple[type[BaseException], ...]:
     from desktop.export.atomic import ExportError
     from desktop.llm.base import BackendError
+    from desktop.network import OfflineError
     from desktop.session import SessionError
     from desktop.store.journal import JournalError
 
     errors: list[type[BaseException]] = [
         CliError,
+        OfflineError,
         BackendError,
         SessionError,
         JournalError,

@@ -56,8 +56,23 @@ def get_secret(
     return _read_file(Path(data_dir)).get(name)
 
 
-def set_secret(name: str, value: str, data_dir: str | os.PathLike[str]) -> str:
-    """Store a secret in the keyring, or (without one) in the owner-only file; say where it went."""
+class PlaintextConsentRequired(Exception):
+    """No keyring works and the caller did not agree to the owner-only plaintext file."""
+
+
+def keyring_available() -> bool:
+    """Whether a usable system keyring backend exists (else secrets fall back to a file)."""
+    return _keyring_backend() is not None
+
+
+def set_secret(
+    name: str, value: str, data_dir: str | os.PathLike[str], *, allow_file: bool = True
+) -> str:
+    """Store a secret in the keyring, or (without one) in the owner-only file; say where it went.
+
+    With ``allow_file=False`` (the web search key: the user must agree to the plaintext file
+    first, after seeing a warning) a missing keyring raises `PlaintextConsentRequired` instead.
+    """
     _check_name(name)
     if not value:
         raise ValueError("an empty secret cannot be stored; use delete_secret to remove one")
@@ -71,6 +86,11 @@ def set_secret(name: str, value: str, data_dir: str | os.PathLike[str]) -> str:
         else:
             _remove_from_file(data, name)  # a plaintext copy from before the keyring worked
             return _keyring_description(backend)
+    if not allow_file:
+        raise PlaintextConsentRequired(
+            f"no system keyring is available: storing {name!r} needs your agreement to keep it "
+            f"in a plaintext file readable only by you ({data / SECRETS_FILENAME})"
+        )
     secrets = _read_file(data)
     secrets[name] = value
     _write_file(data, secrets)

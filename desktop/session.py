@@ -7,8 +7,9 @@ anything the GUI can do to a run a test can do headlessly.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from desktop.store.journal import RunJournal
 log = logging.getLogger(__name__)
 
 SMALL_MODEL_BYTES = 1_000_000_000  # below this a GGUF gets the small-model guards
+# A served model whose name says it has tens or hundreds of millions of parameters (135M, 360m).
+SMALL_MODEL_NAME = re.compile(r"(?<![\d.])\d{2,3}(?:\.\d+)?[mM]\b")
 
 
 class SessionError(Exception):
@@ -67,7 +70,18 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
         from desktop.secrets import SERVER_API_KEY, get_secret
 
         key = get_secret(SERVER_API_KEY, data_dir, env_var=choice.api_key_env)
-        return OpenAICompatBackend(choice.server_url, model=choice.server_model, api_key=key)
+        backend = OpenAICompatBackend(
+            choice.server_url,
+            model=choice.server_model,
+            api_key=key,
+            context_length=settings.n_ctx,
+        )
+        try:
+            backend.probe()  # an unreachable server fails here, before any run is created
+        except BackendError:
+            backend.close()
+            raise
+        return backend
     from desktop.llm.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend(
@@ -75,22 +89,45 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
+        kv_cache_type=settings.kv_cache_type,
     )
 
 
-def config_for(choice: ModelChoice, settings: Settings, **overrides) -> RunConfig:
-    """Budgets from settings; small local models also get the citation and script guards."""
+def config_for(
+    choice: ModelChoice, settings: Settings, backend: ChatBackend | None = None, **overrides
+) -> RunConfig:
+    """Budgets from settings; small models also get the citation and script guards.
+
+    A local GGUF is small by its file size; a server's model (when its backend is given) by
+    the model id it reports: a local GGUF path (llama-cpp-python's server) or a name like 135M.
+    """
     budgets = dict(
         max_step=settings.max_step, max_extend=settings.max_extend, hard_mode=settings.hard_mode
     )
     budgets.update({k: v for k, v in overrides.items() if v is not None})
-    small = False
-    if not choice.server_url:
-        try:
-            small = resolve_model_path(choice).stat().st_size < SMALL_MODEL_BYTES
-        except (OSError, BackendError):
-            small = False
+    if choice.server_url:
+        small = backend is not None and _is_small_served_model(backend)
+    else:
+        small = _is_small_file(lambda: resolve_model_path(choice))
     return RunConfig.for_small_model(**budgets) if small else RunConfig(**budgets)
+
+
+def _is_small_file(path: Callable[[], Path]) -> bool:
+    try:
+        return path().stat().st_size < SMALL_MODEL_BYTES
+    except (OSError, ValueError, BackendError):
+        return False
+
+
+def _is_small_served_model(backend: ChatBackend) -> bool:
+    try:
+        model_id = backend.model_id
+    except BackendError:
+        return False
+    if model_id.lower().endswith(".gguf"):
+        return _is_small_file(lambda: Path(model_id))
+    return SMALL_MODEL_NAME.search(model_id) is not None
 
 
 class ResearchSession:

@@ -41,12 +41,17 @@ class Settings:
     n_ctx: int | None = None  # None: from the GGUF, capped for a laptop
     n_threads: int | None = None  # None: physical cores
     n_gpu_layers: int = -1  # all layers; a CPU-only build ignores it
+    flash_attn: bool = False  # llama.cpp flash attention (less memory, often faster on GPU)
+    kv_cache_type: str | None = None  # None (f16), "f16", "q8_0" or "q4_0" for the K and V cache
     max_step: int = 140
     max_extend: int = 8
     hard_mode: bool = False
     chroma_url: str | None = None  # Chroma server instead of the embedded index
     web_search: bool = False
     search_url: str | None = None
+    web_provider: str = "searxng"  # "searxng" (search_url), "duckduckgo" or "brave" (keyed)
+    web_share: float = 0.5  # share of each search's passages given to web results (0.0–1.0)
+    offline: bool = True  # no internet at all (loopback servers stay allowed); see desktop.network
     page_size: str = "A4"
 
     @staticmethod

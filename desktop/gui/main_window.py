@@ -389,6 +389,11 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
+        self.network_label = QLabel()
+        self.network_label.setObjectName("networkLabel")
+        self.network_label.setContentsMargins(6, 0, 6, 0)
+        status.addPermanentWidget(self.network_label)
+        self._apply_network_mode()
         self.state_label = QLabel()
         self.model_label = QLabel()
         self.step_label = QLabel()
@@ -636,8 +641,14 @@ class MainWindow(QMainWindow):
         )
         self._set_mode(Mode.LOADING)
         self.runs.start(
-            self.data_dir, self.settings, self.library.retriever_for(sources), question, sources
+            self.data_dir, self.settings, self._retriever_for(sources), question, sources
         )
+
+    def _retriever_for(self, sources):
+        """The library's retriever factory, plus web evidence when the settings turn it on."""
+        from desktop.knowledge.web import with_web
+
+        return with_web(self.library.retriever_for(sources), self.settings, self.data_dir)
 
     def pause_run(self) -> None:
         if self.mode in (Mode.LOADING, Mode.RUNNING):
@@ -659,7 +670,7 @@ class MainWindow(QMainWindow):
         self.runs.resume(
             self.data_dir,
             self.settings,
-            self.library.retriever_for(self.run.sources),
+            self._retriever_for(self.run.sources),
             self.run.run_id,
             list(self.tracker.pending),
         )
@@ -992,8 +1003,25 @@ class MainWindow(QMainWindow):
         self.settings_dialog = dialog
         dialog.open()
 
+    def _apply_network_mode(self) -> None:
+        """Offline mode for the whole app, shown at all times in the status bar."""
+        from desktop import network
+
+        network.configure(offline=self.settings.offline)
+        if network.is_offline():
+            self.network_label.setText("● Offline")
+            self.network_label.setToolTip(
+                "Offline mode: nothing leaves this computer (no web search, no downloads). "
+                "Edit → Settings to change it."
+            )
+        else:
+            web = "web search on" if self.settings.web_search else "web search off"
+            self.network_label.setText(f"Online ({web})")
+            self.network_label.setToolTip("Offline mode is off (Edit → Settings to change it).")
+
     def _on_settings_saved(self, settings: Settings) -> None:
         self.settings = settings
+        self._apply_network_mode()
         note = " (applies to the next run)" if self.runs.active else ""
         self.statusBar().showMessage(f"Settings saved{note}", 5000)
         self._update_status()

@@ -1,5 +1,7 @@
 """The settings dialog: which model (embedded, a GGUF file, or a server), its performance knobs,
-the run budgets, and the API key (kept by `desktop.secrets`, never in settings.json).
+the run budgets, the API key (kept by `desktop.secrets`, never in settings.json), and web search
+and Offline mode (web search is off and Offline on by default; a web search key that would have
+to go to the plaintext fallback file is stored only after the user agrees to a warning).
 
 Anything slow to find out (the models folder, whether llama.cpp can offload to a GPU, which
 keyring is available) is probed on a worker after the dialog opens.
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -38,6 +41,18 @@ from desktop.settings import Settings
 log = logging.getLogger(__name__)
 
 API_KEY = "api-key"
+# (label, Settings.web_provider); the names match desktop.knowledge.web.PROVIDERS.
+WEB_PROVIDERS = (
+    ("SearXNG (your own endpoint)", "searxng"),
+    ("DuckDuckGo (no key)", "duckduckgo"),
+    ("Brave Search API (needs a key)", "brave"),
+)
+# (label, Settings.kv_cache_type); the names match desktop.llm.llamacpp.KV_CACHE_TYPES.
+KV_CACHE_CHOICES = (
+    ("f16 (default)", None),
+    ("q8_0 (half the memory)", "q8_0"),
+    ("q4_0 (a quarter, lower quality)", "q4_0"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self._model_group())
         layout.addWidget(self._performance_group())
         layout.addWidget(self._budget_group())
+        layout.addWidget(self._web_group())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save
             | QDialogButtonBox.StandardButton.Cancel
@@ -184,11 +200,21 @@ class SettingsDialog(QDialog):
         self.context = _spin(0, 262_144, "From the model", " tokens")
         self.context.setSingleStep(1024)
         self.threads = _spin(0, 256, "Automatic")
+        self.flash_attn = QCheckBox("Flash attention (less memory for long contexts)")
+        self.kv_cache_type = QComboBox()
+        for label, value in KV_CACHE_CHOICES:
+            self.kv_cache_type.addItem(label, value)
+        self.kv_cache_type.setToolTip(
+            "A quantized KV cache fits a longer context in memory; llama.cpp quantizes the "
+            "V half only with flash attention on."
+        )
         form = QFormLayout(group)
         form.addRow("GPU layers:", self.gpu_layers)
         form.addRow("", self.gpu_note)
         form.addRow("Context size:", self.context)
         form.addRow("CPU threads:", self.threads)
+        form.addRow("", self.flash_attn)
+        form.addRow("KV cache:", self.kv_cache_type)
         return group
 
     def _budget_group(self) -> QGroupBox:
@@ -204,6 +230,62 @@ class SettingsDialog(QDialog):
         form.addRow("", self.hard_mode)
         form.addRow("Export page size:", self.page_size)
         return group
+
+    def _web_group(self) -> QGroupBox:
+        group = QGroupBox("Web and privacy")
+        self.offline = QCheckBox("&Offline: nothing leaves this computer")
+        self.offline.setToolTip(
+            "No web search and no model downloads. A model server on this computer "
+            "(localhost) still works."
+        )
+        self.offline.toggled.connect(self._update_enabled)
+        self.web_search = QCheckBox("Also search the &web during research")
+        self.web_search.toggled.connect(self._update_enabled)
+        self.web_provider = QComboBox()
+        for label, value in WEB_PROVIDERS:
+            self.web_provider.addItem(label, value)
+        self.web_provider.currentIndexChanged.connect(self._update_enabled)
+        self.search_url = QLineEdit()
+        self.search_url.setPlaceholderText("http://localhost:8888 (a SearXNG instance)")
+        self.web_key = QLineEdit()
+        self.web_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.web_key.setPlaceholderText("leave empty to keep the stored key")
+        self.web_share = _spin(0, 100, suffix=" % of passages from the web")
+        log_button = QPushButton("Network log…")
+        log_button.setToolTip("Every request this app made since it started")
+        log_button.clicked.connect(self.show_network_log)
+        form = QFormLayout(group)
+        form.addRow("", self.offline)
+        form.addRow("", self.web_search)
+        form.addRow("Provider:", self.web_provider)
+        form.addRow("Endpoint:", self.search_url)
+        form.addRow("Search key:", self.web_key)
+        form.addRow("Web share:", self.web_share)
+        form.addRow("", log_button)
+        return group
+
+    @staticmethod
+    def network_log_text() -> str:
+        from desktop import network
+
+        lines = [network.format_entry(e) for e in network.recent_entries(500)]
+        return "\n".join(lines) or "No request has left this app since it started."
+
+    def show_network_log(self) -> None:
+        """A read-only list of the app's outgoing requests (desktop.network's log)."""
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Network log")
+        dialog.setObjectName("networkLogDialog")
+        text = QPlainTextEdit(self.network_log_text())
+        text.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        box = QVBoxLayout(dialog)
+        box.addWidget(text)
+        box.addWidget(buttons)
+        dialog.resize(700, 400)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
 
     # ---- values ----------------------------------------------------------------------------
     def load(self, s: Settings) -> None:
@@ -221,10 +303,18 @@ class SettingsDialog(QDialog):
         self.gpu_layers.setValue(s.n_gpu_layers)
         self.context.setValue(s.n_ctx or 0)
         self.threads.setValue(s.n_threads or 0)
+        self.flash_attn.setChecked(s.flash_attn)
+        kv = self.kv_cache_type.findData(s.kv_cache_type if s.kv_cache_type != "f16" else None)
+        self.kv_cache_type.setCurrentIndex(max(kv, 0))
         self.max_step.setValue(s.max_step)
         self.max_extend.setValue(s.max_extend)
         self.hard_mode.setChecked(s.hard_mode)
         self.page_size.setCurrentText(s.page_size)
+        self.offline.setChecked(s.offline)
+        self.web_search.setChecked(s.web_search)
+        self.web_provider.setCurrentIndex(max(self.web_provider.findData(s.web_provider), 0))
+        self.search_url.setText(s.search_url or "")
+        self.web_share.setValue(round(s.web_share * 100))
         self._update_enabled()
 
     def values(self) -> Settings:
@@ -239,10 +329,17 @@ class SettingsDialog(QDialog):
             n_gpu_layers=self.gpu_layers.value(),
             n_ctx=self.context.value() or None,
             n_threads=self.threads.value() or None,
+            flash_attn=self.flash_attn.isChecked(),
+            kv_cache_type=self.kv_cache_type.currentData(),
             max_step=self.max_step.value(),
             max_extend=self.max_extend.value(),
             hard_mode=self.hard_mode.isChecked(),
             page_size=self.page_size.currentText(),
+            offline=self.offline.isChecked(),
+            web_search=self.web_search.isChecked(),
+            web_provider=self.web_provider.currentData(),
+            search_url=self.search_url.text().strip() or None,
+            web_share=self.web_share.value() / 100,
         )
 
     def problem(self, s: Settings) -> str | None:
@@ -255,6 +352,8 @@ class SettingsDialog(QDialog):
             ("http://", "https://")
         ):
             return "The server URL must start with http:// or https://"
+        if s.search_url and not s.search_url.startswith(("http://", "https://")):
+            return "The search endpoint must start with http:// or https://"
         return None
 
     def accept(self) -> None:
@@ -272,6 +371,9 @@ class SettingsDialog(QDialog):
         key = self.api_key.text().strip()
         if key:
             self._store_key(key)
+        web_key = self.web_key.text().strip()
+        if web_key:
+            self._store_web_key(web_key)
         self.saved.emit(settings)
         super().accept()
 
@@ -285,8 +387,38 @@ class SettingsDialog(QDialog):
             lambda exc: log.error("the API key could not be stored: %s", exc),
         )
 
+    def _store_web_key(self, key: str) -> None:
+        """The web search key: keyring, else the plaintext file only if the user agrees."""
+        from desktop.knowledge.web import WEB_SEARCH_KEY
+        from desktop.secrets import keyring_available, set_secret
+
+        allow_file = keyring_available() or self._prompts.confirm(
+            self,
+            "No system keyring",
+            "No system keyring is available. The web search key can be kept in a plaintext "
+            "file readable only by you, in the Draftwell data folder. Store it there?",
+            ok="Store in a file",
+        )
+        if not allow_file:
+            log.warning("the web search key was not stored (no keyring, and no agreement)")
+            return
+        data_dir = self._data_dir
+        self._tasks.submit(
+            lambda: set_secret(WEB_SEARCH_KEY, key, data_dir, allow_file=allow_file),
+            self.secretSaved.emit,
+            lambda exc: log.error("the web search key could not be stored: %s", type(exc).__name__),
+        )
+
     # ---- helpers ---------------------------------------------------------------------------
     def _update_enabled(self) -> None:
+        if hasattr(self, "web_search"):
+            web = self.web_search.isChecked() and not self.offline.isChecked()
+            self.web_search.setEnabled(not self.offline.isChecked())
+            provider = self.web_provider.currentData()
+            for widget in (self.web_provider, self.web_share):
+                widget.setEnabled(web)
+            self.search_url.setEnabled(web and provider == "searxng")
+            self.web_key.setEnabled(web and provider == "brave")
         file, server = self.use_file.isChecked(), self.use_server.isChecked()
         self.model_path.setEnabled(file)
         self._browse_button.setEnabled(file)

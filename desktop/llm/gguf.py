@@ -489,21 +489,24 @@ _UBATCH = 512
 _MIN_CONTEXT = 512
 
 
-def kv_cache_bytes(meta: GGUFMetadata, n_ctx: int, bytes_per_elem: int = 2) -> int:
-    """K and V for every layer and every context position, f16 by default."""
-    return sum(meta.kv_dims_per_layer()) * n_ctx * bytes_per_elem
+def kv_cache_bytes(meta: GGUFMetadata, n_ctx: int, bytes_per_elem: float = 2) -> int:
+    """K and V for every layer and every context position, f16 (2 bytes) by default."""
+    return int(sum(meta.kv_dims_per_layer()) * n_ctx * bytes_per_elem)
 
 
-def estimate_memory(meta: GGUFMetadata, n_ctx: int) -> int:
+def estimate_memory(
+    meta: GGUFMetadata, n_ctx: int, *, kv_bytes_per_elem: float = 2, flash_attn: bool = False
+) -> int:
     """Bytes of RAM a loaded model needs at this context size (a deliberately high estimate).
 
-    The weights (the file size) + the f16 KV cache (2 * n_layers * n_ctx * n_embd_kv * 2 bytes)
-    + the attention score scratch of one micro-batch without flash attention
-    (n_ctx * 512 * n_head * 4 bytes) + a fixed runtime overhead.
+    The weights (the file size) + the KV cache (2 * n_layers * n_ctx * n_embd_kv * 2 bytes in
+    f16, less when quantized) + the attention score scratch of one micro-batch without flash
+    attention (n_ctx * 512 * n_head * 4 bytes) + a fixed runtime overhead.
     """
     n_head = meta.head_count or 0
-    scratch = n_ctx * _UBATCH * n_head * 4
-    return meta.file_size + kv_cache_bytes(meta, n_ctx) + scratch + RUNTIME_OVERHEAD_BYTES
+    scratch = 0 if flash_attn else n_ctx * _UBATCH * n_head * 4
+    kv = kv_cache_bytes(meta, n_ctx, kv_bytes_per_elem)
+    return meta.file_size + kv + scratch + RUNTIME_OVERHEAD_BYTES
 
 
 def available_memory() -> int | None:
@@ -548,12 +551,32 @@ def check_memory(meta: GGUFMetadata, n_ctx: int, available: int | None = None) -
 
 def _largest_fitting_context(meta: GGUFMetadata, n_ctx: int, available: int) -> int | None:
     """The largest multiple of 256 below n_ctx (at least 512) whose estimate fits, or None."""
-    lo, hi = _MIN_CONTEXT // 256, (n_ctx - 1) // 256
-    if hi < lo or estimate_memory(meta, lo * 256) > available:
+    return largest_fitting_context(meta, n_ctx - 1, available)
+
+
+def largest_fitting_context(
+    meta: GGUFMetadata,
+    n_ctx: int,
+    available: int,
+    *,
+    minimum: int = _MIN_CONTEXT,
+    kv_bytes_per_elem: float = 2,
+    flash_attn: bool = False,
+) -> int | None:
+    """The largest multiple of 256 in [minimum, n_ctx] whose estimate fits in `available`, or None."""
+
+    def fits(steps: int) -> bool:
+        need = estimate_memory(
+            meta, steps * 256, kv_bytes_per_elem=kv_bytes_per_elem, flash_attn=flash_attn
+        )
+        return need <= available
+
+    lo, hi = -(-minimum // 256), n_ctx // 256
+    if hi < lo or not fits(lo):
         return None
     while lo < hi:  # the estimate grows with n_ctx: binary search for the last fitting step
         mid = (lo + hi + 1) // 2
-        if estimate_memory(meta, mid * 256) <= available:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1

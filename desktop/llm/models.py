@@ -18,7 +18,8 @@ Downloads go through ``huggingface_hub.hf_hub_download`` into the models folder,
 callback. The installed huggingface_hub resumes an interrupted transfer inside the same call (an
 HTTP Range request after a dropped connection); it does not keep partial files between runs.
 Downloading is refused in offline mode (``offline=True``, ``DRAFTWELL_OFFLINE=1`` or
-``HF_HUB_OFFLINE=1``).
+``HF_HUB_OFFLINE=1``), and by the app-wide offline mode of `desktop.network` for any hub that is
+not on loopback (that check also records the download in the network log).
 """
 
 from __future__ import annotations
@@ -240,9 +241,10 @@ def download_model(
         ) from exc
 
     folder = models_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     hub = endpoint or os.environ.get("HF_ENDPOINT") or None
     where = hub or "the Hugging Face Hub"
+    _network_guard(hub or "https://huggingface.co", f"model download ({repo})")
+    folder.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s/%s from %s into %s", repo, filename, where, folder)
     try:
         local = hf_hub_download(
@@ -274,6 +276,16 @@ def download_model(
         raise ModelError(f"the downloaded file was removed: {exc}") from exc
     log.info("downloaded %s (%s)", path, format_bytes(meta.file_size))
     return ModelInfo(path=path, source=FOLDER, size_bytes=meta.file_size, meta=meta)
+
+
+def _network_guard(url: str, purpose: str) -> None:
+    """The app-wide offline mode (desktop.network): refuse before any request, and log it."""
+    from desktop import network
+
+    try:
+        network.guard(url, purpose)
+    except network.OfflineError as exc:
+        raise ModelError(str(exc)) from None
 
 
 @functools.cache

@@ -2,7 +2,8 @@
 
 Tables: `run` (one row: question, config, sources, model, status, pid), `snapshots` (the
 state after every committed step or edit), `evidence` (the registry, append-only), `commands`
-(user edits and what became of them) and `llm_cache` (replies by request hash, so a resumed
+(user edits and what became of them), `network` (the outgoing requests made during the run,
+migration 2) and `llm_cache` (replies by request hash, so a resumed
 step that was answered before the crash costs nothing). Schema changes are numbered
 migrations tracked in `PRAGMA user_version`.
 """
@@ -27,6 +28,7 @@ from desktop.core.state import (
     registry_from_items,
 )
 from desktop.llm.base import ChatResult
+from desktop.network import NetworkEntry
 
 
 class JournalError(Exception):
@@ -58,7 +60,20 @@ def _migration_1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+def _migration_2(db: sqlite3.Connection) -> None:
+    """The network log: every outgoing request made while the run was active."""
+    db.executescript(
+        """
+        CREATE TABLE network (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, host TEXT NOT NULL,
+            purpose TEXT NOT NULL, method TEXT NOT NULL, status INTEGER,
+            bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, outcome TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -284,6 +299,32 @@ class RunJournal:
                     time.time(),
                 ),
             )
+
+    def record_network(self, entry: NetworkEntry) -> None:
+        """Append one outgoing request to the run's network log."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO network (time, host, purpose, method, status, bytes_sent, "
+                "bytes_received, outcome) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    entry.time,
+                    entry.host,
+                    entry.purpose,
+                    entry.method,
+                    entry.status,
+                    entry.bytes_sent,
+                    entry.bytes_received,
+                    entry.outcome,
+                ),
+            )
+
+    def network_entries(self) -> list[NetworkEntry]:
+        """The run's network log, oldest first."""
+        rows = self.db.execute(
+            "SELECT time, host, purpose, method, status, bytes_sent, bytes_received, outcome "
+            "FROM network ORDER BY id"
+        )
+        return [NetworkEntry(*row) for row in rows]
 
     def set_status(self, status: str, error: str | None = None) -> None:
         with self.db:

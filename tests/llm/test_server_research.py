@@ -1,0 +1,93 @@
+"""A short research through a real OpenAI-compatible server, end to end through the CLI.
+
+`python -m llama_cpp.server` serves the embedded model on 127.0.0.1 (the session fixture in
+conftest.py, n_ctx 2048; that server does not report its context, so the CLI gets --context).
+The run must finish with citations that resolve to pages of the generated PDFs; a dead server
+must fail with one clear line and leave no run behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from tests.test_e2e_cli import FACTS, QUESTION, make_pdf, references
+
+SERVER_CONTEXT = "2048"  # must match --n_ctx of the llama_server fixture
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("server-sources")
+    for name, pages in FACTS.items():
+        make_pdf(folder / name, pages)
+    return folder
+
+
+def cli(*args: str, data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    return subprocess.run(
+        [sys.executable, "-m", "desktop.cli", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def research(sources: Path, server: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return cli(
+        "research",
+        QUESTION,
+        "--sources",
+        str(sources),
+        "--server",
+        server,
+        "--context",
+        SERVER_CONTEXT,
+        "--max-steps",
+        "8",
+        "--max-extend",
+        "0",
+        "--json",
+        data_dir=data_dir,
+    )
+
+
+def test_research_through_llama_cpp_server(llama_server: str, sources: Path, tmp_path: Path):
+    done = research(sources, llama_server, tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["status"] == "finished" and result["steps"] <= 8
+    report = Path(result["report_path"]).read_text(encoding="utf-8")
+    refs = references(report)
+    assert result["citations"] > 0 and refs, report
+    for name, page in refs:
+        pdf = sources / name
+        assert pdf.exists(), name
+        with pymupdf.open(pdf) as doc:
+            assert 1 <= page <= doc.page_count
+    used = {int(n) for n in re.findall(r"\[\[(\d+)\]\]", report)}
+    assert used == set(range(1, len(refs) + 1))
+    assert "step 1/8 search @ outline" in done.stderr
+
+
+def test_a_dead_server_is_one_clear_line_and_no_run(
+    closed_port: int, sources: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    failed = research(sources, f"http://127.0.0.1:{closed_port}/v1", data)
+    assert failed.returncode == 1
+    lines = [line for line in failed.stderr.splitlines() if line.startswith("draftwell:")]
+    assert lines == [f"draftwell: no server answers at http://127.0.0.1:{closed_port}/v1"]
+    assert "Traceback" not in failed.stderr
+    runs = list((data / "runs").glob("*.sqlite")) if (data / "runs").exists() else []
+    assert runs == []
+    assert failed.stdout == ""
