@@ -139,7 +139,7 @@ def test_killed_run_resumes_without_losing_sections(sources, tmp_path):
             "--max-steps",
             "14",
             "--max-extend",
-            "0",
+            "1",  # so the last write is followed by an extension call the kill can land in
             "--data-dir",
             str(data),
         ],
@@ -162,7 +162,9 @@ def test_killed_run_resumes_without_losing_sections(sources, tmp_path):
     assert before
 
     listed = json.loads(cli("runs", "--json", data_dir=data).stdout)
-    assert listed[0]["status"] == "interrupted"
+    with sqlite3.connect(journal) as db:
+        trail = db.execute("SELECT step, kind, phase, detail FROM snapshots").fetchall()
+    assert listed[0]["status"] == "interrupted", trail
     resumed = cli("resume", listed[0]["id"], "--json", data_dir=data)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(resumed.stdout)["status"] == "finished"
