@@ -447,6 +447,14 @@ class SettingsDialog(QDialog):
         )
         stored = "A key is stored. " if env.has_api_key else ""
         self.secret_note.setText(f"{stored}Keys are kept in: {env.secret_storage}")
+        self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        """Let the dialog grow when probed notes wrap onto more lines (else they are clipped)."""
+        for note in (self.gpu_note, self.secret_note):
+            note.updateGeometry()
+        self.layout().activate()
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def _on_probe_failed(self, exc: Exception) -> None:
         log.warning("settings probe failed: %s", exc)
