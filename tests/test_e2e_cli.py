@@ -68,6 +68,19 @@ def references(report: str) -> list[tuple[str, int]]:
     return [(name, int(page)) for _, name, page in refs]
 
 
+def assert_citations_resolve(report: str, sources: Path) -> None:
+    """Every reference names an existing source file and page; every one is cited, in order."""
+    refs = references(report)
+    assert refs, report
+    for name, page in refs:
+        pdf = sources / name
+        assert pdf.exists(), name
+        with pymupdf.open(pdf) as doc:
+            assert 1 <= page <= doc.page_count
+    used = {int(n) for n in re.findall(r"\[\[(\d+)\]\]", report)}
+    assert used == set(range(1, len(refs) + 1))  # every reference cited, numbered by first use
+
+
 def test_research_produces_a_report_whose_citations_resolve(sources, tmp_path):
     out = tmp_path / "report.md"
     done = cli(
@@ -89,15 +102,8 @@ def test_research_produces_a_report_whose_citations_resolve(sources, tmp_path):
     assert set(result) == {"run_id", "status", "steps", "report_path", "citations", "sources_cited"}
     assert result["status"] == "finished" and result["steps"] <= 14
     report = out.read_text(encoding="utf-8")
-    refs = references(report)
-    assert result["citations"] > 0 and refs, report
-    for name, page in refs:
-        pdf = sources / name
-        assert pdf.exists(), name
-        with pymupdf.open(pdf) as doc:
-            assert 1 <= page <= doc.page_count
-    used = {int(n) for n in re.findall(r"\[\[(\d+)\]\]", report)}
-    assert used == set(range(1, len(refs) + 1))  # every reference cited, numbered by first use
+    assert result["citations"] > 0
+    assert_citations_resolve(report, sources)
     assert "step 1/14 search @ outline" in done.stderr  # progress on stderr
 
 

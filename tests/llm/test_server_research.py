@@ -9,16 +9,12 @@ must fail with one clear line and leave no run behind.
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 
-import pymupdf
 import pytest
 
-from tests.test_e2e_cli import FACTS, QUESTION, make_pdf, references
+from tests.test_e2e_cli import FACTS, QUESTION, assert_citations_resolve, cli, make_pdf
 
 SERVER_CONTEXT = "2048"  # must match --n_ctx of the llama_server fixture
 
@@ -29,17 +25,6 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, pages in FACTS.items():
         make_pdf(folder / name, pages)
     return folder
-
-
-def cli(*args: str, data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
-    return subprocess.run(
-        [sys.executable, "-m", "desktop.cli", *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 def research(sources: Path, server: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -67,15 +52,8 @@ def test_research_through_llama_cpp_server(llama_server: str, sources: Path, tmp
     result = json.loads(done.stdout)
     assert result["status"] == "finished" and result["steps"] <= 8
     report = Path(result["report_path"]).read_text(encoding="utf-8")
-    refs = references(report)
-    assert result["citations"] > 0 and refs, report
-    for name, page in refs:
-        pdf = sources / name
-        assert pdf.exists(), name
-        with pymupdf.open(pdf) as doc:
-            assert 1 <= page <= doc.page_count
-    used = {int(n) for n in re.findall(r"\[\[(\d+)\]\]", report)}
-    assert used == set(range(1, len(refs) + 1))
+    assert result["citations"] > 0
+    assert_citations_resolve(report, sources)
     assert "step 1/8 search @ outline" in done.stderr
 
 
