@@ -95,12 +95,14 @@ class DefaultModelProvider:
         from desktop.session import ModelChoice, config_for, open_backend, resolve_model_path
 
         choice = ModelChoice.from_settings(settings)
-        config = config_for(choice, settings)
         key = self._model_key(settings)
         if self._opened is not None and key == self._key:
+            # Budgets may have changed since loading; the small-model guards follow the model.
+            config = config_for(choice, settings, self._opened.backend)
             return OpenedModel(self._opened.backend, self._opened.name, config)
         self.release()
         backend = open_backend(choice, settings, data_dir)
+        config = config_for(choice, settings, backend)
         if choice.server_url:
             name = choice.server_model or choice.server_url
         else:
