@@ -28,18 +28,23 @@ PARTIAL_CITE = re.compile(r"\\(?:c(?:i(?:t(?:e(?:\{[^}]*)?)?)?)?)?$")
 MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 MEASURE = 820  # the widest text column, in pixels, for comfortable reading
 
+SAMPLES_LINK = "draftwell:samples"
 EMPTY_TEXT = (
     "<h2>Start a research</h2>"
     "<ol>"
-    "<li>Drop PDFs, Word files or whole folders onto this window, or use "
+    "<li><b>Drop documents</b>: PDFs, Word files or whole folders onto this window, or use "
     "<b>Add Documents…</b> in the Library panel. They are indexed on this computer; "
     "nothing is uploaded.</li>"
-    "<li>Type your question in the box above.</li>"
-    "<li>Press <b>Start</b> (Ctrl+Enter).</li>"
+    "<li><b>Ask</b>: type your question in the box above and press <b>Start</b> "
+    "(Ctrl+Enter).</li>"
+    "<li><b>Watch</b>: the outline grows on the left and the report fills in here, every "
+    "citation linking to the page it came from.</li>"
+    "<li><b>Steer</b>: rename, re-plan, add, delete, lock, rewrite or deepen sections in the "
+    "outline at any time; each change is applied before the model's next step.</li>"
+    "<li><b>Export</b>: File → Export… writes the report as DOCX, PDF or Markdown.</li>"
     "</ol>"
-    "<p>The outline grows on the left and the report fills in here, with every citation "
-    "linking to the page it came from. You can edit the outline at any time: each change "
-    "is applied before the model's next step.</p>"
+    f'<p>New here? <a href="{SAMPLES_LINK}">Try it with the three sample documents</a> '
+    "(heat pumps and gas boilers) and a sample question.</p>"
 )
 
 
@@ -190,18 +195,31 @@ class DraftRenderer:
         return f'{head}\n<p style="color:{colors.muted}"{style}><i>{note}{shown}</i></p>'
 
 
+class LocalOnlyBrowser(QTextBrowser):
+    """A QTextBrowser that never fetches a resource from the network (a report's Markdown
+    may name remote images; nothing is loaded from another host, ever)."""
+
+    def loadResource(self, kind: int, url: QUrl):  # noqa: N802 - Qt's name
+        if url.scheme() not in ("", "file", "qrc"):
+            log.info("not loading remote resource %s", url.host())
+            return None
+        return super().loadResource(kind, url)
+
+
 class DraftView(QWidget):
     """The rendered report with live streaming (see the module docstring).
 
-    Signals: citationClicked(int) — a reference number the user clicked.
+    Signals: citationClicked(int) — a reference number the user clicked; samplesRequested() —
+    the first-run page's offer of the sample documents was taken.
     """
 
     citationClicked = Signal(int)
+    samplesRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.renderer = DraftRenderer()
-        self.browser = QTextBrowser()
+        self.browser = LocalOnlyBrowser()
         self.browser.setObjectName("draftView")
         self.browser.setOpenLinks(False)
         self.browser.setAcceptDrops(False)
@@ -210,6 +228,8 @@ class DraftView(QWidget):
         self.empty = QTextBrowser()
         self.empty.setObjectName("draftEmpty")
         self.empty.setAcceptDrops(False)
+        self.empty.setOpenLinks(False)
+        self.empty.anchorClicked.connect(self._on_empty_anchor)
         self.empty.setHtml(EMPTY_TEXT)
         self.empty.document().setDocumentMargin(28)
         self.stack = QStackedWidget()
@@ -337,6 +357,10 @@ class DraftView(QWidget):
 
     def scroll_to_section(self, section_id: str) -> None:
         self.browser.scrollToAnchor(section_id)
+
+    def _on_empty_anchor(self, url: QUrl) -> None:
+        if url.toString() == SAMPLES_LINK:
+            self.samplesRequested.emit()
 
     def _on_anchor(self, url: QUrl) -> None:
         if url.scheme() == "cite":

@@ -31,7 +31,7 @@ class LibraryWorker(QObject):
 
     Signals: ready(object) — the opened library; documents(list) — every DocumentStatus;
     progress(object) — an IngestProgress; failed(str) — one line for the user;
-    busyChanged(bool) — ingestion started or ended.
+    busyChanged(bool) — ingestion started or ended; warmedUp() — the embedder is loaded.
     """
 
     ready = Signal(object)
@@ -39,6 +39,7 @@ class LibraryWorker(QObject):
     progress = Signal(object)
     failed = Signal(str)
     busyChanged = Signal(bool)
+    warmedUp = Signal()
 
     def __init__(self, opener: Callable[[Path, Settings], LibraryLike]) -> None:
         super().__init__()
@@ -58,6 +59,18 @@ class LibraryWorker(QObject):
             return
         self.ready.emit(self._library)
         self.refresh()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the embedder and open the index now, while the user is still reading the
+        window: the heavy imports then never land in the middle of indexing or a run."""
+        warm_up = getattr(self._library, "warm_up", None)
+        if warm_up is not None and not self.closing.is_set():
+            try:
+                warm_up()
+            except Exception as exc:  # indexing will report the real problem, with context
+                log.warning("warming up the library failed: %s", exc)
+        self.warmedUp.emit()
 
     @Slot()
     def refresh(self) -> None:
@@ -123,7 +136,8 @@ class LibraryWorker(QObject):
 class LibraryController(QObject):
     """The GUI side of the library thread.
 
-    Signals: ready(); documents(list); progress(object); failed(str); busyChanged(bool).
+    Signals: ready(); documents(list); progress(object); failed(str); busyChanged(bool);
+    warmedUp() — the embedder is loaded (the window waits for nothing; benchmarks do).
     """
 
     ready = Signal()
@@ -131,6 +145,7 @@ class LibraryController(QObject):
     progress = Signal(object)
     failed = Signal(str)
     busyChanged = Signal(bool)
+    warmedUp = Signal()
     _openRequested = Signal(object, object)
     _addRequested = Signal(list)
     _removeRequested = Signal(list)
@@ -153,7 +168,9 @@ class LibraryController(QObject):
         self._worker.progress.connect(self._on_progress)
         self._worker.failed.connect(self._on_failed)
         self._worker.busyChanged.connect(self._on_busy)
+        self._worker.warmedUp.connect(self._on_warmed_up)
         self._library: LibraryLike | None = None
+        self.warmed_up = False
         self.busy = False
         self._pending_adds = 0
         self._thread.start()
@@ -196,6 +213,11 @@ class LibraryController(QObject):
         if not finished:
             log.error("the library thread did not end within %d ms", timeout_ms)
         return finished
+
+    @Slot()
+    def _on_warmed_up(self) -> None:
+        self.warmed_up = True
+        self.warmedUp.emit()
 
     @Slot(object)
     def _on_ready(self, library: LibraryLike) -> None:

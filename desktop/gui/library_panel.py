@@ -53,6 +53,7 @@ EMPTY_TEXT = (
     "<p><b>No documents yet</b></p>"
     "<p>Drop PDFs, Word files or folders anywhere on this window, or click "
     "<b>Add Documents…</b> below. They are indexed on this computer.</p>"
+    '<p><a href="draftwell:samples">Add the sample documents</a></p>'
 )
 
 
@@ -96,6 +97,7 @@ class LibraryPanel(QWidget):
     removeRequested = Signal(list)
     cancelRequested = Signal()
     checkedChanged = Signal()
+    samplesRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -158,6 +160,7 @@ class LibraryPanel(QWidget):
         empty_label.setObjectName("emptyState")
         empty_label.setWordWrap(True)
         empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty_label.linkActivated.connect(lambda _link: self.samplesRequested.emit())
         box = QVBoxLayout(empty)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(empty_label, 1)

@@ -67,7 +67,7 @@ from desktop.gui.library import LibraryController
 from desktop.gui.library_panel import LibraryPanel, local_paths
 from desktop.gui.outline_model import TreeSnapshot
 from desktop.gui.outline_view import OutlinePanel
-from desktop.gui.resources import read_text
+from desktop.gui.resources import read_text, resource
 from desktop.gui.services import Services, model_label
 from desktop.gui.settings_dialog import SettingsDialog
 from desktop.gui.tasks import BackgroundTasks
@@ -76,6 +76,10 @@ from desktop.settings import Settings
 log = logging.getLogger(__name__)
 
 RENDER_DELAY_MS = 40  # coalesce bursts of events into one draft render
+SAMPLE_QUESTION = (
+    "How do heat pumps compare with gas boilers for heating a home: running costs, emissions "
+    "and satisfaction?"
+)
 EXAMPLE_QUESTION = "e.g. How do heat pumps compare with gas boilers on running costs and emissions?"
 
 
@@ -179,6 +183,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self.tasks = BackgroundTasks(self)
+        self.engine_warm = True  # set False while _preload_engine runs (see _after_show)
         self.runs = RunController(services.models, self)
         self.library = LibraryController(services.open_library, self)
         self.tracker = EditTracker()
@@ -244,7 +249,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks(
             [self.library_dock, self.outline_dock], [250, 400], Qt.Orientation.Vertical
         )
-        self.resizeDocks([self.library_dock], [440], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.library_dock], [500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "", icon=None) -> QAction:
@@ -425,10 +430,12 @@ class MainWindow(QMainWindow):
         self.library_panel.addFolderRequested.connect(self.ask_add_folder)
         self.library_panel.removeRequested.connect(self.remove_documents)
         self.library_panel.cancelRequested.connect(self.library.cancel)
+        self.library_panel.samplesRequested.connect(self.add_sample_documents)
         self.library_panel.checkedChanged.connect(self._on_sources_changed)
         self.outline_panel.commandRequested.connect(self.queue_edit)
         self.outline_panel.sectionActivated.connect(self.draft.scroll_to_section)
         self.draft.citationClicked.connect(self.show_citation)
+        self.draft.samplesRequested.connect(self.add_sample_documents)
 
     def _timers(self) -> None:
         self._render_timer = QTimer(self)
@@ -471,9 +478,20 @@ class MainWindow(QMainWindow):
     def _after_show(self) -> None:
         """Start-up work that must not delay the first paint."""
         self.tasks.submit(_preload_renderer, lambda _: None)
+        if not self.settings.server_url:
+            self.engine_warm = False
+            self.tasks.submit(_preload_engine, self._on_engine_warm, self._on_engine_warm)
         if self.services.check_interrupted_runs:
             self.tasks.submit(lambda: interrupted(list_runs(self.data_dir)), self._offer_resume)
         self.question_box.setFocus()
+
+    def _on_engine_warm(self, _result) -> None:
+        self.engine_warm = True
+
+    @property
+    def warmed_up(self) -> bool:
+        """The start-up warm-up (embedder, llama.cpp) is over; benchmarks wait for it."""
+        return self.library.warmed_up and self.engine_warm
 
     # ---- modes and actions -----------------------------------------------------------------------
     def _set_mode(self, mode: Mode) -> None:
@@ -572,6 +590,16 @@ class MainWindow(QMainWindow):
         self.library.add(paths)
         names = ", ".join(Path(p).name for p in paths[:3]) + ("…" if len(paths) > 3 else "")
         self.statusBar().showMessage(f"Indexing {names}", 5000)
+
+    def add_sample_documents(self) -> None:
+        """The first-run offer: index the bundled sample PDFs and suggest a question on them."""
+        folder = resource("samples")
+        if not folder.is_dir():
+            self._warn("Sample documents", f"The sample documents are missing ({folder}).")
+            return
+        self.add_documents([str(folder)])
+        if not self.question_box.question() and not self.runs.active:
+            self.question_box.setPlainText(SAMPLE_QUESTION)
 
     def remove_documents(self, paths: list[str]) -> None:
         names = "\n".join(Path(p).name for p in paths[:8])
@@ -1096,6 +1124,14 @@ class MainWindow(QMainWindow):
         self.tasks.wait(10_000)
         if self._tray is not None:
             self._tray.hide()
+
+
+def _preload_engine() -> None:
+    """Import llama.cpp and the engine on a worker while the window is idle: loading their
+    shared libraries holds Python's GIL, which would otherwise stall the first run's start."""
+    import llama_cpp  # noqa: F401
+
+    import desktop.session  # noqa: F401
 
 
 def _preload_renderer() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -52,6 +52,8 @@ from desktop.gui.services import Prompts
 
 log = logging.getLogger(__name__)
 
+PLAN_SHARE = 0.38  # of the tree's width
+PLAN_MIN_WIDTH = 90
 EMPTY_TEXT = (
     "The outline appears here after the model's first search.\n\n"
     "While the run goes on you can rename sections and change their plans (double-click), "
@@ -150,9 +152,9 @@ class OutlinePanel(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 100)
-        header.resizeSection(2, 120)
+        # The edit note ("rename · applied") keeps its whole width; its detail is the tooltip.
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.viewport().installEventFilter(self)
         self.view.collapsed.connect(self._on_collapsed)
         self.view.expanded.connect(self._on_expanded)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
@@ -175,7 +177,16 @@ class OutlinePanel(QWidget):
         self._make_actions()
         self._update_actions()
 
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        """Keep the plan column at about a third of the tree's width as the panel resizes,
+        so titles and plans both stay readable at the default dock width."""
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            width = event.size().width()
+            self.view.header().resizeSection(1, max(PLAN_MIN_WIDTH, int(width * PLAN_SHARE)))
+        return super().eventFilter(watched, event)
+
     # ---- actions ---------------------------------------------------------------------------
+
     def _action(self, text: str, shortcut: QKeySequence | str, slot, tip: str) -> QAction:
         action = QAction(text, self)
         action.setShortcut(QKeySequence(shortcut))

@@ -193,6 +193,13 @@ class Library:
             problems.append(f"{name}: {document.status} but has {len(vectors)} vectors")
         return problems
 
+    def warm_up(self) -> None:
+        """Open the vector index and load the embedding model now (imports torch and
+        sentence-transformers), so the first add or search does not pay for it. A desktop app
+        calls this off its GUI thread while idle: loading holds Python's GIL at times."""
+        self._vector_index()
+        self._embedder.load()
+
     def close(self) -> None:
         with self._index_lock:
             if self._index is not None:

@@ -83,3 +83,40 @@ def test_streaming_patches_only_the_cursor_section(qtbot):
     view.citationClicked.connect(clicked.append)
     view.browser.anchorClicked.emit(QUrl("cite:2"))
     assert clicked == [2]
+
+
+def test_remote_images_in_a_report_are_never_fetched(qtbot, tmp_path):
+    """A model can write Markdown that names a remote image; the draft must not load it."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
+        local = tmp_path / "local.txt"
+        local.write_text("local data")
+        view = DraftView()
+        qtbot.addWidget(view)
+        view.show()
+        html = DraftRenderer().body_html(f"Look: ![tracker]({remote}) and text.")
+        assert remote in html  # Markdown made an <img>; the browser must refuse it
+        view.browser.setHtml(html)
+        qtbot.wait(300)
+        assert view.browser.loadResource(2, QUrl(remote)) is None
+        assert view.browser.loadResource(2, QUrl.fromLocalFile(str(local))) is not None
+        assert hits == []
+    finally:
+        server.shutdown()
+        server.server_close()
