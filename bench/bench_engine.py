@@ -58,6 +58,7 @@ class RecordingBackend:
     def __init__(self, inner: LlamaCppBackend) -> None:
         self.inner = inner
         self.write_request = None
+        self.calls: list[tuple[str, int, int]] = []  # purpose, prompt tokens, prefilled
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -65,7 +66,9 @@ class RecordingBackend:
     def chat(self, request, on_delta=None, cancel=None):
         if request.purpose == "write":
             self.write_request = request
-        return self.inner.chat(request, on_delta, cancel)
+        result = self.inner.chat(request, on_delta, cancel)
+        self.calls.append((request.purpose, result.prompt_tokens, result.prefilled_tokens))
+        return result
 
 
 # The tok/s comparison: both sides get the same prompt tokens and sampling parameters, greedy
@@ -203,18 +206,34 @@ def print_first_token_times(metrics: list) -> None:
     )
 
 
+def print_prefill_by_purpose(calls: list[tuple[str, int, int]]) -> None:
+    """Per call: purpose, prompt tokens and prefilled tokens; then totals per purpose."""
+    print("calls (purpose prompt/prefilled): " + ", ".join(f"{p} {n}/{f}" for p, n, f in calls))
+    for purpose in sorted({p for p, _, _ in calls}):
+        rows = [(n, f) for p, n, f in calls if p == purpose]
+        prompt, filled = sum(n for n, _ in rows), sum(f for _, f in rows)
+        print(
+            f"  {purpose:<8} {len(rows):>3} calls, prompt {prompt:>6}, prefilled {filled:>6} "
+            f"(ratio {filled / max(prompt, 1):.3f})"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-steps", type=int, default=40)
     parser.add_argument("--max-extend", type=int, default=2)
     parser.add_argument("--question", default=QUESTION)
+    parser.add_argument("--no-compare", action="store_true", help="skip the tok/s comparison")
+    parser.add_argument("--no-checkpoints", action="store_true", help="live KV cache only")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="draftwell-bench-"))
     library = Library(data)
     t = time.perf_counter()
     library.add([ROOT / "resources" / "samples"])
     ingest_s = time.perf_counter() - t
-    backend = LlamaCppBackend(embedded_model_path(), n_ctx=8192)
+    backend = LlamaCppBackend(
+        embedded_model_path(), n_ctx=8192, kv_checkpoints=not args.no_checkpoints
+    )
     recording = RecordingBackend(backend)
     retriever = TimedRetriever(library.retriever())
     retriever.search("warm up the embedder", 1)
@@ -263,8 +282,15 @@ def main() -> int:
         f"({outside / step_s:.2%} of step time; target <= 1%)"
     )
     print_first_token_times(metrics)
+    print_prefill_by_purpose(recording.calls)
+    if backend.checkpoints is not None:
+        print(
+            f"KV checkpoints: {backend.checkpoints.restored} calls resumed from one "
+            f"({backend.checkpoints.restored_tokens} tokens not prefilled again), "
+            f"{len(backend.checkpoints.entries)} kept, {backend.checkpoints.size / 2**20:.0f} MiB"
+        )
     request = recording.write_request
-    if request is not None:
+    if request is not None and not args.no_compare:
         for use_grammar in (False, True):
             compare_generation(backend, request, use_grammar)
     session.close()

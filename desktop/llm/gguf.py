@@ -495,18 +495,36 @@ def kv_cache_bytes(meta: GGUFMetadata, n_ctx: int, bytes_per_elem: float = 2) ->
 
 
 def estimate_memory(
-    meta: GGUFMetadata, n_ctx: int, *, kv_bytes_per_elem: float = 2, flash_attn: bool = False
+    meta: GGUFMetadata,
+    n_ctx: int,
+    *,
+    kv_bytes_per_elem: float = 2,
+    flash_attn: bool = False,
+    offloaded: float = 0.0,
 ) -> int:
     """Bytes of RAM a loaded model needs at this context size (a deliberately high estimate).
 
     The weights (the file size) + the KV cache (2 * n_layers * n_ctx * n_embd_kv * 2 bytes in
     f16, less when quantized) + the attention score scratch of one micro-batch without flash
-    attention (n_ctx * 512 * n_head * 4 bytes) + a fixed runtime overhead.
+    attention (n_ctx * 512 * n_head * 4 bytes) + a fixed runtime overhead. `offloaded` is the
+    share of layers on a discrete GPU: their weights and KV cache live in its memory instead.
     """
     n_head = meta.head_count or 0
     scratch = 0 if flash_attn else n_ctx * _UBATCH * n_head * 4
     kv = kv_cache_bytes(meta, n_ctx, kv_bytes_per_elem)
-    return meta.file_size + kv + scratch + RUNTIME_OVERHEAD_BYTES
+    resident = 1.0 - min(max(offloaded, 0.0), 1.0)
+    return int((meta.file_size + kv) * resident) + scratch + RUNTIME_OVERHEAD_BYTES
+
+
+def offloaded_share(meta: GGUFMetadata, n_gpu_layers: int, discrete_gpu: bool) -> float:
+    """The share of layers whose weights leave system RAM: none without a discrete GPU
+    (CPU builds; Apple's Metal shares system memory), else n_gpu_layers of block_count."""
+    if not discrete_gpu or n_gpu_layers == 0:
+        return 0.0
+    layers = meta.block_count or 0
+    if n_gpu_layers < 0 or layers == 0:
+        return 1.0
+    return min(n_gpu_layers, layers) / layers
 
 
 def available_memory() -> int | None:
@@ -562,12 +580,17 @@ def largest_fitting_context(
     minimum: int = _MIN_CONTEXT,
     kv_bytes_per_elem: float = 2,
     flash_attn: bool = False,
+    offloaded: float = 0.0,
 ) -> int | None:
     """The largest multiple of 256 in [minimum, n_ctx] whose estimate fits in `available`, or None."""
 
     def fits(steps: int) -> bool:
         need = estimate_memory(
-            meta, steps * 256, kv_bytes_per_elem=kv_bytes_per_elem, flash_attn=flash_attn
+            meta,
+            steps * 256,
+            kv_bytes_per_elem=kv_bytes_per_elem,
+            flash_attn=flash_attn,
+            offloaded=offloaded,
         )
         return need <= available
 

@@ -2,7 +2,9 @@
 
 The Llama object keeps the tokens of the previous call, and llama-cpp-python only evaluates
 the part of a new prompt after the longest common prefix; we measure that prefix to report
-how many prompt tokens were actually prefilled. Heavy imports happen on first use.
+how many prompt tokens were actually prefilled. KV checkpoints of recent calls
+(`desktop.llm.kv_checkpoints`) let a prompt resume from an older call's prefix when that one
+shares more. Heavy imports happen on first use.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from desktop.core.cancel import CancelToken
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
+from desktop.llm.kv_checkpoints import KVCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ def choose_context(
     kv_bytes: float = 2.0,
     flash_attn: bool = False,
     available: int | None = None,
+    n_gpu_layers: int = 0,
+    discrete_gpu: bool | None = None,
 ) -> int:
     """The n_ctx to load with: the requested one, else the GGUF's own capped at 16384; then
     shrunk (down to MIN_CONTEXT) until model + KV cache fit in the available RAM.
@@ -112,7 +117,14 @@ def choose_context(
     if available is None:
         log.info("available memory is unknown; loading %s with n_ctx=%d", model_path.name, wanted)
         return wanted
-    estimate = {"kv_bytes_per_elem": kv_bytes, "flash_attn": flash_attn}
+    if discrete_gpu is None:
+        discrete_gpu = _discrete_gpu()
+    offloaded = gguf.offloaded_share(meta, n_gpu_layers, discrete_gpu)
+    if offloaded:
+        # llama-cpp-python cannot report free GPU memory: an overfull GPU fails at load time
+        # with llama.cpp's own message (BackendError), never an out-of-memory kill of the app.
+        log.info("%.0f%% of the layers go to the GPU; its memory is not checked", offloaded * 100)
+    estimate = {"kv_bytes_per_elem": kv_bytes, "flash_attn": flash_attn, "offloaded": offloaded}
     if gguf.estimate_memory(meta, wanted, **estimate) <= available:
         return wanted
     floor = min(MIN_CONTEXT, wanted)
@@ -132,6 +144,15 @@ def choose_context(
         fitting,
     )
     return fitting
+
+
+def _discrete_gpu() -> bool:
+    """A GPU build on a machine whose GPU has its own memory (not Apple's unified memory)."""
+    import sys
+
+    from desktop.llm.models import gpu_offload_supported
+
+    return sys.platform != "darwin" and gpu_offload_supported()
 
 
 def _gb(n: int) -> str:
@@ -158,13 +179,18 @@ class LlamaCppBackend:
         n_gpu_layers: int = -1,
         flash_attn: bool = False,
         kv_cache_type: str | None = None,
+        kv_checkpoints: bool = True,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         check_gguf_file(self.model_path)
         type_k, type_v = kv_cache_types(kv_cache_type, flash_attn)
         n_ctx = choose_context(
-            self.model_path, n_ctx, kv_bytes=_kv_bytes(type_k, type_v), flash_attn=flash_attn
+            self.model_path,
+            n_ctx,
+            kv_bytes=_kv_bytes(type_k, type_v),
+            flash_attn=flash_attn,
+            n_gpu_layers=n_gpu_layers,
         )
         try:
             from llama_cpp import Llama
@@ -186,6 +212,7 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {self.model_path.name}: {exc}") from exc
         self._formatter = self._chat_formatter()
+        self.checkpoints = KVCheckpoints() if kv_checkpoints else None
         log.info(
             "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
             self.model_path.name,
@@ -253,7 +280,7 @@ class LlamaCppBackend:
                 f"prompt of {len(tokens)} tokens plus {request.max_tokens} to answer exceeds "
                 f"the context of {self.context_length}"
             )
-        reused = self._reused_prefix(tokens)
+        reused = self._resume_prefix(tokens)
         grammar = _compiled_grammar(request.grammar) if request.grammar else None
         started = time.perf_counter()
         if not self._prefill(tokens, reused, cancel):
@@ -296,6 +323,7 @@ class LlamaCppBackend:
         finally:
             stream.close()
         seconds = time.perf_counter() - started
+        self._checkpoint()
         return ChatResult(
             text="".join(pieces),
             finish_reason=finish,
@@ -321,6 +349,26 @@ class LlamaCppBackend:
                 return False
             llm.eval(rest[start : start + PREFILL_CHUNK])
         return not (cancel is not None and cancel.is_set)
+
+    def _resume_prefix(self, tokens: list[int]) -> int:
+        """Prompt tokens already evaluated: the live cache's, or a checkpoint's when longer."""
+        reused = self._reused_prefix(tokens)
+        if self.checkpoints is None:
+            return reused
+        entry, shared = self.checkpoints.best(tokens, reused)
+        if entry is not None and self.checkpoints.restore(self._llm, entry, shared):
+            log.debug("resumed from a KV checkpoint: %d shared tokens (live %d)", shared, reused)
+            return shared
+        return reused
+
+    def _checkpoint(self) -> None:
+        """Keep the KV state of this call (prompt and answer) for later prompts."""
+        if self.checkpoints is None or self._llm.n_tokens == 0:
+            return
+        from desktop.llm import gguf
+
+        tokens = self._llm.input_ids[: self._llm.n_tokens].tolist()
+        self.checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory())
 
     def _reused_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens are already in the KV cache from the last call."""

@@ -105,3 +105,18 @@ def test_settings_reach_a_real_load(embedded_gguf: Path, tmp_path: Path) -> None
         assert backend.count_tokens("hello world") > 0
     finally:
         backend.close()
+
+
+def test_layers_on_a_discrete_gpu_leave_system_ram(embedded_gguf: Path) -> None:
+    meta = gguf.read_metadata(embedded_gguf)
+    layers = meta.block_count
+    assert gguf.offloaded_share(meta, -1, discrete_gpu=True) == 1.0
+    assert gguf.offloaded_share(meta, layers // 2, discrete_gpu=True) == (layers // 2) / layers
+    assert gguf.offloaded_share(meta, -1, discrete_gpu=False) == 0.0  # CPU build, or Metal
+    assert gguf.offloaded_share(meta, 0, discrete_gpu=True) == 0.0
+    available = gguf.estimate_memory(meta, 4096)
+    on_cpu = choose_context(embedded_gguf, 8192, available=available, discrete_gpu=False)
+    on_gpu = choose_context(
+        embedded_gguf, 8192, available=available, n_gpu_layers=-1, discrete_gpu=True
+    )
+    assert on_cpu < 8192 and on_gpu == 8192

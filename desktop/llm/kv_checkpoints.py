@@ -1,0 +1,139 @@
+"""Saved KV-cache states of earlier prompts, so a call can resume from an older shared prefix.
+
+llama.cpp keeps one sequence of tokens in its KV cache, and a new prompt reuses only its common
+prefix with the *previous* call. WARP alternates prompts that diverge in different places: the
+extend-plan prompt shows the report in full where search and write prompts show it abbreviated,
+so after an extend-plan the next search shares little with it but a lot with the last write;
+and one extend-plan shares the full text of every earlier section with the one before it.
+
+`KVCheckpoints` keeps the KV state of recent prompts (sequence 0 only, via
+``llama_state_seq_get_data``: just the cells in use, no logits), bounded by entries and bytes and
+never taken when it would leave the machine short of memory. Before a call, `best` finds the
+checkpoint sharing the longest prefix with the new prompt; when it beats the live cache by a
+margin, `restore` loads it and trims it to the shared prefix, and llama.cpp then evaluates only
+the rest.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+SEQ_ID = 0
+MAX_ENTRIES = 4
+CAPACITY_BYTES = 768 * 1024**2
+MIN_FREE_BYTES = 1024**3  # never take a checkpoint that would leave less free memory than this
+MIN_GAIN_TOKENS = 48  # restoring costs a copy; below this gain the live cache is good enough
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """The number of leading tokens `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass
+class Checkpoint:
+    tokens: tuple[int, ...]
+    data: ctypes.Array  # the sequence's KV state as llama.cpp serialised it
+    used: float
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class KVCheckpoints:
+    """A small LRU of KV states keyed by the prompt tokens they hold."""
+
+    def __init__(
+        self,
+        capacity_bytes: int = CAPACITY_BYTES,
+        max_entries: int = MAX_ENTRIES,
+        min_gain: int = MIN_GAIN_TOKENS,
+    ) -> None:
+        self.capacity_bytes = capacity_bytes
+        self.max_entries = max_entries
+        self.min_gain = min_gain
+        self.entries: list[Checkpoint] = []
+        self.restored = 0  # calls that resumed from a checkpoint (for logs and benchmarks)
+        self.restored_tokens = 0
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def best(self, tokens: Sequence[int], live: int) -> tuple[Checkpoint | None, int]:
+        """The checkpoint worth restoring for `tokens` (None if the live cache's `live` shared
+        tokens are as good), and how many tokens it shares with them."""
+        found, shared = None, live
+        for entry in self.entries:
+            n = min(common_prefix(entry.tokens, tokens), len(tokens) - 1)
+            if n > shared:
+                found, shared = entry, n
+        if found is None or shared - live < self.min_gain:
+            return None, live
+        return found, shared
+
+    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None) -> bool:
+        """Keep the KV state of sequence 0, which holds exactly `tokens`. False if skipped."""
+        from llama_cpp import llama_cpp as C
+
+        key = tuple(tokens)
+        if any(e.tokens[: len(key)] == key for e in self.entries):
+            return False  # an entry already holds this prefix (or more)
+        size = int(C.llama_state_seq_get_size(ctx, SEQ_ID))
+        if size <= 0 or size > self.capacity_bytes:
+            return False
+        if free_bytes is not None and free_bytes - size < MIN_FREE_BYTES:
+            log.info("KV checkpoint skipped: %d MiB would leave too little memory", size >> 20)
+            return False
+        data = (ctypes.c_uint8 * size)()
+        written = int(C.llama_state_seq_get_data(ctx, data, size, SEQ_ID))
+        if written <= 0:
+            return False
+        # An entry whose tokens are a prefix of the new one is now redundant.
+        self.entries = [e for e in self.entries if key[: len(e.tokens)] != e.tokens]
+        self.entries.append(Checkpoint(key, data, time.monotonic()))
+        self._evict()
+        return True
+
+    def restore(self, llm, entry: Checkpoint, shared: int) -> bool:
+        """Load `entry` into sequence 0 of `llm` and keep its first `shared` tokens."""
+        from llama_cpp import llama_cpp as C
+
+        ctx = llm._ctx.ctx
+        memory = C.llama_get_memory(ctx)
+        C.llama_memory_seq_rm(memory, SEQ_ID, -1, -1)
+        if int(C.llama_state_seq_set_data(ctx, entry.data, entry.size, SEQ_ID)) <= 0:
+            C.llama_memory_seq_rm(memory, SEQ_ID, -1, -1)
+            llm.n_tokens = 0
+            log.warning("could not restore a KV checkpoint; evaluating the whole prompt")
+            self.entries.remove(entry)
+            return False
+        C.llama_memory_seq_rm(memory, SEQ_ID, shared, -1)
+        llm.input_ids[:shared] = entry.tokens[:shared]
+        llm.n_tokens = shared
+        entry.used = time.monotonic()
+        self.restored += 1
+        self.restored_tokens += shared
+        return True
+
+    def _evict(self) -> None:
+        self.entries.sort(key=lambda e: e.used)
+        while self.entries and (
+            len(self.entries) > self.max_entries or self.size > self.capacity_bytes
+        ):
+            self.entries.pop(0)
+
+    def clear(self) -> None:
+        self.entries.clear()
