@@ -301,3 +301,17 @@ def test_vector_deletes_interrupted_by_a_crash_are_finished_later(
         "Axolotls regrow their limbs."
     ]
     library.close()
+
+
+def test_warm_up_loads_the_embedder_and_opens_the_index(tmp_path: Path) -> None:
+    """The GUI warms the library up while idle, so the first add pays no import or load."""
+    from desktop.knowledge.embedder import default_embedder
+
+    fresh = default_embedder()
+    lib = Library(tmp_path / "data", embedder=fresh)
+    try:
+        assert not fresh.loaded and lib._index is None
+        lib.warm_up()
+        assert fresh.loaded and lib._index is not None
+    finally:
+        lib.close()
