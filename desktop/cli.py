@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop.core.cancel import CancelToken
 from desktop.core.events import (
@@ -29,6 +30,9 @@ from desktop.core.events import (
     StepFailed,
     StepStarted,
 )
+
+if TYPE_CHECKING:
+    from desktop.knowledge.web import WebPlan
 
 log = logging.getLogger(__name__)
 
@@ -179,27 +183,30 @@ def _configure_network(args, settings) -> None:
 def _check_server(choice) -> None:
     """Offline mode allows a model server on loopback only (raises OfflineError otherwise)."""
     from desktop import network
+    from desktop.llm.openai_http import MODEL_SERVER
 
     if choice.server_url:
-        network.check(choice.server_url, "the model server")
+        network.check(choice.server_url, MODEL_SERVER)
 
 
-def _web_plan(args, settings) -> tuple[str, str | None] | None:
-    """(provider, search URL) when this run searches the web, None when it does not.
+def _web_plan(args, settings) -> WebPlan | None:
+    """The run's WebPlan (provider, search URL, web share) when it searches the web, else None.
 
     Checked before anything is loaded, so a conflict or offline mode fails at once.
     """
-    from desktop import network
+    from desktop.knowledge.web import WebPlan
 
     explicit = bool(args.web or args.search_url)
     if not (explicit or settings.web_search):
         return None
     if args.offline and explicit:
         raise CliError("--web and --offline cannot be used together")
-    provider = "searxng" if args.search_url else settings.web_provider
-    url = args.search_url or settings.search_url
-    local_endpoint = provider == "searxng" and network.is_loopback(network.host_of(url or ""))
-    if network.is_offline() and not local_endpoint:
+    plan = WebPlan(
+        "searxng" if args.search_url else settings.web_provider,
+        args.search_url or settings.search_url,
+        settings.web_share,
+    )
+    if plan.blocked:
         if not explicit:
             print("offline mode: web search is off for this run", file=sys.stderr)
             return None
@@ -207,22 +214,27 @@ def _web_plan(args, settings) -> tuple[str, str | None] | None:
             'web search needs the network, but offline mode is on (set "offline": false in '
             "settings.json or switch Offline off in Settings)"
         )
-    return provider, url
+    return plan
 
 
-def _with_web(plan, settings, data_dir: Path, local):
-    """The local retriever, or local + web split by the web_share setting."""
+def _with_web(plan: WebPlan | None, data_dir: Path, local):
+    """The local retriever, or local + web split by the plan's web share."""
     if plan is None:
         return local
-    from desktop.knowledge.web import CombinedRetriever, WebSearchError, build_web_retriever
+    from desktop.knowledge.web import WebSearchError, combine
 
-    provider, url = plan
     try:
-        web = build_web_retriever(provider, data_dir, search_url=url)
+        combined = combine(local, plan, data_dir)
     except WebSearchError as exc:
         raise CliError(str(exc)) from None
-    print(f"web search: {provider}, {settings.web_share:.0%} of passages", file=sys.stderr)
-    return CombinedRetriever(local, web, settings.web_share)
+    print(f"web search: {plan.describe()}", file=sys.stderr)
+    return combined
+
+
+def _close_retriever(retriever) -> None:
+    close = getattr(retriever, "close", None)
+    if close is not None:
+        close()
 
 
 def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
@@ -300,8 +312,11 @@ def cmd_research(args) -> int:
                 + "; ".join(f"{Path(s.path).name}: {s.error or s.status}" for s in statuses)
             )
         sources = [str(Path(s).expanduser().resolve()) for s in args.sources]
+        retriever = _with_web(web_plan, data_dir, _sources_retriever(library, sources))
         print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
-        backend = open_backend(choice, settings, data_dir)
+        early = network.EntryBuffer()  # the server's probe, for the run's journal
+        with network.recording_to(early):
+            backend = open_backend(choice, settings, data_dir)
         config = config_for(
             choice,
             settings,
@@ -316,11 +331,13 @@ def cmd_research(args) -> int:
             sources=sources,
             config=config,
             backend=backend,
-            retriever=_with_web(web_plan, settings, data_dir, _sources_retriever(library, sources)),
+            retriever=retriever,
             model_name=_model_name(choice),
             sink=ProgressPrinter(max_step=config.max_step),
             cancel=cancel,
+            web_plan=web_plan,
         )
+        early.flush_to(session.journal)
         print(
             f"run {session.run_id}: {session.engine.state.language} question, "
             f"max {config.max_step} steps",
@@ -333,12 +350,16 @@ def cmd_research(args) -> int:
             return _finish_run(session, data_dir, args.out, args.json)
         finally:
             session.close()
+            if web_plan is not None:
+                _close_retriever(retriever)
             backend.close()
     finally:
         library.close()
 
 
 def cmd_resume(args) -> int:
+    """Continue a run with its own web search settings (offline mode now still wins)."""
+    from desktop import network
     from desktop.session import ModelChoice, ResearchSession, open_backend
     from desktop.store.journal import RunJournal
 
@@ -358,16 +379,27 @@ def cmd_resume(args) -> int:
     _install_sigint(cancel)
     library = _library(data_dir, settings)
     try:
-        backend = open_backend(choice, settings, data_dir)
-        session = ResearchSession.resume(
-            data_dir,
-            args.run_id,
-            backend=backend,
-            retriever=_sources_retriever(library, list(info.sources)),
-            sink=ProgressPrinter(),
-            cancel=cancel,
-        )
+        early = network.EntryBuffer()  # the server's probe, for the run's journal
+        with network.recording_to(early):
+            backend = open_backend(choice, settings, data_dir)
+        try:
+            session = ResearchSession.resume(
+                data_dir,
+                args.run_id,
+                backend=backend,
+                retriever=_sources_retriever(library, list(info.sources)),
+                sink=ProgressPrinter(),
+                cancel=cancel,
+            )
+        except BaseException:
+            backend.close()
+            raise
         session.engine.sink.max_step = session.engine.config.max_step
+        early.flush_to(session.journal)
+        if session.notice:
+            print(session.notice, file=sys.stderr)
+        elif session.web_plan is not None:
+            print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
         print(
             f"resuming run {args.run_id} at step {session.engine.state.step} "
             f"({session.engine.state.phase})",
@@ -375,7 +407,8 @@ def cmd_resume(args) -> int:
             flush=True,
         )
         try:
-            session.run()
+            with network.recording_to(session.journal):
+                session.run()
             return _finish_run(session, data_dir, None, args.json)
         finally:
             session.close()
@@ -520,6 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--api-key-env", metavar="VAR")
     resume.add_argument(
         "--context", type=int, metavar="N", help="context length in tokens (a server's n_ctx)"
+    )
+    resume.add_argument(
+        "--offline", action="store_true", help="no network (the run's web search is skipped)"
     )
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(func=cmd_resume)

@@ -120,7 +120,7 @@ def check(url: str, purpose: str) -> str:
     if is_offline() and not is_loopback(host):
         _record(NetworkEntry(time.time(), host, purpose, outcome="refused"))
         raise OfflineError(
-            f"offline mode is on: {purpose} would contact {host} "
+            f"offline mode is on: the {purpose} would contact {host} "
             '(switch Offline off in Settings, or set "offline": false in settings.json)'
         )
     return host
@@ -153,6 +153,25 @@ def add_listener(listener: Listener) -> None:
 def remove_listener(listener: Listener) -> None:
     with _lock, contextlib.suppress(ValueError):
         _listeners.remove(listener)
+
+
+class EntryBuffer:
+    """An EntrySink that keeps entries until the run's journal exists (e.g. a model server's
+    probe while the model is opened), then hands them over with `flush_to`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[NetworkEntry] = []
+
+    def record_network(self, entry: NetworkEntry) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+    def flush_to(self, sink: EntrySink) -> None:
+        with self._lock:
+            entries, self.entries = self.entries, []
+        for entry in entries:
+            sink.record_network(entry)
 
 
 @contextlib.contextmanager

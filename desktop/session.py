@@ -2,6 +2,11 @@
 
 The CLI and the GUI both start, resume and report runs through `ResearchSession`, so
 anything the GUI can do to a run a test can do headlessly.
+
+A run that searches the web keeps its `WebPlan` (provider, search endpoint, web share; never a
+key) in the journal's `meta` table, and `ResearchSession.resume` rebuilds the same local + web
+retriever from it. Offline mode at resume time wins: a plan that would leave the machine is
+not used, the run goes on with local documents only, and `notice` says so in one line.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop.core.cancel import CancelToken
 from desktop.core.commands import CommandQueue
@@ -25,8 +31,12 @@ from desktop.llm.base import BackendError, ChatBackend
 from desktop.settings import Settings
 from desktop.store.journal import RunJournal
 
+if TYPE_CHECKING:
+    from desktop.knowledge.web import WebPlan
+
 log = logging.getLogger(__name__)
 
+WEB_META = "web"  # the journal meta record holding a run's WebPlan
 SMALL_MODEL_BYTES = 1_000_000_000  # below this a GGUF gets the small-model guards
 # A served model whose name says it has tens or hundreds of millions of parameters (135M, 360m).
 SMALL_MODEL_NAME = re.compile(r"(?<![\d.])\d{2,3}(?:\.\d+)?[mM]\b")
@@ -133,10 +143,22 @@ def _is_small_served_model(backend: ChatBackend) -> bool:
 class ResearchSession:
     """One run: its journal, engine and the controls other threads may use."""
 
-    def __init__(self, journal: RunJournal, engine: Engine, model_name: str) -> None:
+    def __init__(
+        self,
+        journal: RunJournal,
+        engine: Engine,
+        model_name: str,
+        *,
+        web_plan: WebPlan | None = None,
+        notice: str = "",
+        owned: Sequence[object] = (),
+    ) -> None:
         self.journal = journal
         self.engine = engine
         self.model_name = model_name
+        self.web_plan = web_plan  # the WebPlan this session searches with, or None
+        self.notice = notice  # one line for the user (e.g. web search skipped offline), or ""
+        self._owned = list(owned)  # retrievers this session built and closes
 
     @property
     def run_id(self) -> str:
@@ -159,14 +181,20 @@ class ResearchSession:
         model_name: str,
         sink: EventSink | None = None,
         cancel: CancelToken | None = None,
+        web_plan: WebPlan | None = None,
     ) -> ResearchSession:
+        """Create a run. Its web plan (`web_plan`, else the retriever's own `web_plan`, as a
+        CombinedRetriever has) is stored in the journal for resume."""
         question = " ".join(question.split())
         if not question:
             raise SessionError("the research question is empty")
+        plan = web_plan if web_plan is not None else getattr(retriever, "web_plan", None)
         state = RunState(question=question, language=detect_language(question))
         journal = RunJournal.create(
             data_dir, state, config, sources=list(sources), model=model_name
         )
+        if plan is not None:
+            journal.set_meta(WEB_META, plan.to_dict())
         engine = Engine(
             run_id=journal.run_id,
             state=state,
@@ -177,7 +205,7 @@ class ResearchSession:
             journal=journal,
             cancel=cancel,
         )
-        return cls(journal, engine, model_name)
+        return cls(journal, engine, model_name, web_plan=plan)
 
     @classmethod
     def resume(
@@ -190,12 +218,32 @@ class ResearchSession:
         sink: EventSink | None = None,
         cancel: CancelToken | None = None,
         config_overrides: dict | None = None,
+        web: bool = True,
     ) -> ResearchSession:
+        """Continue a run. `retriever` covers the local documents; when the run searched the
+        web (and `web` is true) the same web search is added from the journal's stored plan,
+        unless offline mode forbids it now (then local only, and `notice` says so)."""
         journal = RunJournal.open(data_dir, run_id)
-        state = journal.latest_state()
-        config = journal.config
-        if config_overrides:
-            config = replace(config, **config_overrides)
+        try:
+            state = journal.latest_state()
+            config = journal.config
+            if config_overrides:
+                config = replace(config, **config_overrides)
+            plan, notice = _stored_web_plan(journal) if web else (None, "")
+            owned: list[object] = []
+            if plan is not None:
+                from desktop.knowledge.web import WebSearchError, combine
+
+                try:
+                    retriever = combine(retriever, plan, data_dir)
+                except WebSearchError as exc:
+                    raise SessionError(f"cannot resume the run's web search: {exc}") from None
+                owned.append(retriever)
+        except BaseException:
+            journal.close()
+            raise
+        if notice:
+            log.warning("%s", notice)
         engine = Engine(
             run_id=run_id,
             state=state,
@@ -206,7 +254,7 @@ class ResearchSession:
             journal=journal,
             cancel=cancel,
         )
-        return cls(journal, engine, journal.model)
+        return cls(journal, engine, journal.model, web_plan=plan, notice=notice, owned=owned)
 
     def run(self) -> RunState:
         return self.engine.run()
@@ -217,7 +265,34 @@ class ResearchSession:
         )
 
     def close(self) -> None:
+        for retriever in self._owned:
+            close = getattr(retriever, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # closing HTTP clients must not hide the run's outcome
+                    log.warning("closing the web search failed: %s", exc)
+        self._owned.clear()
         self.journal.close()
+
+
+def _stored_web_plan(journal: RunJournal) -> tuple[WebPlan | None, str]:
+    """(the run's WebPlan to use now or None, a notice when offline mode drops it)."""
+    data = journal.meta(WEB_META)
+    if data is None:
+        return None, ""
+    from desktop.knowledge.web import WebPlan, WebSearchError
+
+    try:
+        plan = WebPlan.from_dict(data)
+    except WebSearchError as exc:
+        raise SessionError(str(exc)) from None
+    if plan.blocked:
+        return None, (
+            f"offline mode: this run searched the web ({plan.provider}); it continues with "
+            "your documents only"
+        )
+    return plan, ""
 
 
 def report_for(

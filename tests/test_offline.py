@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,37 +26,6 @@ from tests.helpers import MemoryRetriever, corpus, init_plan, search, write
 from tests.knowledge.test_web import SOLAR_HTML, WIND_TEXT, FakeWeb
 
 QUESTION = "How do solar and wind power compare for a home?"
-
-
-@pytest.fixture(autouse=True)
-def offline_default() -> Iterator[None]:
-    network.configure(offline=True)
-    network.clear_log()
-    yield
-    network.configure(offline=True)
-    network.clear_log()
-
-
-@pytest.fixture
-def fake_web() -> Iterator[FakeWeb]:
-    web = FakeWeb()
-    yield web
-    web.close()
-
-
-@pytest.fixture
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Every socket connection fails, loopback included; attempts are recorded."""
-    attempts: list = []
-
-    def connect(self: socket.socket, address: object) -> None:
-        attempts.append(address)
-        raise OSError(f"test guard: no network ({address})")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect)
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: connect(None, a[0]))
-    return attempts
 
 
 def _replies(n_cites: int = 2) -> list:
@@ -206,7 +173,7 @@ def test_offline_is_the_default_and_loopback_servers_stay_allowed(tmp_path: Path
         network.check("http://192.168.1.10:8080/v1", "model server")
 
 
-def test_journal_migration_2_adds_the_network_log_to_old_runs(tmp_path: Path) -> None:
+def test_journal_migrations_add_the_network_log_and_meta_to_old_runs(tmp_path: Path) -> None:
     from desktop.store import journal as journal_module
 
     path = tmp_path / "old.sqlite"
@@ -216,10 +183,14 @@ def test_journal_migration_2_adds_the_network_log_to_old_runs(tmp_path: Path) ->
     db.commit()
     db.close()
     journal = RunJournal(path)
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == 3
     entry = network.NetworkEntry(1.0, "example.org", "web page", "GET", 200, 0, 1234)
     journal.record_network(entry)
     assert journal.network_entries() == [entry]
+    assert journal.meta("web") is None  # a run from before migration 3: no web plan
+    journal.set_meta("web", {"provider": "searxng", "web_share": 0.5})
+    journal.set_meta("web", {"provider": "duckduckgo", "web_share": 0.25})
+    assert journal.meta("web") == {"provider": "duckduckgo", "web_share": 0.25}
     journal.close()
 
 

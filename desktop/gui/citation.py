@@ -2,13 +2,19 @@
 
 Rendering uses pymupdf on a worker (`render_page` returns a QImage, which is safe to build off
 the GUI thread): the passage is located with `page.search_for` on short runs of its words and
-painted over in translucent yellow. Web sources show their URL and passage instead.
+painted over in translucent yellow.
+
+Web sources show their title, URL, access date and the cited passage as plain text: the viewer
+never loads anything remote (no web engine; `LocalOnlyBrowser` refuses every non-local
+resource, so not even an image in a passage is fetched). Open Source hands a web URL to the
+system browser, and in offline mode only after the user confirms (`confirm`, injectable).
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +23,7 @@ from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -26,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import network
 from desktop.core.report import Reference
 from desktop.gui.tasks import BackgroundTasks
 
@@ -35,6 +43,49 @@ RENDER_ZOOM = 1.6  # ~115 dpi: sharp enough, quick to render
 WORDS_PER_PROBE = 6
 MAX_PROBES = 16
 HIGHLIGHT = QColor(255, 214, 0, 110)
+WEB_SCHEMES = ("http", "https")
+
+# Asks the user a yes/no question: (parent, title, text) → yes?
+Confirm = Callable[[QWidget, str, str], bool]
+
+
+def ask_question(parent: QWidget, title: str, text: str) -> bool:
+    """A modal yes/no question (the default `Confirm`); No is the default button."""
+    answer = QMessageBox.question(
+        parent,
+        title,
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def offline_open_question(url: str) -> str:
+    return (
+        f"Offline mode is on. Open {url} in your browser?\n\n"
+        "This leaves Draftwell's offline guarantee to your browser."
+    )
+
+
+class LocalOnlyBrowser(QTextBrowser):
+    """A QTextBrowser that never fetches a remote resource and never follows a link itself.
+
+    Links are reported through `anchorClicked`; the viewer decides what to do with them.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.refused: list[str] = []  # remote resources the text asked for (never loaded)
+
+    def loadResource(self, type: int, url: QUrl):  # noqa: A002 - Qt's parameter name
+        if url.isLocalFile() or url.scheme() in ("", "qrc", "data"):
+            return super().loadResource(type, url)
+        self.refused.append(url.toString())
+        log.info("not loading a remote resource in the citation viewer: %s", url.host())
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,25 +146,33 @@ class CitationViewer(QWidget):
 
     rendered = Signal(int)
 
-    def __init__(self, tasks: BackgroundTasks, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        tasks: BackgroundTasks,
+        parent: QWidget | None = None,
+        *,
+        confirm: Confirm | None = None,
+    ) -> None:
         super().__init__(parent)
         self._tasks = tasks
+        self._confirm = confirm
         self.reference: Reference | None = None
         self._request = 0
         self.header = QLabel("Click a citation such as [1] in the draft to see its source here.")
         self.header.setObjectName("citationHeader")
         self.header.setWordWrap(True)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.header.setOpenExternalLinks(True)
+        self.header.setOpenExternalLinks(False)  # links go through open_url (offline check)
+        self.header.linkActivated.connect(lambda link: self.open_url(QUrl(link)))
         self.open_button = QPushButton("Open Source")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self.open_source)
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
         top.addWidget(self.open_button)
-        self.passage = QTextBrowser()
+        self.passage = LocalOnlyBrowser()
         self.passage.setObjectName("citationPassage")
-        self.passage.setOpenExternalLinks(True)
+        self.passage.anchorClicked.connect(self.open_url)
         self.page_label = QLabel()
         self.page_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.page_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
@@ -140,15 +199,11 @@ class CitationViewer(QWidget):
         self.reference = reference
         self._request += 1
         p = reference.passage
-        self.passage.setHtml(f"<p><b>Cited passage</b></p><p>{html.escape(p.text)}</p>")
         self.open_button.setEnabled(True)
         if p.kind == "web":
-            link = html.escape(p.source)
-            self.header.setText(
-                f'[{reference.number}] <a href="{link}">{html.escape(reference.label)}</a>'
-            )
-            self._show_message("A web page: use Open Source to view it in your browser.")
+            self._show_web(reference)
             return
+        self.passage.setHtml(f"<p><b>Cited passage</b></p><p>{html.escape(p.text)}</p>")
         self.header.setText(f"[{reference.number}] {html.escape(reference.label)}")
         if p.page is None or not p.source.lower().endswith(".pdf"):
             where = f" ({p.locator})" if p.locator else ""
@@ -162,6 +217,21 @@ class CitationViewer(QWidget):
             lambda result: self._on_rendered(request, result),
             lambda exc: self._on_failed(request, exc),
         )
+
+    def _show_web(self, reference: Reference) -> None:
+        """Title, URL, access date and the passage: text only, nothing is loaded."""
+        p = reference.passage
+        title = html.escape(p.title or p.source)
+        url = html.escape(p.source)
+        accessed = f"<br>accessed {html.escape(p.accessed)}" if p.accessed else ""
+        self.header.setText(f'[{reference.number}] <a href="{url}">{title}</a>')
+        self.passage.setHtml(
+            f"<p><b>{title}</b><br><tt>{url}</tt>{accessed}</p>"
+            f"<p><b>Cited passage</b></p><p>{html.escape(p.text)}</p>"
+        )
+        self.open_button.setEnabled(QUrl(p.source).scheme() in WEB_SCHEMES)
+        self._show_message("A web page: use Open Source to view it in your browser.")
+        self.rendered.emit(0)
 
     def _show_message(self, text: str) -> None:
         self.image = None
@@ -211,9 +281,23 @@ class CitationViewer(QWidget):
         self._show_message(f"The page cannot be shown: {exc}")
         self.rendered.emit(0)
 
-    def open_source(self) -> None:
+    def open_source(self) -> bool:
+        """Open the cited document (or web page, see `open_url`); True if it was handed over."""
         if self.reference is None:
-            return
+            return False
         p = self.reference.passage
-        url = QUrl(p.source) if p.kind == "web" else QUrl.fromLocalFile(p.source)
-        QDesktopServices.openUrl(url)
+        if p.kind == "web":
+            return self.open_url(QUrl(p.source))
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(p.source))
+
+    def open_url(self, url: QUrl) -> bool:
+        """Hand a web URL to the system browser; in offline mode only if the user says yes."""
+        if url.scheme() not in WEB_SCHEMES:
+            log.warning("not opening a link that is not http(s): %s", url.scheme() or "no scheme")
+            return False
+        shown = url.toDisplayString()
+        if network.is_offline():
+            confirm = self._confirm or ask_question
+            if not confirm(self, "Open in browser", offline_open_question(shown)):
+                return False
+        return QDesktopServices.openUrl(url)

@@ -5,6 +5,10 @@ loads the model through the `ModelProvider`, opens a `ResearchSession` and block
 `session.run()`. Control goes the other way without the worker's event loop: `RunHandle` holds
 the cancel token, the command queue and (once it exists) the engine, whose `pause`, `resume`
 and `stop` are thread-safe. Events come back through `QtEventSink` as queued signals.
+
+Every outgoing request made while the run is open (the model server's probe included) goes to
+the run journal's network log. A resumed run searches the web as it did when it started (the
+plan stored in its journal), whatever the settings say now; offline mode still wins.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from desktop import network
 from desktop.core.cancel import Cancelled, CancelToken
 from desktop.core.commands import Command, CommandQueue
 from desktop.core.engine import Engine
@@ -151,13 +156,17 @@ class EngineWorker(QObject):
 
         handle = request.handle
         self.loading.emit("Loading the model…")
-        opened = self._models.open(request.settings, request.data_dir)
+        early = network.EntryBuffer()  # a model server's probe, for the run's journal
+        with network.recording_to(early):
+            opened = self._models.open(request.settings, request.data_dir)
         handle.cancel.raise_if_set()
         self.loading.emit("Opening the document index…")
-        retriever = request.retriever()
-        handle.cancel.raise_if_set()
         sink = QtEventSink(self._relay)
         if request.resume_run_id:
+            # The local part only: the run's own web plan comes back from its journal.
+            local = getattr(request.retriever, "local", request.retriever)
+            retriever = local()
+            handle.cancel.raise_if_set()
             session = ResearchSession.resume(
                 request.data_dir,
                 request.resume_run_id,
@@ -166,7 +175,11 @@ class EngineWorker(QObject):
                 sink=sink,
                 cancel=handle.cancel,
             )
+            if session.notice:
+                self.loading.emit(session.notice[:1].upper() + session.notice[1:])
         else:
+            retriever = request.retriever()
+            handle.cancel.raise_if_set()
             session = ResearchSession.start(
                 request.data_dir,
                 request.question,
@@ -179,9 +192,14 @@ class EngineWorker(QObject):
                 cancel=handle.cancel,
             )
         try:
-            return self._drive(session, request, sink, opened.name)
+            early.flush_to(session.journal)
+            with network.recording_to(session.journal):
+                return self._drive(session, request, sink, opened.name)
         finally:
             session.close()
+            close = getattr(retriever, "close", None)
+            if not request.resume_run_id and getattr(retriever, "web_plan", None) and close:
+                close()  # a CombinedRetriever built for this run: its HTTP clients
 
     def _drive(self, session, request: RunRequest, sink: QtEventSink, model: str):
         engine = session.engine

@@ -1,7 +1,9 @@
 """The settings dialog: which model (embedded, a GGUF file, or a server), its performance knobs,
 the run budgets, the API key (kept by `desktop.secrets`, never in settings.json), and web search
 and Offline mode (web search is off and Offline on by default; a web search key that would have
-to go to the plaintext fallback file is stored only after the user agrees to a warning).
+to go to the plaintext fallback file is stored only after the user agrees to a warning). With
+Offline on, a model server that is not on this computer gets an inline warning: its runs would
+be refused.
 
 Anything slow to find out (the models folder, whether llama.cpp can offload to a GPU, which
 keyring is available) is probed on a worker after the dialog opens.
@@ -170,6 +172,15 @@ class SettingsDialog(QDialog):
         file_row.addWidget(browse)
         self.server_url = QLineEdit()
         self.server_url.setPlaceholderText("http://localhost:8080/v1")
+        self.server_url.textChanged.connect(self._update_enabled)
+        self.server_warning = QLabel(
+            "⚠ Offline mode is on and this server is not on this computer: runs with it will "
+            "be refused. Use a server on localhost, or switch Offline off below."
+        )
+        self.server_warning.setObjectName("serverOfflineWarning")
+        self.server_warning.setWordWrap(True)
+        self.server_warning.setStyleSheet("color: #b00020;")
+        self.server_warning.hide()
         self.server_model = QLineEdit()
         self.server_model.setPlaceholderText("model name (optional)")
         self.api_key = QLineEdit()
@@ -181,6 +192,7 @@ class SettingsDialog(QDialog):
         self.secret_note.setWordWrap(True)
         server = QFormLayout()
         server.addRow("URL:", self.server_url)
+        server.addRow("", self.server_warning)
         server.addRow("Model:", self.server_model)
         server.addRow("API key:", self.api_key)
         server.addRow("", self.api_key_env)
@@ -424,6 +436,22 @@ class SettingsDialog(QDialog):
         self._browse_button.setEnabled(file)
         for widget in (self.server_url, self.server_model, self.api_key, self.api_key_env):
             widget.setEnabled(server)
+        if hasattr(self, "offline"):
+            refused = self.server_refused_offline()
+            if refused != self.server_warning.isVisibleTo(self):
+                self.server_warning.setVisible(refused)
+                if refused and self.isVisible():
+                    self._grow_to_fit()  # the wrapped warning must not be clipped
+
+    def server_refused_offline(self) -> bool:
+        """Whether Offline is on and the server URL points beyond this computer."""
+        from desktop import network
+
+        url = self.server_url.text().strip()
+        if not (self.use_server.isChecked() and self.offline.isChecked() and url):
+            return False
+        host = network.host_of(url if "://" in url else f"http://{url}")
+        return bool(host) and not network.is_loopback(host)
 
     def _browse(self) -> None:
         path = self._prompts.open_gguf(self)

@@ -13,6 +13,10 @@ it only ever becomes passage text; nothing in a page can change a prompt's instr
 
 `CombinedRetriever` splits each ranking between local and web passages by `web_share`, in an
 order where every prefix keeps the split, so the engine's quota merge keeps it too.
+
+A `WebPlan` is what a run's web search is (provider, endpoint, web share; never a key). The
+session stores it in the run journal so that a resumed run searches the same way; offline
+mode at resume time still wins (`WebPlan.blocked`: the run goes on with local documents).
 """
 
 from __future__ import annotations
@@ -51,6 +55,63 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 class WebSearchError(Exception):
     """A web search or page fetch failed; the message is one line and never holds a key."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebPlan:
+    """How a run searches the web: provider, search endpoint and web share (never the key)."""
+
+    provider: str
+    search_url: str | None = None  # SearXNG only; dropped for the other providers
+    web_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.provider != "searxng" and self.search_url is not None:
+            object.__setattr__(self, "search_url", None)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WebPlan:
+        return cls(settings.web_provider, settings.search_url, settings.web_share)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WebPlan:
+        """A plan read back from a run journal; raises WebSearchError if it is not one."""
+        provider = data.get("provider")
+        url = data.get("search_url")
+        share = data.get("web_share")
+        if (
+            provider not in PROVIDERS
+            or not (url is None or isinstance(url, str))
+            or isinstance(share, bool)
+            or not isinstance(share, int | float)
+            or not 0.0 <= share <= 1.0
+        ):
+            raise WebSearchError("the run's stored web search settings are not valid")
+        return cls(provider, url, float(share))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "search_url": self.search_url,
+            "web_share": self.web_share,
+        }
+
+    @property
+    def on_loopback(self) -> bool:
+        """A SearXNG endpoint on this machine: allowed even in offline mode."""
+        return self.provider == "searxng" and network.is_loopback(
+            network.host_of(self.search_url or "")
+        )
+
+    @property
+    def blocked(self) -> bool:
+        """Whether offline mode (now) forbids this plan."""
+        return network.is_offline() and not self.on_loopback
+
+    def describe(self) -> str:
+        """One line for progress output: the provider (and endpoint host) and the share."""
+        where = f" at {network.host_of(self.search_url or '')}" if self.search_url else ""
+        return f"{self.provider}{where}, {self.web_share:.0%} of passages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +202,13 @@ class BraveProvider:
 
     name = "brave"
 
-    def __init__(self, api_key: str, *, url: str = BRAVE_URL, timeout: float = 15.0) -> None:
+    def __init__(self, api_key: str, *, url: str | None = None, timeout: float = 15.0) -> None:
         if not api_key:
             raise WebSearchError(
                 f"Brave search needs an API key: save it in Settings or set {WEB_SEARCH_KEY_ENV}"
             )
         self._key = api_key
-        self.url = url
+        self.url = url or BRAVE_URL
         self._client = network.client("web search (Brave)", timeout=timeout)
 
     def __repr__(self) -> str:
@@ -426,12 +487,15 @@ class CombinedRetriever:
     keeps prefixes); when one side runs out, the other fills the rest.
     """
 
-    def __init__(self, local: Retriever, web: Retriever, web_share: float) -> None:
+    def __init__(
+        self, local: Retriever, web: Retriever, web_share: float, *, plan: WebPlan | None = None
+    ) -> None:
         if not 0.0 <= web_share <= 1.0:
             raise ValueError(f"web_share must be between 0 and 1, not {web_share}")
         self.local = local
         self.web = web
         self.web_share = web_share
+        self.web_plan = plan  # what a session stores in the run journal, for resume
 
     def search(self, query: str, k: int) -> list[Passage]:
         if k <= 0:
@@ -493,6 +557,31 @@ def build_web_retriever(
     )
 
 
+def combine(local: Retriever, plan: WebPlan, data_dir: Path) -> CombinedRetriever:
+    """Local + web evidence as `plan` says (the plan travels with it, for the run journal)."""
+    web = build_web_retriever(plan.provider, data_dir, search_url=plan.search_url)
+    return CombinedRetriever(local, web, plan.web_share, plan=plan)
+
+
+class WebRetrieverFactory:
+    """A retriever factory that adds web evidence to a local one (see `with_web`).
+
+    `local` is the factory it wraps: a resumed run uses it and re-applies its own stored plan.
+    """
+
+    def __init__(self, local: Callable[[], Retriever], plan: WebPlan, data_dir: Path) -> None:
+        self.local = local
+        self.plan = plan
+        self.data_dir = data_dir
+
+    def __call__(self) -> Retriever:
+        base = self.local()
+        if self.plan.blocked:
+            log.info("offline mode: web search is off for this run")
+            return base
+        return combine(base, self.plan, self.data_dir)
+
+
 def with_web(
     local: Callable[[], Retriever], settings: Any, data_dir: Path
 ) -> Callable[[], Retriever]:
@@ -503,15 +592,4 @@ def with_web(
     """
     if not settings.web_search:
         return local
-
-    def build() -> Retriever:
-        base = local()
-        provider, url = settings.web_provider, settings.search_url
-        on_loopback = provider == "searxng" and network.is_loopback(network.host_of(url or ""))
-        if network.is_offline() and not on_loopback:
-            log.info("offline mode: web search is off for this run")
-            return base
-        web = build_web_retriever(provider, data_dir, search_url=url)
-        return CombinedRetriever(base, web, settings.web_share)
-
-    return build
+    return WebRetrieverFactory(local, WebPlan.from_settings(settings), data_dir)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from desktop import network
 from desktop.core.cancel import CancelToken
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
 
@@ -54,6 +55,7 @@ DEFAULT_CONTEXT_LENGTH = 8192
 DEFAULT_TIMEOUT = 300.0  # seconds the server may stay silent (a long prefill on a slow machine)
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.5  # first retry delay; doubles each time
+MODEL_SERVER = "model server"  # the purpose of every request in the network log
 
 LLAMA_CPP = "llama.cpp"
 LLAMA_CPP_PYTHON = "llama-cpp-python"
@@ -78,6 +80,10 @@ _CONTEXT_PATTERNS = (
     re.compile(r'"n_ctx"\s*:\s*(\d+)'),  # llama.cpp server
     re.compile(r"context size[^\d]{0,20}(\d+)"),
 )
+
+
+class ServerOfflineError(BackendError):
+    """Offline mode refused a request to a server that is not on this machine (one line)."""
 
 
 class ContextOverflowError(BackendError):
@@ -183,10 +189,15 @@ class OpenAICompatBackend:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        # Every request (redirects included) goes through the network gate: offline mode
+        # refuses a server beyond loopback before a socket is opened, and each request is in
+        # the network log. No environment proxies: a proxy mount would bypass the gate.
         self._client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
             follow_redirects=True,
+            transport=_ServerTransport(MODEL_SERVER),
+            trust_env=False,
         )
 
     # --- ChatBackend properties -----------------------------------------------------------------
@@ -492,6 +503,8 @@ class OpenAICompatBackend:
                     return reply
                 elif tag == "error":
                     exc: Exception = item[1]
+                    if isinstance(exc, BackendError):  # offline mode refused the request
+                        raise exc
                     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                         raise _Retryable(BackendError(f"no server answers at {self._api_base}"))
                     if isinstance(exc, httpx.TimeoutException):
@@ -667,6 +680,20 @@ class OpenAICompatBackend:
         if status is None:
             return BackendError(f"{where} reported an error: {message}")
         return BackendError(f"{where} answered {status}: {message}")
+
+
+class _ServerTransport(network.GuardedTransport):
+    """The network gate for the model server: a refusal is a `ServerOfflineError`.
+
+    A BackendError (not an httpx error) is never retried, and a run that meets it fails with
+    the gate's one-line message instead of crashing.
+    """
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except network.OfflineError as exc:
+            raise ServerOfflineError(str(exc)) from None
 
 
 class _EmptyStream(Exception):

@@ -3,9 +3,13 @@
 Tables: `run` (one row: question, config, sources, model, status, pid), `snapshots` (the
 state after every committed step or edit), `evidence` (the registry, append-only), `commands`
 (user edits and what became of them), `network` (the outgoing requests made during the run,
-migration 2) and `llm_cache` (replies by request hash, so a resumed
-step that was answered before the crash costs nothing). Schema changes are numbered
-migrations tracked in `PRAGMA user_version`.
+migration 2), `meta` (small JSON records about the run such as its web search settings, never
+a key; migration 3) and `llm_cache` (replies by request hash, so a resumed step that was
+answered before the crash costs nothing). Schema changes are numbered migrations tracked in
+`PRAGMA user_version`.
+
+Writes hold a lock: network log entries may arrive from helper threads (page fetches, a model
+server's stream reader) while the engine's thread commits a step.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -73,7 +78,12 @@ def _migration_2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
+def _migration_3(db: sqlite3.Connection) -> None:
+    """Run metadata: JSON records by name (the run's web search settings, for resume)."""
+    db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3]
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -124,6 +134,7 @@ class RunJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.RLock()
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -259,7 +270,7 @@ class RunJournal:
             if key not in self._known_keys
         ]
         now = time.time()
-        with self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO evidence VALUES (?,?,?)", new)
             self.db.execute(
@@ -282,14 +293,14 @@ class RunJournal:
         return ChatResult(**json.loads(row[0])) if row else None
 
     def store_reply(self, key: str, result: ChatResult) -> None:
-        with self.db:
+        with self._lock, self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO llm_cache VALUES (?,?,?)",
                 (key, json.dumps(asdict(result), ensure_ascii=False), time.time()),
             )
 
     def record_command(self, command: Command, status: str, message: str) -> None:
-        with self.db:
+        with self._lock, self.db:
             self.db.execute(
                 "INSERT INTO commands (command, status, message, created) VALUES (?,?,?,?)",
                 (
@@ -301,8 +312,8 @@ class RunJournal:
             )
 
     def record_network(self, entry: NetworkEntry) -> None:
-        """Append one outgoing request to the run's network log."""
-        with self.db:
+        """Append one outgoing request to the run's network log (from any thread)."""
+        with self._lock, self.db:
             self.db.execute(
                 "INSERT INTO network (time, host, purpose, method, status, bytes_sent, "
                 "bytes_received, outcome) VALUES (?,?,?,?,?,?,?,?)",
@@ -326,8 +337,27 @@ class RunJournal:
         )
         return [NetworkEntry(*row) for row in rows]
 
+    def set_meta(self, key: str, value: dict) -> None:
+        """Store a JSON record about the run under `key` (replacing an earlier one)."""
+        with self._lock, self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?,?)",
+                (key, json.dumps(value, ensure_ascii=False, sort_keys=True)),
+            )
+
+    def meta(self, key: str) -> dict | None:
+        """The JSON record stored under `key`, or None (runs from before migration 3 have none)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
     def set_status(self, status: str, error: str | None = None) -> None:
-        with self.db:
+        with self._lock, self.db:
             self.db.execute(
                 "UPDATE run SET status = ?, error = ?, pid = ?, updated = ?",
                 (status, error, os.getpid(), time.time()),

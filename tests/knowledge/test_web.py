@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -115,23 +115,6 @@ class FakeWeb:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def fake_web() -> Iterator[FakeWeb]:
-    web = FakeWeb()
-    yield web
-    web.close()
-
-
-@pytest.fixture(autouse=True)
-def offline_default() -> Iterator[None]:
-    """Every test starts in the default offline mode with an empty network log."""
-    network.configure(offline=True)
-    network.clear_log()
-    yield
-    network.configure(offline=True)
-    network.clear_log()
 
 
 @pytest.fixture
@@ -512,3 +495,33 @@ def test_a_redirect_to_this_machine_is_refused_before_it_is_requested(monkeypatc
     fetcher.close()
     assert seen == ["https://public.example.org/page"]  # the loopback hop never went out
     assert network.recent_entries(1)[0].outcome == "refused"
+
+
+def test_web_plan_round_trips_and_knows_when_offline_forbids_it(monkeypatch) -> None:
+    from desktop.knowledge.web import WebPlan
+
+    monkeypatch.delenv(network.OFFLINE_ENV, raising=False)
+    local = WebPlan("searxng", "http://127.0.0.1:8888", 0.25)
+    remote = WebPlan("searxng", "https://search.example.org", 0.5)
+    keyed = WebPlan("brave", "https://ignored.example.org", 1.0)
+    assert keyed.search_url is None  # an endpoint only means something for SearXNG
+    for plan in (local, remote, keyed):
+        assert WebPlan.from_dict(plan.to_dict()) == plan
+        assert "key" not in json.dumps(plan.to_dict()).lower()
+    assert WebPlan.from_settings(Settings(web_provider="duckduckgo", web_share=0.3)) == WebPlan(
+        "duckduckgo", None, 0.3
+    )
+    assert network.is_offline()
+    assert not local.blocked and remote.blocked and keyed.blocked
+    network.configure(offline=False)
+    assert not remote.blocked and not keyed.blocked
+    assert local.describe() == "searxng at 127.0.0.1, 25% of passages"
+    for bad in (
+        {"provider": "altavista", "web_share": 0.5},
+        {"provider": "searxng", "search_url": 7, "web_share": 0.5},
+        {"provider": "brave", "web_share": 1.5},
+        {"provider": "brave", "web_share": True},
+        {"provider": "brave"},
+    ):
+        with pytest.raises(WebSearchError, match="not valid"):
+            WebPlan.from_dict(bad)

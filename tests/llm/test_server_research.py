@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.store.journal import RunJournal
 from tests.test_e2e_cli import FACTS, QUESTION, assert_citations_resolve, cli, make_pdf
 
 SERVER_CONTEXT = "2048"  # must match --n_ctx of the llama_server fixture
@@ -55,6 +56,15 @@ def test_research_through_llama_cpp_server(llama_server: str, sources: Path, tmp
     assert result["citations"] > 0
     assert_citations_resolve(report, sources)
     assert "step 1/8 search @ outline" in done.stderr
+    # Every request to the server went through the network gate into the run's journal: the
+    # probe made while the model opened, and each chat request of the run.
+    journal = RunJournal.open(tmp_path / "data", result["run_id"])
+    entries = journal.network_entries()
+    journal.close()
+    assert {(e.host, e.purpose) for e in entries} == {("127.0.0.1", "model server")}
+    assert entries[0].method == "GET"  # the probe: GET /v1/models
+    chats = [e for e in entries if e.method == "POST" and e.bytes_sent > 1000]
+    assert len(chats) >= result["steps"] - 1 and all(e.status == 200 for e in chats)
 
 
 def test_a_dead_server_is_one_clear_line_and_no_run(
