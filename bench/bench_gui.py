@@ -173,9 +173,11 @@ def report(ttw, in_process, seconds, steps, run_seconds, window, probe) -> None:
     print("  warm-up = idle window while the embedder, Chroma and llama.cpp load on workers;")
     print("  run start = from Start until the first step completes (the model loads on the")
     print("  engine thread); run = every step after it, until Stop")
-    print("worst stalls:")
-    for late, phase, where in sorted(probe.worst, reverse=True)[:6]:
-        print(f"  {late:7.1f} ms  {phase:<10} {where}")
+    print("worst stalls per phase (over 50 ms):")
+    for phase in probe.samples:
+        worst = sorted((w for w in probe.worst if w[1] == phase), reverse=True)[:3]
+        for late, _, where in worst:
+            print(f"  {late:7.1f} ms  {phase:<13} {where}")
 
 
 def main() -> int:

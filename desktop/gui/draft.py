@@ -210,11 +210,13 @@ class DraftView(QWidget):
     """The rendered report with live streaming (see the module docstring).
 
     Signals: citationClicked(int) — a reference number the user clicked; samplesRequested() —
-    the first-run page's offer of the sample documents was taken.
+    the first-run page's offer of the sample documents was taken; webLinkClicked(QUrl) — a web
+    link in the report (never opened here: the window applies the offline rule).
     """
 
     citationClicked = Signal(int)
     samplesRequested = Signal()
+    webLinkClicked = Signal(QUrl)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -368,7 +370,9 @@ class DraftView(QWidget):
                 self.citationClicked.emit(int(url.path()))
             except ValueError:
                 log.warning("bad citation link %s", url.toString())
-        elif url.scheme() in ("http", "https", "file"):
+        elif url.scheme() in ("http", "https"):
+            self.webLinkClicked.emit(url)  # the window asks first in offline mode
+        elif url.scheme() == "file":
             QDesktopServices.openUrl(url)
 
     def plain_text(self) -> str:

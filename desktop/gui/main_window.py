@@ -236,7 +236,12 @@ class MainWindow(QMainWindow):
         self.library_panel = LibraryPanel()
         self.outline_panel = OutlinePanel(self.services.prompts)
         self.activity = ActivityLog()
-        self.citations = CitationViewer(self.tasks)
+        self.citations = CitationViewer(
+            self.tasks,
+            confirm=lambda parent, title, text: self.services.prompts.confirm(
+                parent, title, text, "Open"
+            ),
+        )
         self.library_dock = self._dock("Library", "libraryDock", self.library_panel, left)
         self.outline_dock = self._dock("Outline", "outlineDock", self.outline_panel, left)
         self.activity_dock = self._dock(
@@ -436,6 +441,7 @@ class MainWindow(QMainWindow):
         self.outline_panel.sectionActivated.connect(self.draft.scroll_to_section)
         self.draft.citationClicked.connect(self.show_citation)
         self.draft.samplesRequested.connect(self.add_sample_documents)
+        self.draft.webLinkClicked.connect(self.citations.open_url)
 
     def _timers(self) -> None:
         self._render_timer = QTimer(self)

@@ -197,8 +197,10 @@ class Library:
         """Open the vector index and load the embedding model now (imports torch and
         sentence-transformers), so the first add or search does not pay for it. A desktop app
         calls this off its GUI thread while idle: loading holds Python's GIL at times."""
-        self._vector_index()
+        index = self._vector_index()
+        index.count()
         self._embedder.load()
+        self._embedder.embed(["warm-up"])  # torch's first forward pass initialises its kernels
 
     def close(self) -> None:
         with self._index_lock:

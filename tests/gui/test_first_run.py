@@ -34,3 +34,29 @@ def test_sample_offer_keeps_a_question_already_typed(make_window, qtbot):
     window.library_panel.samplesRequested.emit()
     qtbot.waitUntil(lambda: len(window.library_panel.checked_sources()) == 3, timeout=WAIT)
     assert window.question_box.question() == "My own question?"
+
+
+def test_web_links_in_the_report_ask_first_in_offline_mode(make_window, monkeypatch):
+    from desktop import network
+    from desktop.gui import citation
+
+    opened: list[str] = []
+    monkeypatch.setattr(
+        citation.QDesktopServices, "openUrl", lambda url: opened.append(url.toString()) or True
+    )
+    window = make_window()
+    assert network.is_offline()  # a fresh install is offline
+    window.prompts.confirms[:] = [False, True]
+    link = QUrl("https://example.org/study")
+    window.draft.browser.anchorClicked.emit(link)
+    assert opened == [] and window.prompts.asked[-1] == "Open in browser"
+    window.draft.browser.anchorClicked.emit(link)
+    assert opened == ["https://example.org/study"]
+
+
+def test_the_idle_window_warms_up_llama_cpp_off_the_gui_thread(make_window, qtbot):
+    import sys
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.warmed_up, timeout=30_000)
+    assert "llama_cpp" in sys.modules and window.library.warmed_up
