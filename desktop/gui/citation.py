@@ -112,7 +112,9 @@ def probes(text: str) -> list[str]:
 
 def render_page(path: str, page_number: int, passage: str, zoom: float = RENDER_ZOOM) -> PageImage:
     """Render one page (1-based) with the passage highlighted. Runs on a worker thread."""
-    import pymupdf
+    from desktop.knowledge.formats import load_pymupdf
+
+    pymupdf = load_pymupdf()
 
     with pymupdf.open(path) as doc:
         if not 1 <= page_number <= doc.page_count:

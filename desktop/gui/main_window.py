@@ -1104,12 +1104,23 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     # ---- closing ---------------------------------------------------------------------------------
+    def quit_without_asking(self) -> None:
+        """Close for the system (SIGTERM at logout, Ctrl+C): a running research is stopped
+        and stays resumable, the layout is saved, nothing waits for a dialog."""
+        self._quit_requested = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.runs.active and not self.services.prompts.confirm(
-            self,
-            "Quit Draftwell",
-            "A research run is in progress. Stop it and quit? You can resume it next time.",
-            "Stop and Quit",
+        asked = not getattr(self, "_quit_requested", False)
+        if (
+            asked
+            and self.runs.active
+            and not self.services.prompts.confirm(
+                self,
+                "Quit Draftwell",
+                "A research run is in progress. Stop it and quit? You can resume it next time.",
+                "Stop and Quit",
+            )
         ):
             event.ignore()
             return

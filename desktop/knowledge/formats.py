@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,8 +106,19 @@ def open_document(path: Path) -> ParsedDocument:
 # --- PDF ---------------------------------------------------------------------------------------
 
 
-def _open_pdf(path: Path) -> ParsedDocument:
+def load_pymupdf() -> Any:
+    """pymupdf without its optional layout analyser. pymupdf 2 imports ``pymupdf.layout`` (ONNX
+    models and onnxruntime: ~0.45 s holding the GIL, ~50 MB) whenever it is importable, and
+    Draftwell only reads text blocks; marking the module absent makes pymupdf skip it."""
+    if "pymupdf" not in sys.modules:
+        sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
     import pymupdf
+
+    return pymupdf
+
+
+def _open_pdf(path: Path) -> ParsedDocument:
+    pymupdf = load_pymupdf()
 
     _check_pdf_bytes(path)
     try:
@@ -144,7 +156,7 @@ def _check_pdf_bytes(path: Path) -> None:
 
 def _pdf_items(doc: Any) -> Iterator[Item]:
     """Yield each page's sections (split where a bookmark title starts), then PageDone."""
-    import pymupdf
+    pymupdf = load_pymupdf()
 
     flags = pymupdf.TEXT_DEHYPHENATE | pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_PRESERVE_LIGATURES
     toc = _toc_by_page(doc)

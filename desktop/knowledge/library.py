@@ -23,7 +23,7 @@ from desktop.core.cancel import CancelToken
 from desktop.core.evidence import Retriever
 from desktop.knowledge.catalog import Catalog, DocumentRow, PathRow
 from desktop.knowledge.embedder import Embedder, default_embedder
-from desktop.knowledge.formats import is_supported
+from desktop.knowledge.formats import is_supported, load_pymupdf
 from desktop.knowledge.index import VectorIndex
 from desktop.knowledge.ingest import (
     CHUNKER_VERSION,
@@ -197,6 +197,7 @@ class Library:
         """Open the vector index and load the embedding model now (imports torch and
         sentence-transformers), so the first add or search does not pay for it. A desktop app
         calls this off its GUI thread while idle: loading holds Python's GIL at times."""
+        load_pymupdf()
         index = self._vector_index()
         index.count()
         self._embedder.load()

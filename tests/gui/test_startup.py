@@ -69,3 +69,42 @@ def test_many_void_qt_calls_do_not_exhaust_none(qtbot):
     for _ in range(50_000):
         label.setText("x")
     assert sys.getrefcount(None) > 1_000_000
+
+
+def test_sigterm_closes_the_window_cleanly(tmp_path):
+    """A logout or `kill` closes the window the normal way: exit code 0, layout saved."""
+    import signal
+    import time
+
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "--data-dir", str(tmp_path / "data"), "-v"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "window shown" in line or not line:
+                break
+        assert any("window shown" in line for line in lines), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, rest
+    assert "Traceback" not in rest
+    saved = list((tmp_path / "config").rglob("*.conf"))
+    assert saved and "geometry" in saved[0].read_text()  # the layout was saved on the way out
