@@ -22,6 +22,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 SEQ_ID = 0
@@ -29,6 +31,10 @@ MAX_ENTRIES = 4
 CAPACITY_BYTES = 768 * 1024**2
 MIN_FREE_BYTES = 1024**3  # never take a checkpoint that would leave less free memory than this
 MIN_GAIN_TOKENS = 48  # restoring costs a copy; below this gain the live cache is good enough
+# Calls whose state no later prompt comes back to: a search prompt is extended by the write that
+# follows it (whose checkpoint covers it), and init-plan's passages never recur. Saving costs a
+# copy of the KV cache (tens of ms for a small model once its cells are fragmented).
+NOT_WORTH_SAVING = frozenset({"search", "init_plan"})
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -44,7 +50,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 @dataclass
 class Checkpoint:
     tokens: tuple[int, ...]
-    data: ctypes.Array  # the sequence's KV state as llama.cpp serialised it
+    data: np.ndarray  # the sequence's KV state as llama.cpp serialised it (uint8)
     used: float
 
     @property
@@ -67,6 +73,8 @@ class KVCheckpoints:
         self.entries: list[Checkpoint] = []
         self.restored = 0  # calls that resumed from a checkpoint (for logs and benchmarks)
         self.restored_tokens = 0
+        self.saved = 0
+        self.seconds = 0.0  # time spent saving and restoring
 
     @property
     def size(self) -> int:
@@ -84,11 +92,19 @@ class KVCheckpoints:
             return None, live
         return found, shared
 
-    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None) -> bool:
+    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None, purpose: str = "") -> bool:
         """Keep the KV state of sequence 0, which holds exactly `tokens`. False if skipped."""
+        if purpose in NOT_WORTH_SAVING:
+            return False
+        started = time.perf_counter()
+        try:
+            return self._save(ctx, tuple(tokens), free_bytes)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _save(self, ctx, key: tuple[int, ...], free_bytes: int | None) -> bool:
         from llama_cpp import llama_cpp as C
 
-        key = tuple(tokens)
         if any(e.tokens[: len(key)] == key for e in self.entries):
             return False  # an entry already holds this prefix (or more)
         size = int(C.llama_state_seq_get_size(ctx, SEQ_ID))
@@ -97,24 +113,35 @@ class KVCheckpoints:
         if free_bytes is not None and free_bytes - size < MIN_FREE_BYTES:
             log.info("KV checkpoint skipped: %d MiB would leave too little memory", size >> 20)
             return False
-        data = (ctypes.c_uint8 * size)()
-        written = int(C.llama_state_seq_get_data(ctx, data, size, SEQ_ID))
+        # np.empty, not a ctypes array: no zero-filling while holding the GIL (tens of ms for
+        # a large state); llama.cpp writes the pages with the GIL released.
+        data = np.empty(size, dtype=np.uint8)
+        written = int(C.llama_state_seq_get_data(ctx, _pointer(data), size, SEQ_ID))
         if written <= 0:
             return False
+        data = data[:written]
         # An entry whose tokens are a prefix of the new one is now redundant.
         self.entries = [e for e in self.entries if key[: len(e.tokens)] != e.tokens]
         self.entries.append(Checkpoint(key, data, time.monotonic()))
         self._evict()
+        self.saved += 1
         return True
 
     def restore(self, llm, entry: Checkpoint, shared: int) -> bool:
         """Load `entry` into sequence 0 of `llm` and keep its first `shared` tokens."""
+        started = time.perf_counter()
+        try:
+            return self._restore(llm, entry, shared)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _restore(self, llm, entry: Checkpoint, shared: int) -> bool:
         from llama_cpp import llama_cpp as C
 
         ctx = llm._ctx.ctx
         memory = C.llama_get_memory(ctx)
         C.llama_memory_seq_rm(memory, SEQ_ID, -1, -1)
-        if int(C.llama_state_seq_set_data(ctx, entry.data, entry.size, SEQ_ID)) <= 0:
+        if int(C.llama_state_seq_set_data(ctx, _pointer(entry.data), entry.size, SEQ_ID)) <= 0:
             C.llama_memory_seq_rm(memory, SEQ_ID, -1, -1)
             llm.n_tokens = 0
             log.warning("could not restore a KV checkpoint; evaluating the whole prompt")
@@ -137,3 +164,7 @@ class KVCheckpoints:
 
     def clear(self) -> None:
         self.entries.clear()
+
+
+def _pointer(data: np.ndarray):
+    return data.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))

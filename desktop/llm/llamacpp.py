@@ -323,7 +323,7 @@ class LlamaCppBackend:
         finally:
             stream.close()
         seconds = time.perf_counter() - started
-        self._checkpoint()
+        self._checkpoint(request.purpose)
         return ChatResult(
             text="".join(pieces),
             finish_reason=finish,
@@ -361,14 +361,14 @@ class LlamaCppBackend:
             return shared
         return reused
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, purpose: str) -> None:
         """Keep the KV state of this call (prompt and answer) for later prompts."""
         if self.checkpoints is None or self._llm.n_tokens == 0:
             return
         from desktop.llm import gguf
 
         tokens = self._llm.input_ids[: self._llm.n_tokens].tolist()
-        self.checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory())
+        self.checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory(), purpose)
 
     def _reused_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens are already in the KV cache from the last call."""
