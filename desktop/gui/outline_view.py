@@ -52,7 +52,8 @@ from desktop.gui.services import Prompts
 
 log = logging.getLogger(__name__)
 
-PLAN_SHARE = 0.38  # of the tree's width
+PLAN_SHARE = 0.3  # of the tree's width: the section title gets the most room
+EDITS_WIDTH = 112
 PLAN_MIN_WIDTH = 90
 EMPTY_TEXT = (
     "The outline appears here after the model's first search.\n\n"
@@ -152,8 +153,9 @@ class OutlinePanel(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        # The edit note ("rename · applied") keeps its whole width; its detail is the tooltip.
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        # The edit note ("rename · applied at step 3") is elided; its whole text is the tooltip.
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(2, EDITS_WIDTH)
         self.view.viewport().installEventFilter(self)
         self.view.collapsed.connect(self._on_collapsed)
         self.view.expanded.connect(self._on_expanded)
@@ -178,7 +180,7 @@ class OutlinePanel(QWidget):
         self._update_actions()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
-        """Keep the plan column at about a third of the tree's width as the panel resizes,
+        """Keep the plan column at about 30% of the tree's width as the panel resizes,
         so titles and plans both stay readable at the default dock width."""
         if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
             width = event.size().width()
