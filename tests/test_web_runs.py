@@ -30,7 +30,7 @@ from desktop.session import WEB_META
 from desktop.settings import Settings
 from desktop.store.journal import RunJournal
 from tests.helpers import init_plan, search, write
-from tests.knowledge.test_web import SOLAR_HTML, WIND_TEXT, FakeWeb
+from tests.knowledge.test_web import SOLAR_HTML, WIND_TEXT, FakeWeb, send_json
 
 QUESTION = "How do solar and wind power compare for a home?"
 KEY = "sk-brave-SECRET-0123456789"
@@ -219,12 +219,7 @@ def _brave_route(fake_web: FakeWeb, pages: tuple[str, str]):
             {"url": url, "title": f"Page {i}", "description": f"Solar and wind, part {i}."}
             for i, url in enumerate(pages)
         ]
-        body = json.dumps({"web": {"results": results}}).encode()
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        send_json(h, {"web": {"results": results}})
 
     fake_web.routes["/brave"] = brave
     return fake_web.url + "/brave"

@@ -96,8 +96,17 @@ def run_gui(argv: Sequence[str]) -> int:
     log.info("window shown %.0f ms after start", (time.perf_counter() - _STARTED) * 1000)
     if args.paths:
         window.add_documents([os.path.abspath(p) for p in args.paths])
-    code = app.exec()
-    return int(code)
+    code = int(app.exec())
+    if not window.workers_ended:
+        # A worker thread is stuck in native code (e.g. still importing torch on a loaded
+        # machine): Qt would abort on destroying its running thread. The run journal and the
+        # library are SQLite (crash-safe), so leave now with the real exit code.
+        log.warning("a worker thread is still busy; exiting without waiting for it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

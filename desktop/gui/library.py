@@ -67,7 +67,7 @@ class LibraryWorker(QObject):
         warm_up = getattr(self._library, "warm_up", None)
         if warm_up is not None and not self.closing.is_set():
             try:
-                warm_up()
+                warm_up(stop=self.closing.is_set)
             except Exception as exc:  # indexing will report the real problem, with context
                 log.warning("warming up the library failed: %s", exc)
         self.warmedUp.emit()

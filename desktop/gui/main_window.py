@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.tasks = BackgroundTasks(self)
         self.engine_warm = True  # set False while _preload_engine runs (see _after_show)
+        self.workers_ended = True  # see shutdown()
         self.runs = RunController(services.models, self)
         self.library = LibraryController(services.open_library, self)
         self.tracker = EditTracker()
@@ -1136,9 +1137,10 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self._clock.stop()
         self._render_timer.stop()
-        self.runs.shutdown()
-        self.library.shutdown()
-        self.tasks.wait(10_000)
+        ended = [self.runs.shutdown(), self.library.shutdown(), self.tasks.wait(10_000)]
+        # False when a worker is still busy (say, a slow import at start-up): the app then
+        # exits without waiting for it (see app.run_gui); every store it writes is crash-safe.
+        self.workers_ended = all(ended)
         if self._tray is not None:
             self._tray.hide()
 

@@ -193,15 +193,21 @@ class Library:
             problems.append(f"{name}: {document.status} but has {len(vectors)} vectors")
         return problems
 
-    def warm_up(self) -> None:
-        """Open the vector index and load the embedding model now (imports torch and
-        sentence-transformers), so the first add or search does not pay for it. A desktop app
-        calls this off its GUI thread while idle: loading holds Python's GIL at times."""
-        load_pymupdf()
-        index = self._vector_index()
-        index.count()
-        self._embedder.load()
-        self._embedder.embed(["warm-up"])  # torch's first forward pass initialises its kernels
+    def warm_up(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Import pymupdf, open the vector index and load the embedding model now (imports
+        torch and sentence-transformers), so the first add or search does not pay for it. A
+        desktop app calls this off its GUI thread while idle (loading holds Python's GIL at
+        times); `stop` is checked between the stages, so closing the app cuts it short."""
+        stages = (
+            load_pymupdf,
+            lambda: self._vector_index().count(),
+            self._embedder.load,
+            lambda: self._embedder.embed(["warm-up"]),  # torch's first pass sets up its kernels
+        )
+        for stage in stages:
+            if stop():
+                return
+            stage()
 
     def close(self) -> None:
         with self._index_lock:

@@ -33,13 +33,18 @@ print(json.dumps(report))
 """
 
 
-def test_window_appears_quickly_without_heavy_imports(tmp_path):
-    env = {
+def child_env(tmp_path: Path) -> dict[str, str]:
+    """A child app process: offscreen, its own config folder, this checkout importable."""
+    return {
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "PYTHONPATH": str(ROOT),
     }
+
+
+def test_window_appears_quickly_without_heavy_imports(tmp_path):
+    env = child_env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path / "data")],
         capture_output=True,
@@ -76,12 +81,7 @@ def test_sigterm_closes_the_window_cleanly(tmp_path):
     import signal
     import time
 
-    env = {
-        **os.environ,
-        "QT_QPA_PLATFORM": "offscreen",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = child_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "desktop", "--data-dir", str(tmp_path / "data"), "-v"],
         stderr=subprocess.PIPE,
@@ -98,12 +98,13 @@ def test_sigterm_closes_the_window_cleanly(tmp_path):
             if "window shown" in line or not line:
                 break
         assert any("window shown" in line for line in lines), "".join(lines)
-        proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGTERM)  # while the library still warms up
+        _, rest = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stderr.close()
     assert proc.returncode == 0, rest
     assert "Traceback" not in rest
     saved = list((tmp_path / "config").rglob("*.conf"))

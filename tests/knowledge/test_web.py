@@ -53,6 +53,16 @@ WIND_TEXT = (
 )
 
 
+def send_json(h: http.server.BaseHTTPRequestHandler, payload: object) -> None:
+    """Answer a fake-server request with `payload` as JSON."""
+    body = json.dumps(payload).encode()
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
 class FakeWeb:
     """A loopback HTTP server: a SearXNG-like /search and a set of pages with bad behaviours."""
 
@@ -105,12 +115,7 @@ class FakeWeb:
     def _search(self, h: http.server.BaseHTTPRequestHandler) -> None:
         query = parse_qs(urlsplit(h.path).query)
         assert query.get("format") == ["json"]
-        body = json.dumps({"query": query.get("q", [""])[0], "results": self.results}).encode()
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        send_json(h, {"query": query.get("q", [""])[0], "results": self.results})
 
     def close(self) -> None:
         self.server.shutdown()
@@ -358,14 +363,10 @@ def test_api_key_never_reaches_settings_logs_or_errors(
         if h.headers.get("X-Subscription-Token") != KEY:
             h.send_error(401)
             return
-        body = json.dumps(
-            {"web": {"results": [{"url": "https://b.example/", "title": "B", "description": "d"}]}}
-        ).encode()
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        send_json(
+            h,
+            {"web": {"results": [{"url": "https://b.example/", "title": "B", "description": "d"}]}},
+        )
 
     fake_web.routes["/brave"] = brave
     monkeypatch.setenv(WEB_SEARCH_KEY_ENV, KEY)
