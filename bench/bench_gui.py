@@ -230,9 +230,11 @@ def main() -> int:
     index_seconds = time.perf_counter() - t0
     if args.documents:
         probe.start("indexing more")
-        wanted = len(samples) + len(args.documents)
-        window.add_documents([str(Path(d).resolve()) for d in args.documents])
-        pump(app, lambda: len(window.library_panel.checked_sources()) == wanted, 1800)
+        more = [str(Path(d).resolve()) for d in args.documents]
+        window.add_documents(more)
+        busy = ("scanning", "queued", "indexing")
+        status = window.library_panel.status_of
+        pump(app, lambda: all(status(d) not in busy for d in more), 1800)
 
     probe.describe = lambda: (
         f"{window.mode.value}, step {window.run.step} {window.run.active_phase or ''}".strip()

@@ -32,6 +32,7 @@ from desktop.knowledge.ingest import (
     IngestProgress,
 )
 from desktop.knowledge.retrieval import LibraryRetriever, Scope
+from desktop.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,7 @@ class Library:
     def _busy_elsewhere(self, document: DocumentRow) -> bool:
         """Return True if another live process is indexing this document right now."""
         worker = document.worker
-        return worker is not None and worker != os.getpid() and _alive(worker)
+        return worker is not None and worker != os.getpid() and pid_alive(worker)
 
     # --- status ---
 
@@ -335,7 +336,7 @@ class Library:
     def _indexing_now(self, document: DocumentRow) -> bool:
         if document.worker == os.getpid():
             return self._ingesting
-        return document.worker is not None and _alive(document.worker)
+        return document.worker is not None and pid_alive(document.worker)
 
     def _scope_paths(self, sources: Sequence[Path]) -> dict[str, str]:
         """Map the content hashes under `sources` to the path the user named (first one wins)."""
@@ -411,16 +412,6 @@ def _hash_file(path: Path, cancel: CancelToken | None) -> str:
 
 def _under_any(path: str, targets: Sequence[str]) -> bool:
     return any(path == t or path.startswith(t.rstrip(os.sep) + os.sep) for t in targets)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _unreadable(path: Path) -> DocumentStatus:

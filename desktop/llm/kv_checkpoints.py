@@ -92,10 +92,13 @@ class KVCheckpoints:
             return None, live
         return found, shared
 
-    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None, purpose: str = "") -> bool:
+    @staticmethod
+    def worth_saving(purpose: str) -> bool:
+        """Whether a later prompt may come back to the state of a call made for `purpose`."""
+        return purpose not in NOT_WORTH_SAVING
+
+    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None) -> bool:
         """Keep the KV state of sequence 0, which holds exactly `tokens`. False if skipped."""
-        if purpose in NOT_WORTH_SAVING:
-            return False
         started = time.perf_counter()
         try:
             return self._save(ctx, tuple(tokens), free_bytes)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from desktop.core.cancel import CancelToken
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
-from desktop.llm.kv_checkpoints import KVCheckpoints
+from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
 
 log = logging.getLogger(__name__)
 
@@ -363,21 +363,17 @@ class LlamaCppBackend:
 
     def _checkpoint(self, purpose: str) -> None:
         """Keep the KV state of this call (prompt and answer) for later prompts."""
-        if self.checkpoints is None or self._llm.n_tokens == 0:
+        checkpoints = self.checkpoints
+        if checkpoints is None or self._llm.n_tokens == 0 or not checkpoints.worth_saving(purpose):
             return
         from desktop.llm import gguf
 
         tokens = self._llm.input_ids[: self._llm.n_tokens].tolist()
-        self.checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory(), purpose)
+        checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory())
 
     def _reused_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens are already in the KV cache from the last call."""
-        previous = self._llm.input_ids[: self._llm.n_tokens]
-        n = 0
-        for a, b in zip(previous, tokens, strict=False):
-            if a != b:
-                break
-            n += 1
+        n = common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
         return min(n, len(tokens) - 1)  # llama.cpp always re-evaluates the last prompt token
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ from desktop.core.state import (
 )
 from desktop.llm.base import ChatResult
 from desktop.network import NetworkEntry
+from desktop.processes import pid_alive
 
 
 class JournalError(Exception):
@@ -115,18 +116,6 @@ class RunInfo:
         data["created"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.created))
         data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.updated))
         return data
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunJournal:
@@ -222,7 +211,7 @@ class RunJournal:
         row = self._run_row()
         steps = self.db.execute("SELECT COALESCE(MAX(step), 0) FROM snapshots").fetchone()[0]
         status = row["status"]
-        if status in ("running", "paused") and not _pid_alive(row["pid"]):
+        if status in ("running", "paused") and not pid_alive(row["pid"]):
             status = "interrupted"
         return RunInfo(
             row["id"],
