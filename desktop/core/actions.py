@@ -107,6 +107,17 @@ def _text(value: object, what: str) -> str:
     return " ".join(value.split())
 
 
+# A title cut off by a length limit or left unfinished ends in a comma or a dash; those go.
+TITLE_TAIL = " ,;:-–—、，；：/"
+
+
+def _title(value: object, what: str = "title") -> str:
+    title = _text(value, what).rstrip(TITLE_TAIL)
+    if not title:
+        raise ActionError(f"{what} has no words")
+    return title
+
+
 def _items(value: object, what: str, low: int, high: int) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list) or not value:
         raise ActionError(f"{what} must be a non-empty list")
@@ -116,7 +127,7 @@ def _items(value: object, what: str, low: int, high: int) -> tuple[tuple[str, st
     for item in value:
         if not isinstance(item, dict):
             raise ActionError(f"{what}: each item needs a title and a plan")
-        items.append((_text(item.get("title"), "title"), _text(item.get("plan"), "plan")))
+        items.append((_title(item.get("title")), _text(item.get("plan"), "plan")))
     return tuple(items)
 
 
@@ -153,7 +164,7 @@ def parse_init_plan(reply: str, rules: Rules) -> InitPlan:
         raise ActionError(f"expected an init-plan action, got {data['name']!r}")
     low, high = (3, 12) if rules.hard_mode else (1, 20)
     sections = _items(data.get("sections"), "sections", low, high)
-    return InitPlan(_text(data.get("title"), "title"), sections)
+    return InitPlan(_title(data.get("title")), sections)
 
 
 def parse_extend_plan(reply: str, rules: Rules) -> ExtendPlan | Nop:

@@ -53,6 +53,30 @@ def test_init_plan_counts_in_hard_mode():
         )
 
 
+def test_titles_lose_dangling_punctuation():
+    reply = action(
+        {
+            "name": "init-plan",
+            "title": "The facts a reader needs first,",
+            "sections": [
+                {"title": "Costs and savings —", "plan": "p,"},
+                {"title": "背景，", "plan": "q"},
+            ],
+        }
+    )
+    plan = parse_init_plan(reply, Rules())
+    assert plan.title == "The facts a reader needs first"
+    assert [title for title, _ in plan.sections] == ["Costs and savings", "背景"]
+    assert plan.sections[0][1] == "p,"  # plans are prose; only titles are trimmed
+    with pytest.raises(ActionError, match="no words"):
+        parse_init_plan(
+            action(
+                {"name": "init-plan", "title": ", ;", "sections": [{"title": "a", "plan": "p"}]}
+            ),
+            Rules(),
+        )
+
+
 def test_write_rejects_unknown_citations_and_strips_headings():
     rules = Rules(allowed_keys=frozenset({"textid1", "textid2"}))
     w = parse_write(action("## Heading\nSolar is cheap \\cite{textid1, textid2}."), rules)
