@@ -140,6 +140,9 @@ class QuestionBox(QPlainTextEdit):
     Signals: none beyond QPlainTextEdit's.
     """
 
+    MIN_LINES = 2
+    MAX_LINES = 5
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("questionBox")
@@ -147,8 +150,27 @@ class QuestionBox(QPlainTextEdit):
             f"Ask a research question about your documents — {EXAMPLE_QUESTION}"
         )
         self.setTabChangesFocus(True)
-        line = self.fontMetrics().lineSpacing()
-        self.setFixedHeight(line * 2 + 16)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+        self._fit_height()
+
+    def visible_lines(self) -> int:
+        """Wrapped lines the question needs at the current width, within MIN..MAX_LINES."""
+        lines = int(self.document().documentLayout().documentSize().height())
+        return max(self.MIN_LINES, min(self.MAX_LINES, lines))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_height()
+
+    def _fit_height(self, *_args) -> None:
+        # Grows with the question (a narrower window wraps it onto more lines) instead of
+        # hiding the rest behind a scroll bar; a very long question scrolls past MAX_LINES.
+        margins = self.contentsMargins().top() + self.contentsMargins().bottom()
+        height = self.visible_lines() * self.fontMetrics().lineSpacing() + margins + 12
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
