@@ -3,9 +3,11 @@
 Every prompt starts with the same block (task, question, outline), then the step's own
 instruction, evidence and output format. The search prompt and the following write prompt
 therefore share everything up to the instruction, and after a write the next prompt shares
-everything before the section just written. Written sections are abbreviated to their head
-and tail except the most recent one, so the abbreviation of a section never changes once the
-cursor has moved past it (stable prefix, bounded prompt).
+everything before the section just written. Written sections are always abbreviated to their
+head and tail (the tail carries the transition into the next section), the latest one too:
+a section's rendering changes once, when it is written, so the prefix before it stays cached
+for the rest of the run (stable prefix, bounded prompt). Only
+the extend-plan prompt shows the full text, as the protocol asks.
 """
 
 from __future__ import annotations
@@ -29,16 +31,13 @@ class Abbreviation:
     head_tokens: int = 100
     tail_tokens: int = 50
     titles_only: bool = False
-    keep_last_full: bool = True  # the section written last stays whole for continuity
 
     def tighter(self) -> Abbreviation | None:
         if self.titles_only:
             return None
-        if self.keep_last_full:
-            return Abbreviation(self.head_tokens, self.tail_tokens, keep_last_full=False)
         if self.head_tokens > 30:
-            return Abbreviation(self.head_tokens // 3, self.tail_tokens // 3, False, False)
-        return Abbreviation(0, 0, titles_only=True, keep_last_full=False)
+            return Abbreviation(self.head_tokens // 3, self.tail_tokens // 3)
+        return Abbreviation(0, 0, titles_only=True)
 
 
 LANGUAGE_LINE = {
@@ -47,19 +46,28 @@ LANGUAGE_LINE = {
 }
 
 
+# The examples obey hard mode's counts (3 to 12 sections, 2 to 7 subsections): a small model
+# copies their shape.
 PLAN_EXAMPLE = {
     "en": '{"name": "init-plan", "title": "A title that answers the question", "sections": '
     '[{"title": "Background", "plan": "The facts a reader needs first"}, '
-    '{"title": "Findings", "plan": "What the documents show, with figures"}]}',
+    '{"title": "How it works", "plan": "The mechanisms the documents describe"}, '
+    '{"title": "Evidence and figures", "plan": "What the documents measured, with numbers"}, '
+    '{"title": "Trade-offs", "plan": "Where the sources disagree and what stays open"}]}',
     "zh": '{"name": "init-plan", "title": "回答问题的标题", "sections": '
     '[{"title": "背景", "plan": "读者首先需要了解的事实"}, '
-    '{"title": "发现", "plan": "文件中的数据和结论"}]}',
+    '{"title": "机制", "plan": "文件描述的原理和过程"}, '
+    '{"title": "证据与数据", "plan": "文件中的数据和结论"}, '
+    '{"title": "权衡", "plan": "来源之间的分歧和尚未解决的问题"}]}',
 }
 EXTEND_EXAMPLE = {
     "en": '{"name": "extend-plan", "position": "section-2", "subsections": '
-    '[{"title": "A narrower question", "plan": "What this part adds"}]} or {"name": "nop"}',
+    '[{"title": "A narrower question", "plan": "What this part adds"}, '
+    '{"title": "A concrete case", "plan": "One example from the documents, in detail"}]} '
+    'or {"name": "nop"}',
     "zh": '{"name": "extend-plan", "position": "section-2", "subsections": '
-    '[{"title": "更具体的问题", "plan": "这一部分补充的内容"}]} 或 {"name": "nop"}',
+    '[{"title": "更具体的问题", "plan": "这一部分补充的内容"}, '
+    '{"title": "具体案例", "plan": "文件中的一个例子，详细说明"}]} 或 {"name": "nop"}',
 }
 
 
@@ -82,34 +90,18 @@ def render_outline(
     abbreviation: Abbreviation = Abbreviation(),
 ) -> str:
     """One line per node: position, title, then `[OK]` + text or `[PLAN]` + plan."""
-    cursor = outline.cursor()
-    cursor_index = None
-    nodes = list(outline.walk())
-    for index, node in enumerate(nodes):
-        if cursor is not None and node.section.id == cursor.section.id:
-            cursor_index = index
-    last_written = _last_written_before(nodes, cursor_index)
     lines = [f"Title: {outline.title}"]
-    for index, node in enumerate(nodes):
+    for node in outline.walk():
         s = node.section
         indent = "  " * (node.depth - 1)
         lock = " [LOCKED]" if s.locked else ""
         if s.content is not None:
-            keep = full_text or (abbreviation.keep_last_full and index == last_written)
-            text = s.content if keep else abbreviate(s.content, language, abbreviation)
+            text = s.content if full_text else abbreviate(s.content, language, abbreviation)
             text = " ".join(text.split())
             lines.append(f"{indent}{node.position} {s.title}{lock} [OK] {text}")
         else:
             lines.append(f"{indent}{node.position} {s.title}{lock} [PLAN] {s.plan}")
     return "\n".join(lines)
-
-
-def _last_written_before(nodes, cursor_index: int | None) -> int | None:
-    end = len(nodes) if cursor_index is None else cursor_index
-    for index in range(end - 1, -1, -1):
-        if nodes[index].section.content is not None:
-            return index
-    return None
 
 
 def _header(question: str, outline_text: str) -> str:
