@@ -11,7 +11,8 @@ and one extend-plan shares the full text of every earlier section with the one b
 never taken when it would leave the machine short of memory. Before a call, `best` finds the
 checkpoint sharing the longest prefix with the new prompt; when it beats the live cache by a
 margin, `restore` loads it and trims it to the shared prefix, and llama.cpp then evaluates only
-the rest.
+the rest. Eviction keeps the newest checkpoint of each purpose: an extend-plan is followed by
+several writes, and plain LRU would drop it just before the next extend-plan needs it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Checkpoint:
     tokens: tuple[int, ...]
     data: np.ndarray  # the sequence's KV state as llama.cpp serialised it (uint8)
     used: float
+    purpose: str = ""  # the call it was taken after (write, extend_plan, ...)
 
     @property
     def size(self) -> int:
@@ -97,15 +99,15 @@ class KVCheckpoints:
         """Whether a later prompt may come back to the state of a call made for `purpose`."""
         return purpose not in NOT_WORTH_SAVING
 
-    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None) -> bool:
+    def save(self, ctx, tokens: Sequence[int], free_bytes: int | None, purpose: str = "") -> bool:
         """Keep the KV state of sequence 0, which holds exactly `tokens`. False if skipped."""
         started = time.perf_counter()
         try:
-            return self._save(ctx, tuple(tokens), free_bytes)
+            return self._save(ctx, tuple(tokens), free_bytes, purpose)
         finally:
             self.seconds += time.perf_counter() - started
 
-    def _save(self, ctx, key: tuple[int, ...], free_bytes: int | None) -> bool:
+    def _save(self, ctx, key: tuple[int, ...], free_bytes: int | None, purpose: str) -> bool:
         from llama_cpp import llama_cpp as C
 
         if any(e.tokens[: len(key)] == key for e in self.entries):
@@ -125,7 +127,7 @@ class KVCheckpoints:
         data = data[:written]
         # An entry whose tokens are a prefix of the new one is now redundant.
         self.entries = [e for e in self.entries if key[: len(e.tokens)] != e.tokens]
-        self.entries.append(Checkpoint(key, data, time.monotonic()))
+        self.entries.append(Checkpoint(key, data, time.monotonic(), purpose))
         self._evict()
         self.saved += 1
         return True
@@ -159,11 +161,16 @@ class KVCheckpoints:
         return True
 
     def _evict(self) -> None:
+        """Drop least recently used entries until within bounds, sparing each purpose's newest
+        while an entry that a newer one of its purpose supersedes is left to drop."""
         self.entries.sort(key=lambda e: e.used)
         while self.entries and (
             len(self.entries) > self.max_entries or self.size > self.capacity_bytes
         ):
-            self.entries.pop(0)
+            newest = {e.purpose: e for e in self.entries}  # sorted: the last one wins
+            spare = set(map(id, newest.values()))
+            victim = next((e for e in self.entries if id(e) not in spare), self.entries[0])
+            self.entries.remove(victim)
 
     def clear(self) -> None:
         self.entries.clear()

@@ -369,7 +369,7 @@ class LlamaCppBackend:
         from desktop.llm import gguf
 
         tokens = self._llm.input_ids[: self._llm.n_tokens].tolist()
-        checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory())
+        checkpoints.save(self._llm._ctx.ctx, tokens, gguf.available_memory(), purpose)
 
     def _reused_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens are already in the KV cache from the last call."""

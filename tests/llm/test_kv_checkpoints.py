@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from desktop.llm.base import ChatMessage, ChatRequest
-from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
+from desktop.llm.kv_checkpoints import Checkpoint, KVCheckpoints, common_prefix
 from desktop.llm.llamacpp import LlamaCppBackend
 
 REPORT = " ".join(
@@ -29,6 +30,22 @@ def test_best_needs_a_real_gain():
     cache = KVCheckpoints(min_gain=10)
     cache.entries = []
     assert cache.best([1, 2, 3], live=0) == (None, 0)
+
+
+def test_eviction_keeps_the_newest_of_each_purpose():
+    cache = KVCheckpoints(max_entries=3)
+    made = [
+        Checkpoint((n,), np.zeros(10, dtype=np.uint8), float(n), purpose)
+        for n, purpose in enumerate(["extend_plan", "write", "write", "write"])
+    ]
+    cache.entries = list(made)
+    cache._evict()
+    # Plain LRU would drop the extend-plan (the oldest); the oldest write goes instead.
+    assert [e.purpose for e in cache.entries] == ["extend_plan", "write", "write"]
+    assert made[1] not in cache.entries
+    cache.max_entries = 1
+    cache._evict()  # nothing left to spare: least recently used first
+    assert cache.entries == [made[3]]
 
 
 @pytest.fixture(scope="module")
