@@ -1,7 +1,8 @@
-"""Benchmark one research run with the embedded model and the sample documents.
+"""Benchmark one full research run with the embedded model and the sample documents.
 
-Prints: steps, prompt tokens, tokens actually prefilled (the prefill ratio over the whole run),
-time to first token per step (p50/max), the share of step time spent outside the model (engine
+The run goes to its natural end (nop, nothing left to expand) with the paper's budgets
+(max_step 140, max_extend 12). Prints: steps, prompt tokens, tokens actually prefilled (the prefill ratio over the whole run),
+time to first token, tokens and tok/s per step (and p50/max), the share of step time spent outside the model (engine
 overhead and retrieval, separately), and generation tok/s of the app's backend vs raw
 llama-cpp-python on the run's last write prompt, with and without the grammar: same prompt
 tokens and sampling parameters (repeat_penalty included), temperature 0 so both produce the
@@ -197,15 +198,24 @@ def compare_generation(backend: LlamaCppBackend, request: ChatRequest, grammar: 
     )
 
 
-def print_first_token_times(metrics: list) -> None:
-    """Time to first token per step: p50 and max, overall (prefill included)."""
-    ttft = [m.first_token_seconds for m in metrics if not m.cached and m.first_token_seconds > 0]
-    if not ttft:
-        return
-    print(
-        f"time to first token per step: p50 {statistics.median(ttft):.3f} s, "
-        f"max {max(ttft):.3f} s over {len(ttft)} steps"
-    )
+def print_steps(events: list) -> None:
+    """Per step: phase, prompt tokens, prefilled tokens, time to first token, tok/s."""
+    rows = [e for e in events if isinstance(e, StepCompleted | StepFailed) and e.metrics]
+    print("per step (phase prompt/prefilled tokens, time to first token, generation tok/s):")
+    for e in rows:
+        m = e.metrics
+        mark = "" if isinstance(e, StepCompleted) else " FAILED"
+        print(
+            f"  {e.step:>3} {e.phase:<11} {m.prompt_tokens:>5}/{m.prefilled_tokens:<5} "
+            f"ttft {m.first_token_seconds:6.3f} s  {m.tokens_per_second:6.1f} tok/s{mark}"
+        )
+    ttft = [e.metrics.first_token_seconds for e in rows if not e.metrics.cached]
+    ttft = [t for t in ttft if t > 0]
+    if ttft:
+        print(
+            f"time to first token per step: p50 {statistics.median(ttft):.3f} s, "
+            f"max {max(ttft):.3f} s over {len(ttft)} steps"
+        )
 
 
 def print_prefill_by_purpose(calls: list[tuple[str, int, int]]) -> None:
@@ -222,8 +232,8 @@ def print_prefill_by_purpose(calls: list[tuple[str, int, int]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--max-steps", type=int, default=40)
-    parser.add_argument("--max-extend", type=int, default=2)
+    parser.add_argument("--max-steps", type=int, default=140)
+    parser.add_argument("--max-extend", type=int, default=12)
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("--no-compare", action="store_true", help="skip the tok/s comparison")
     parser.add_argument("--no-checkpoints", action="store_true", help="live KV cache only")
@@ -284,7 +294,7 @@ def main() -> int:
         f"engine overhead outside model and retrieval: {outside:.3f} s "
         f"({outside / step_s:.2%} of step time; target <= 1%)"
     )
-    print_first_token_times(metrics)
+    print_steps(sink.events)
     print_prefill_by_purpose(recording.calls)
     if backend.checkpoints is not None:
         print(
