@@ -33,7 +33,7 @@ demo: setup
 	$(PY) -m desktop.cli research "$(QUESTION)" --sources resources/samples --max-steps 40 --max-extend 2
 
 test: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=10
 
 lint: setup
 	$(VENV)/bin/ruff check desktop tests bench scripts
@@ -41,6 +41,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_prefill_shape.py
 	$(PY) bench/bench_gui.py
 
 screenshots: setup
