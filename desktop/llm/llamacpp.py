@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 GGUF_MAGIC = b"GGUF"
 DEFAULT_MAX_CONTEXT = 16384  # the default n_ctx cap on a laptop, unless settings give one
 MIN_CONTEXT = 2048  # never shrink the context below this to make a model fit
-# Prompts are evaluated in slices this long with a cancel check between them, so Stop lands
-# within one slice even during a long prefill (about 0.1 s for the 135M model on 2 cores).
-PREFILL_CHUNK = 128
+# Prompts are evaluated in slices with a cancel check between them, so Stop lands within one
+# slice even during a long prefill. A slice is sized from the measured prefill speed to take
+# about PREFILL_SLICE_SECONDS: an 8B model on a laptop CPU (tens of tokens/s) gets small slices
+# and still stops within a second; a GPU gets whole batches (n_batch) and its full speed.
+PREFILL_SLICE_SECONDS = 0.5
+MIN_PREFILL_CHUNK = 16
+FIRST_PREFILL_CHUNK = 64  # before anything is measured
 
 
 def physical_cores() -> int:
@@ -213,6 +217,7 @@ class LlamaCppBackend:
             raise BackendError(f"llama.cpp could not load {self.model_path.name}: {exc}") from exc
         self._formatter = self._chat_formatter()
         self.checkpoints = KVCheckpoints() if kv_checkpoints else None
+        self.prefill_rate: float | None = None  # tokens/s of recent prefill slices
         log.info(
             "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
             self.model_path.name,
@@ -344,11 +349,30 @@ class LlamaCppBackend:
         llm = self._llm
         llm.n_tokens = min(llm.n_tokens, reused)  # eval() drops the KV cache past n_tokens
         rest = tokens[reused : len(tokens) - 1]
-        for start in range(0, len(rest), PREFILL_CHUNK):
+        start = 0
+        while start < len(rest):
             if cancel is not None and cancel.is_set:
                 return False
-            llm.eval(rest[start : start + PREFILL_CHUNK])
+            piece = rest[start : start + self.prefill_chunk()]
+            began = time.perf_counter()
+            llm.eval(piece)
+            self._measure_prefill(len(piece), time.perf_counter() - began)
+            start += len(piece)
         return not (cancel is not None and cancel.is_set)
+
+    def prefill_chunk(self) -> int:
+        """Tokens per prefill slice: about PREFILL_SLICE_SECONDS at the measured speed."""
+        if self.prefill_rate is None:
+            return min(FIRST_PREFILL_CHUNK, self._llm.n_batch)
+        wanted = int(self.prefill_rate * PREFILL_SLICE_SECONDS)
+        return max(MIN_PREFILL_CHUNK, min(self._llm.n_batch, wanted))
+
+    def _measure_prefill(self, tokens: int, seconds: float) -> None:
+        if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
+            return  # a short tail says little about the speed
+        rate = tokens / seconds
+        old = self.prefill_rate
+        self.prefill_rate = rate if old is None else 0.7 * old + 0.3 * rate
 
     def _resume_prefix(self, tokens: list[int]) -> int:
         """Prompt tokens already evaluated: the live cache's, or a checkpoint's when longer."""
