@@ -16,12 +16,21 @@ next prompt's prefix (every prompt ends with its output format, so the next one 
 before the answer), which makes the prefill figures exactly those of a real run with these
 answers. Prints the ratio over the run, per purpose and per step.
 
+--simulate skips llama.cpp's evaluation (seconds instead of ~12 minutes): it tokenizes every
+prompt with the model's tokenizer and replays the cache rules (live cache, newest checkpoint
+of each purpose), which gives the same figure as the real run, and also estimates what reusing
+unchanged blocks of >= 64 tokens at shifted positions would save (llama.cpp can move KV cells:
+llama-server's --cache-reuse does it; the moved cells keep attention computed under the old
+prefix, so answers are no longer identical to a fresh prefill — the app does not do this).
+
 Usage: python bench/bench_prefill_shape.py [--extends N] [--write-tokens N] [--seed N]
+       [--simulate]
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import random
@@ -41,6 +50,7 @@ from desktop.core.events import ListSink, StepCompleted, StepFailed  # noqa: E40
 from desktop.core.state import RunConfig  # noqa: E402
 from desktop.knowledge.library import Library  # noqa: E402
 from desktop.llm.base import ChatRequest, ChatResult  # noqa: E402
+from desktop.llm.kv_checkpoints import common_prefix  # noqa: E402
 from desktop.llm.llamacpp import LlamaCppBackend  # noqa: E402
 from desktop.llm.models import embedded_model_path  # noqa: E402
 from desktop.session import ResearchSession  # noqa: E402
@@ -142,6 +152,35 @@ class ShapeBackend:
         return replace(result, text=answer, finish_reason="stop", completion_tokens=tokens)
 
 
+SHIFT_BLOCK = 64  # the smallest unchanged run worth moving instead of evaluating
+
+
+class SimulatedPrefill:
+    """Replays the backend's cache rules on token lists instead of evaluating them."""
+
+    def __init__(self, real: LlamaCppBackend) -> None:
+        self.real = real
+        self.live: list[int] = []
+        self.newest: dict[str, list[int]] = {}  # the checkpoint kept per purpose
+        self.shift_prefilled = 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def chat(self, request, on_delta=None, cancel=None) -> ChatResult:
+        prompt, _ = self.real.format_prompt(request)
+        tokens = self.real._llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        source = max([self.live, *self.newest.values()], key=lambda s: common_prefix(s, tokens))
+        shared = min(common_prefix(source, tokens), len(tokens) - 1)
+        matcher = difflib.SequenceMatcher(None, source[shared:], tokens[shared:], autojunk=False)
+        moved = sum(b.size for b in matcher.get_matching_blocks() if b.size >= SHIFT_BLOCK)
+        self.shift_prefilled += len(tokens) - shared - moved
+        self.live = list(tokens)
+        if request.purpose not in ("search", "init_plan"):  # KVCheckpoints.worth_saving
+            self.newest[request.purpose] = list(tokens)
+        return ChatResult("", "stop", len(tokens), 1, len(tokens) - shared)
+
+
 def print_report(calls: list[tuple[str, int, int, float]], state, wall: float) -> None:
     prompt = sum(c[1] for c in calls)
     filled = sum(c[2] for c in calls)
@@ -168,12 +207,16 @@ def main() -> int:
     parser.add_argument("--write-tokens", type=int, default=450, help="tokens per section")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--context", type=int, default=32768)
+    parser.add_argument("--simulate", action="store_true", help="replay the cache on tokens")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="draftwell-shape-"))
     library = Library(data)
     library.add([ROOT / "resources" / "samples"])
-    backend = LlamaCppBackend(embedded_model_path(), n_ctx=args.context, kv_checkpoints=True)
-    shaped = ShapeBackend(backend, ShapePolicy(args.extends, args.write_tokens, args.seed))
+    backend = LlamaCppBackend(
+        embedded_model_path(), n_ctx=args.context, kv_checkpoints=not args.simulate
+    )
+    inner = SimulatedPrefill(backend) if args.simulate else backend
+    shaped = ShapeBackend(inner, ShapePolicy(args.extends, args.write_tokens, args.seed))
     sink = ListSink()
     session = ResearchSession.start(
         data,
@@ -193,12 +236,20 @@ def main() -> int:
         print(f"step {event.step} {event.phase} failed: {event.reason}")
     print_report(shaped.calls, state, wall)
     completed = sum(1 for e in sink.events if isinstance(e, StepCompleted))
-    cp = backend.checkpoints
-    print(
-        f"{completed} steps completed; KV checkpoints: {cp.restored} resumes "
-        f"({cp.restored_tokens} tokens not prefilled again), {cp.saved} saved, "
-        f"{cp.seconds:.2f} s"
-    )
+    if args.simulate:
+        prompt = sum(c[1] for c in shaped.calls)
+        print(
+            f"{completed} steps completed (simulated); moving unchanged blocks of >= "
+            f"{SHIFT_BLOCK} tokens instead of evaluating them would leave "
+            f"{inner.shift_prefilled} prefilled (ratio {inner.shift_prefilled / prompt:.3f})"
+        )
+    else:
+        cp = backend.checkpoints
+        print(
+            f"{completed} steps completed; KV checkpoints: {cp.restored} resumes "
+            f"({cp.restored_tokens} tokens not prefilled again), {cp.saved} saved, "
+            f"{cp.seconds:.2f} s"
+        )
     session.close()
     library.close()
     backend.close()
