@@ -1,12 +1,14 @@
 """Benchmark one full research run with the embedded model and the sample documents.
 
 The run goes to its natural end (nop, nothing left to expand) with the paper's budgets
-(max_step 140, max_extend 12). Prints: steps, prompt tokens, tokens actually prefilled (the prefill ratio over the whole run),
-time to first token, tokens and tok/s per step (and p50/max), the share of step time spent outside the model (engine
-overhead and retrieval, separately), and generation tok/s of the app's backend vs raw
-llama-cpp-python on the run's last write prompt, with and without the grammar: same prompt
-tokens and sampling parameters (repeat_penalty included), temperature 0 so both produce the
-same tokens, up to 256 tokens, 3 alternating repetitions, median ratio (target >= 0.97).
+(max_step 140, max_extend 12). Prints: steps; prompt tokens and tokens actually prefilled
+(the prefill ratio over the whole run and per purpose); per step the prompt and prefilled
+tokens, time to first token and tok/s (then p50/max); the share of step time spent outside
+the model (engine overhead and retrieval, separately); and generation tok/s of the app's
+backend vs raw llama-cpp-python on the run's last write prompt, with and without the grammar:
+same prompt tokens and sampling parameters (repeat_penalty included), temperature 0 so both
+produce the same tokens, up to 256 tokens, 3 alternating repetitions, median ratio (target
+>= 0.97).
 
 Usage: python bench/bench_engine.py [--max-steps N] [--max-extend N] [--question Q]
 """
