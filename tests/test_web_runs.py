@@ -97,6 +97,16 @@ def _stopping_backend(run: Cli) -> ScriptedBackend:
     return backend
 
 
+def _stopped_local_run(tmp_path: Path, docs: Path, monkeypatch, *args: str) -> tuple:
+    """A run on the documents only, stopped during its second search: (data dir, Cli, run id)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    run = Cli(monkeypatch, data)
+    code = run(_stopping_backend(run), "research", QUESTION, "--sources", str(docs), *args)
+    assert code == cli.EXIT_STOPPED
+    return data, run, _only_run(data)
+
+
 def test_resume_searches_the_web_as_the_run_did(
     tmp_path: Path, fake_web: FakeWeb, docs: Path, monkeypatch, capsys
 ) -> None:
@@ -148,15 +158,9 @@ def test_resume_searches_the_web_as_the_run_did(
 def test_resume_offline_drops_a_remote_web_plan_with_one_line(
     tmp_path: Path, docs: Path, monkeypatch, capsys
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    run = Cli(monkeypatch, data)
-    code = run(
-        _stopping_backend(run),
-        "research", QUESTION, "--sources", str(docs), "--max-steps", "8", "--max-extend", "0",
-    )  # fmt: skip
-    assert code == cli.EXIT_STOPPED
-    run_id = _only_run(data)
+    data, run, run_id = _stopped_local_run(
+        tmp_path, docs, monkeypatch, "--max-steps", "8", "--max-extend", "0"
+    )
     journal = RunJournal.open(data, run_id)
     assert journal.meta(WEB_META) is None  # no web: nothing stored
     # As if the run had searched a public SearXNG while online:
@@ -191,14 +195,7 @@ def test_resume_offline_drops_a_remote_web_plan_with_one_line(
 def test_resume_refuses_an_unreadable_web_plan(
     tmp_path: Path, docs: Path, monkeypatch, capsys
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    run = Cli(monkeypatch, data)
-    assert (
-        run(_stopping_backend(run), "research", QUESTION, "--sources", str(docs))
-        == cli.EXIT_STOPPED
-    )
-    run_id = _only_run(data)
+    data, run, run_id = _stopped_local_run(tmp_path, docs, monkeypatch)
     journal = RunJournal.open(data, run_id)
     journal.set_meta(WEB_META, {"provider": "altavista", "web_share": 3})
     journal.close()

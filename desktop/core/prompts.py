@@ -6,8 +6,8 @@ therefore share everything up to the instruction, and after a write the next pro
 everything before the section just written. Written sections are always abbreviated to their
 head and tail (the tail carries the transition into the next section), the latest one too:
 a section's rendering changes once, when it is written, so the prefix before it stays cached
-for the rest of the run (stable prefix, bounded prompt). Only
-the extend-plan prompt shows the full text, as the protocol asks.
+for the rest of the run (stable prefix, bounded prompt). Only the extend-plan prompt shows
+the full text, as the protocol asks.
 """
 
 from __future__ import annotations

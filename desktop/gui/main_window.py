@@ -150,7 +150,6 @@ class QuestionBox(QPlainTextEdit):
             f"Ask a research question about your documents — {EXAMPLE_QUESTION}"
         )
         self.setTabChangesFocus(True)
-        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
         self._fit_height()
 
@@ -169,7 +168,7 @@ class QuestionBox(QPlainTextEdit):
         # hiding the rest behind a scroll bar; a very long question scrolls past MAX_LINES.
         margins = self.contentsMargins().top() + self.contentsMargins().bottom()
         height = self.visible_lines() * self.fontMetrics().lineSpacing() + margins + 12
-        if height != self.height() or self.minimumHeight() != height:
+        if height != self.minimumHeight():
             self.setFixedHeight(height)
 
     def dragEnterEvent(self, event) -> None:

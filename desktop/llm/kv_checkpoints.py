@@ -161,8 +161,8 @@ class KVCheckpoints:
         return True
 
     def _evict(self) -> None:
-        """Drop least recently used entries until within bounds, sparing each purpose's newest
-        while an entry that a newer one of its purpose supersedes is left to drop."""
+        """Drop entries until within bounds: the least recently used one that a newer entry of
+        the same purpose supersedes, or, when none is, the least recently used one."""
         self.entries.sort(key=lambda e: e.used)
         while self.entries and (
             len(self.entries) > self.max_entries or self.size > self.capacity_bytes
