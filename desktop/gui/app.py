@@ -18,6 +18,7 @@ _STARTED = time.perf_counter()
 log = logging.getLogger(__name__)
 
 APP_ID = "draftwell"
+EXIT_DEADLINE_SECONDS = 30.0  # closing waits 10 s for workers; this is the hard limit
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -56,14 +57,20 @@ def make_window(data_dir=None):
 def quit_on_signals(window) -> None:
     """SIGTERM and SIGINT close the window the normal way (run stopped and journaled, layout
     saved, exit code 0). Qt's event loop does not run Python code on its own, so a timer wakes
-    the interpreter a few times a second to let it notice a signal."""
+    the interpreter a few times a second to let it notice a signal.
+
+    The handler only arms the exit deadline and queues the close: Python runs it between two
+    bytecodes of whatever the main thread was doing (an import, a log call), and closing waits
+    for worker threads that may need the very lock that frame holds.
+    """
     import signal
 
     from PySide6.QtCore import QTimer
 
     def handle(signum, _frame) -> None:
+        arm_exit_deadline()
         log.info("signal %d: closing", signum)
-        window.quit_without_asking()
+        QTimer.singleShot(0, window.quit_without_asking)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, handle)
@@ -71,6 +78,20 @@ def quit_on_signals(window) -> None:
     wake.setInterval(250)
     wake.timeout.connect(lambda: None)
     wake.start()
+
+
+def arm_exit_deadline(seconds: float = EXIT_DEADLINE_SECONDS) -> None:
+    """Guarantee the process ends within `seconds` of starting to close.
+
+    Closing waits at most ~10 s for the workers, then leaves without them; this is the net
+    under that. A watchdog thread in C (faulthandler; it needs neither the GIL nor Qt) prints
+    every thread's stack to stderr and exits with status 1 if the process is still alive, so
+    a native call that holds the GIL or a lock cycle can delay a logout, never block it.
+    Arming again restarts the count.
+    """
+    import faulthandler
+
+    faulthandler.dump_traceback_later(seconds, exit=True)
 
 
 def run_gui(argv: Sequence[str]) -> int:
@@ -91,6 +112,7 @@ def run_gui(argv: Sequence[str]) -> int:
     except OSError as exc:
         log.error("cannot open the data folder: %s", exc)
         return 1
+    window.shuttingDown.connect(lambda: arm_exit_deadline())
     window.show()
     quit_on_signals(window)
     log.info("window shown %.0f ms after start", (time.perf_counter() - _STARTED) * 1000)

@@ -76,6 +76,7 @@ from desktop.settings import Settings
 log = logging.getLogger(__name__)
 
 RENDER_DELAY_MS = 40  # coalesce bursts of events into one draft render
+SHUTDOWN_SECONDS = 10.0  # what closing waits for the workers, all of them together
 SAMPLE_QUESTION = (
     "How do heat pumps compare with gas boilers for heating a home: running costs, emissions "
     "and satisfaction?"
@@ -185,13 +186,15 @@ class MainWindow(QMainWindow):
     """Draftwell's main window (see the module docstring).
 
     Signals: modeChanged(str) — the Mode's value; runEnded(object) — a RunEnded;
-    draftRendered() — the draft was re-rendered; exported(str) — a report was written.
+    draftRendered() — the draft was re-rendered; exported(str) — a report was written;
+    shuttingDown() — the window started stopping its workers (the app arms an exit deadline).
     """
 
     modeChanged = Signal(str)
     runEnded = Signal(object)
     draftRendered = Signal()
     exported = Signal(str)
+    shuttingDown = Signal()
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -218,6 +221,7 @@ class MainWindow(QMainWindow):
         self.settings_dialog: SettingsDialog | None = None
         self._tray: QSystemTrayIcon | None = None
         self._closing = False
+        self._engine_preloading = False
         self._build_central()
         self._build_docks()
         self._build_actions()
@@ -507,11 +511,22 @@ class MainWindow(QMainWindow):
         """Start-up work that must not delay the first paint."""
         self.tasks.submit(_preload_renderer, lambda _: None)
         if not self.settings.server_url:
+            # After the library's warm-up, not beside it: both import numpy, and two threads
+            # importing it (plus torch and llama.cpp's libraries) at once can stall start-up.
             self.engine_warm = False
-            self.tasks.submit(_preload_engine, self._on_engine_warm, self._on_engine_warm)
+            if self.library.warmed_up:
+                self._preload_engine()
+            else:
+                self.library.warmedUp.connect(self._preload_engine)
+                self.library.failed.connect(self._preload_engine)  # no warm-up will come
         if self.services.check_interrupted_runs:
             self.tasks.submit(lambda: interrupted(list_runs(self.data_dir)), self._offer_resume)
         self.question_box.setFocus()
+
+    def _preload_engine(self, *_unused) -> None:
+        if not self._closing and not self._engine_preloading:
+            self._engine_preloading = True
+            self.tasks.submit(_preload_engine, self._on_engine_warm, self._on_engine_warm)
 
     def _on_engine_warm(self, _result) -> None:
         self.engine_warm = True
@@ -1156,9 +1171,17 @@ class MainWindow(QMainWindow):
         if getattr(self, "_shut_down", False):
             return
         self._shut_down = True
+        self.shuttingDown.emit()
         self._clock.stop()
         self._render_timer.stop()
-        ended = [self.runs.shutdown(), self.library.shutdown(), self.tasks.wait(10_000)]
+        deadline = time.monotonic() + SHUTDOWN_SECONDS
+
+        def left_ms() -> int:
+            return max(0, int((deadline - time.monotonic()) * 1000))
+
+        # One budget for all workers: a logout must not wait for each one in turn.
+        ended = [self.runs.shutdown(left_ms()), self.library.shutdown(left_ms())]
+        ended.append(self.tasks.wait(left_ms()))
         # False when a worker is still busy (say, a slow import at start-up): the app then
         # exits without waiting for it (see app.run_gui); every store it writes is crash-safe.
         self.workers_ended = all(ended)

@@ -109,3 +109,79 @@ def test_sigterm_closes_the_window_cleanly(tmp_path):
     assert "Traceback" not in rest
     saved = list((tmp_path / "config").rglob("*.conf"))
     assert saved and "geometry" in saved[0].read_text()  # the layout was saved on the way out
+
+
+STUCK_CHILD = """
+import sys, time
+import desktop.gui.main_window as main_window
+import desktop.knowledge.library as library
+main_window.SHUTDOWN_SECONDS = 1.0
+def stuck(self, *args, **kwargs):
+    print("library stuck", file=sys.stderr, flush=True)
+    time.sleep(600)
+library.Library.__init__ = stuck
+from desktop.gui.app import run_gui
+sys.exit(run_gui([sys.argv[0], "--data-dir", sys.argv[1], "-v"]))
+"""
+
+
+def test_sigterm_leaves_a_stuck_worker_behind(tmp_path):
+    """A worker that never ends (here: the library stuck while opening) does not keep the app
+    alive: closing waits its budget, then exits with code 0 and says why."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_CHILD, str(tmp_path / "data")],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        lines = [proc.stderr.readline()]
+        while lines[-1] and not _seen(lines, "library stuck", "window shown"):
+            lines.append(proc.stderr.readline())
+        assert _seen(lines, "library stuck", "window shown"), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == 0, rest
+    assert "the library thread did not end" in rest
+    assert "a worker thread is still busy; exiting without waiting for it" in rest
+
+
+def _seen(lines: list[str], *needles: str) -> bool:
+    return all(any(n in line for line in lines) for n in needles)
+
+
+DEADLINE_CHILD = """
+import ctypes, sys, time
+from desktop.gui.app import arm_exit_deadline
+arm_exit_deadline(1.0)
+print("armed", file=sys.stderr, flush=True)
+ctypes.PyDLL(None).sleep(60)  # a native call that keeps the GIL: no Python code runs now
+print("not reached", file=sys.stderr, flush=True)
+"""
+
+
+def test_exit_deadline_ends_a_process_whose_threads_are_stuck(tmp_path):
+    """The net under closing: even with the GIL held by native code, the process ends on
+    time, printing every thread's stack first (what a bug report needs)."""
+    import time
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", DEADLINE_CHILD],
+        capture_output=True,
+        text=True,
+        env=child_env(tmp_path),
+        timeout=30,
+    )
+    assert time.monotonic() - started < 15
+    assert done.returncode == 1
+    assert "armed" in done.stderr and "not reached" not in done.stderr
+    assert "Timeout (0:00:01)!" in done.stderr and "File " in done.stderr
