@@ -41,7 +41,10 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_engine.py --move --no-compare
 	$(PY) bench/bench_prefill_shape.py
+	$(PY) bench/bench_prefill_shape.py --move
+	$(PY) bench/bench_kv_reuse.py
 	$(PY) bench/bench_gui.py
 
 screenshots: setup

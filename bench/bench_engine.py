@@ -239,6 +239,9 @@ def main() -> int:
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("--no-compare", action="store_true", help="skip the tok/s comparison")
     parser.add_argument("--no-checkpoints", action="store_true", help="live KV cache only")
+    parser.add_argument(
+        "--move", action="store_true", help="also move unchanged cached blocks (kv_reuse)"
+    )
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="draftwell-bench-"))
     library = Library(data)
@@ -246,7 +249,10 @@ def main() -> int:
     library.add([ROOT / "resources" / "samples"])
     ingest_s = time.perf_counter() - t
     backend = LlamaCppBackend(
-        embedded_model_path(), n_ctx=8192, kv_checkpoints=not args.no_checkpoints
+        embedded_model_path(),
+        n_ctx=8192,
+        kv_checkpoints=not args.no_checkpoints,
+        reuse_moved_text=args.move,
     )
     recording = RecordingBackend(backend)
     retriever = TimedRetriever(library.retriever())

@@ -16,15 +16,19 @@ next prompt's prefix (every prompt ends with its output format, so the next one 
 before the answer), which makes the prefill figures exactly those of a real run with these
 answers. Prints the ratio over the run, per purpose and per step.
 
+--move turns on the backend's opt-in moved-text reuse (desktop.llm.kv_reuse): unchanged blocks
+of >= 64 tokens are shifted into place from the live cache or a checkpoint, whichever has the
+most to reuse, and only the gaps and each prompt's last 128 tokens are evaluated. The moved cells
+keep attention computed under their old preceding text, so answers are no longer identical to a
+fresh prefill (bench_kv_reuse.py measures how far they move).
+
 --simulate skips llama.cpp's evaluation (seconds instead of ~12 minutes): it tokenizes every
-prompt with the model's tokenizer and replays the cache rules (live cache, newest checkpoint
-of each purpose), which gives the same figure as the real run, and also estimates what reusing
-unchanged blocks of >= 64 tokens at shifted positions would save (llama.cpp can move KV cells:
-llama-server's --cache-reuse does it; the moved cells keep attention computed under the old
-prefix, so answers are no longer identical to a fresh prefill — the app does not do this).
+prompt with the model's tokenizer and replays the exact-prefix cache rules (live cache, newest
+checkpoint of each purpose), which gives the same figure as the real run, plus a rough estimate
+of moved-block reuse from the prefix source only.
 
 Usage: python bench/bench_prefill_shape.py [--extends N] [--write-tokens N] [--seed N]
-       [--simulate]
+       [--simulate | --move [--verbose]]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import logging
 import os
 import random
 import re
@@ -208,12 +213,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--context", type=int, default=32768)
     parser.add_argument("--simulate", action="store_true", help="replay the cache on tokens")
+    parser.add_argument("--move", action="store_true", help="also move unchanged cached blocks")
+    parser.add_argument("--verbose", action="store_true", help="log the cache decisions")
     args = parser.parse_args()
+    if args.verbose:
+        logging.basicConfig(format="%(name)s: %(message)s")
+        logging.getLogger("desktop.llm").setLevel(logging.DEBUG)
     data = Path(tempfile.mkdtemp(prefix="draftwell-shape-"))
     library = Library(data)
     library.add([ROOT / "resources" / "samples"])
     backend = LlamaCppBackend(
-        embedded_model_path(), n_ctx=args.context, kv_checkpoints=not args.simulate
+        embedded_model_path(),
+        n_ctx=args.context,
+        kv_checkpoints=not args.simulate,
+        reuse_moved_text=args.move and not args.simulate,
     )
     inner = SimulatedPrefill(backend) if args.simulate else backend
     shaped = ShapeBackend(inner, ShapePolicy(args.extends, args.write_tokens, args.seed))

@@ -101,6 +101,7 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
         n_gpu_layers=settings.n_gpu_layers,
         flash_attn=settings.flash_attn,
         kv_cache_type=settings.kv_cache_type,
+        reuse_moved_text=settings.reuse_moved_text,
     )
 
 

@@ -43,6 +43,7 @@ class Settings:
     n_gpu_layers: int = -1  # all layers; a CPU-only build ignores it
     flash_attn: bool = False  # llama.cpp flash attention (less memory, often faster on GPU)
     kv_cache_type: str | None = None  # None (f16), "f16", "q8_0" or "q4_0" for the K and V cache
+    reuse_moved_text: bool = False  # move unchanged KV blocks (faster, approximate; kv_reuse)
     max_step: int = 140
     max_extend: int = 8
     hard_mode: bool = False

@@ -220,6 +220,12 @@ class SettingsDialog(QDialog):
             "A quantized KV cache fits a longer context in memory; llama.cpp quantizes the "
             "V half only with flash attention on."
         )
+        self.reuse_moved_text = QCheckBox("Reuse moved text in the KV cache (faster, approximate)")
+        self.reuse_moved_text.setToolTip(
+            "Text that only moved since the last step is not evaluated again. Faster on long "
+            "reports, but that text does not see what changed before it, so answers can differ "
+            "from a full evaluation."
+        )
         form = QFormLayout(group)
         form.addRow("GPU layers:", self.gpu_layers)
         form.addRow("", self.gpu_note)
@@ -227,6 +233,7 @@ class SettingsDialog(QDialog):
         form.addRow("CPU threads:", self.threads)
         form.addRow("", self.flash_attn)
         form.addRow("KV cache:", self.kv_cache_type)
+        form.addRow("", self.reuse_moved_text)
         return group
 
     def _budget_group(self) -> QGroupBox:
@@ -318,6 +325,7 @@ class SettingsDialog(QDialog):
         self.flash_attn.setChecked(s.flash_attn)
         kv = self.kv_cache_type.findData(s.kv_cache_type if s.kv_cache_type != "f16" else None)
         self.kv_cache_type.setCurrentIndex(max(kv, 0))
+        self.reuse_moved_text.setChecked(s.reuse_moved_text)
         self.max_step.setValue(s.max_step)
         self.max_extend.setValue(s.max_extend)
         self.hard_mode.setChecked(s.hard_mode)
@@ -343,6 +351,7 @@ class SettingsDialog(QDialog):
             n_threads=self.threads.value() or None,
             flash_attn=self.flash_attn.isChecked(),
             kv_cache_type=self.kv_cache_type.currentData(),
+            reuse_moved_text=self.reuse_moved_text.isChecked(),
             max_step=self.max_step.value(),
             max_extend=self.max_extend.value(),
             hard_mode=self.hard_mode.isChecked(),

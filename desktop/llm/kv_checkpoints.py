@@ -132,15 +132,16 @@ class KVCheckpoints:
         self.saved += 1
         return True
 
-    def restore(self, llm, entry: Checkpoint, shared: int) -> bool:
-        """Load `entry` into sequence 0 of `llm` and keep its first `shared` tokens."""
+    def restore(self, llm, entry: Checkpoint, shared: int, keep: int | None = None) -> bool:
+        """Load `entry` into sequence 0 of `llm` and keep its first `keep` tokens (default
+        `shared`, the prefix it shares with the new prompt; more when later cells will move)."""
         started = time.perf_counter()
         try:
-            return self._restore(llm, entry, shared)
+            return self._restore(llm, entry, shared, shared if keep is None else keep)
         finally:
             self.seconds += time.perf_counter() - started
 
-    def _restore(self, llm, entry: Checkpoint, shared: int) -> bool:
+    def _restore(self, llm, entry: Checkpoint, shared: int, keep: int) -> bool:
         from llama_cpp import llama_cpp as C
 
         ctx = llm._ctx.ctx
@@ -152,9 +153,9 @@ class KVCheckpoints:
             log.warning("could not restore a KV checkpoint; evaluating the whole prompt")
             self.entries.remove(entry)
             return False
-        C.llama_memory_seq_rm(memory, SEQ_ID, shared, -1)
-        llm.input_ids[:shared] = entry.tokens[:shared]
-        llm.n_tokens = shared
+        C.llama_memory_seq_rm(memory, SEQ_ID, keep, -1)
+        llm.input_ids[:keep] = entry.tokens[:keep]
+        llm.n_tokens = keep
         entry.used = time.monotonic()
         self.restored += 1
         self.restored_tokens += shared

@@ -4,11 +4,15 @@ The Llama object keeps the tokens of the previous call, and llama-cpp-python onl
 the part of a new prompt after the longest common prefix; we measure that prefix to report
 how many prompt tokens were actually prefilled. KV checkpoints of recent calls
 (`desktop.llm.kv_checkpoints`) let a prompt resume from an older call's prefix when that one
-shares more. Heavy imports happen on first use.
+shares more. With `reuse_moved_text` (opt-in, approximate), unchanged blocks that only moved
+since the live cache or a checkpoint are shifted into place instead of evaluated
+(`desktop.llm.kv_reuse`), and the source with the most reusable tokens is chosen. Heavy imports
+happen on first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -16,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from desktop.core.cancel import CancelToken
+from desktop.llm import kv_reuse
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
 from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
 
@@ -184,6 +189,7 @@ class LlamaCppBackend:
         flash_attn: bool = False,
         kv_cache_type: str | None = None,
         kv_checkpoints: bool = True,
+        reuse_moved_text: bool = False,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
@@ -201,23 +207,31 @@ class LlamaCppBackend:
         except ImportError as exc:  # pragma: no cover - install problem
             raise BackendError(f"llama-cpp-python is not installed: {exc}") from exc
         threads = n_threads or physical_cores()
+        setup = kv_reuse.two_sequence_context() if reuse_moved_text else contextlib.nullcontext()
         try:
-            self._llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=flash_attn,
-                type_k=type_k,
-                type_v=type_v,
-                verbose=verbose,
-            )
+            with setup:
+                self._llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_gpu_layers=n_gpu_layers,
+                    flash_attn=flash_attn,
+                    type_k=type_k,
+                    type_v=type_v,
+                    verbose=verbose,
+                )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {self.model_path.name}: {exc}") from exc
         self._formatter = self._chat_formatter()
         self.checkpoints = KVCheckpoints() if kv_checkpoints else None
         self.prefill_rate: float | None = None  # tokens/s of recent prefill slices
+        self.moves_text = reuse_moved_text and kv_reuse.can_move(self._llm)
+        if reuse_moved_text and not self.moves_text:
+            log.info(
+                "%s cannot move KV cells; only exact prefixes are reused", self.model_path.name
+            )
+        self._scratch = kv_reuse.ScratchDecoder(self._llm) if self.moves_text else None
         log.info(
             "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
             self.model_path.name,
@@ -286,8 +300,11 @@ class LlamaCppBackend:
                 f"the context of {self.context_length}"
             )
         reused = self._resume_prefix(tokens)
-        grammar = _compiled_grammar(request.grammar) if request.grammar else None
         started = time.perf_counter()
+        gaps = 0
+        if self.moves_text:
+            reused, gaps = self._move_cached(tokens, reused, cancel)
+        grammar = _compiled_grammar(request.grammar) if request.grammar else None
         if not self._prefill(tokens, reused, cancel):
             seconds = time.perf_counter() - started
             return ChatResult("", "cancelled", len(tokens), 0, 0, seconds, 0.0, seconds)
@@ -334,7 +351,7 @@ class LlamaCppBackend:
             finish_reason=finish,
             prompt_tokens=len(tokens),
             completion_tokens=completion_tokens,
-            prefilled_tokens=len(tokens) - reused,
+            prefilled_tokens=len(tokens) - reused + gaps,
             seconds=seconds,
             first_token_seconds=first,
             model_seconds=seconds - outside,
@@ -360,6 +377,43 @@ class LlamaCppBackend:
             start += len(piece)
         return not (cancel is not None and cancel.is_set)
 
+    def _move_cached(
+        self, tokens: list[int], reused: int, cancel: CancelToken | None
+    ) -> tuple[int, int]:
+        """Move unchanged cached blocks after the shared prefix to their new positions (see
+        desktop.llm.kv_reuse); return the prompt tokens now cached and how many of them had to
+        be evaluated (the gaps between blocks)."""
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        blocks = kv_reuse.plan_blocks(cached, tokens, reused)
+        if not blocks:
+            return reused, 0
+        evaluated = 0
+
+        def evaluate_gap(gap, position: int) -> bool:
+            nonlocal evaluated
+            start = 0
+            while start < len(gap):
+                if cancel is not None and cancel.is_set:
+                    return False
+                piece = gap[start : start + self.prefill_chunk()]
+                began = time.perf_counter()
+                self._scratch.decode(piece, position + start)
+                self._measure_prefill(len(piece), time.perf_counter() - began)
+                start += len(piece)
+                evaluated += len(piece)
+            return True
+
+        end = kv_reuse.BlockMover(llm).move(tokens, reused, blocks, evaluate_gap)
+        moved = sum(b.length for b in blocks if b.dst + b.length <= end)
+        log.debug(
+            "moved %d cached tokens in %d blocks; %d evaluated between",
+            moved,
+            len(blocks),
+            evaluated,
+        )
+        return end, evaluated
+
     def prefill_chunk(self) -> int:
         """Tokens per prefill slice: about PREFILL_SLICE_SECONDS at the measured speed."""
         if self.prefill_rate is None:
@@ -379,11 +433,44 @@ class LlamaCppBackend:
         reused = self._reused_prefix(tokens)
         if self.checkpoints is None:
             return reused
+        if self.moves_text:
+            return self._resume_most_reusable(tokens, reused)
         entry, shared = self.checkpoints.best(tokens, reused)
         if entry is not None and self.checkpoints.restore(self._llm, entry, shared):
             log.debug("resumed from a KV checkpoint: %d shared tokens (live %d)", shared, reused)
             return shared
         return reused
+
+    def _resume_most_reusable(self, tokens: list[int], reused: int) -> int:
+        """With moved text, the best source is the one with the most reusable tokens (shared
+        prefix plus movable blocks), not the longest prefix: the last write's checkpoint holds
+        the report a write shows again, shifted, and the passages it shows again."""
+        llm = self._llm
+
+        def shared(cached) -> int:
+            return min(common_prefix(cached, tokens), len(tokens) - 1)
+
+        def reusable(cached) -> int:
+            n = shared(cached)
+            return n + sum(b.length for b in kv_reuse.plan_blocks(cached, tokens, n))
+
+        live = reusable(llm.input_ids[: llm.n_tokens].tolist())
+        best, score = None, live
+        for entry in self.checkpoints.entries:
+            n = reusable(entry.tokens)
+            if n > score:
+                best, score = entry, n
+        log.debug(
+            "reusable: live %d, best checkpoint %d (%s)",
+            live,
+            score,
+            best.purpose if best else "none",
+        )
+        if best is None or score - live < self.checkpoints.min_gain:
+            return reused
+        if not self.checkpoints.restore(llm, best, shared(best.tokens), keep=len(best.tokens)):
+            return 0
+        return self._reused_prefix(tokens)
 
     def _checkpoint(self, purpose: str) -> None:
         """Keep the KV state of this call (prompt and answer) for later prompts."""
@@ -401,6 +488,10 @@ class LlamaCppBackend:
         return min(n, len(tokens) - 1)  # llama.cpp always re-evaluates the last prompt token
 
     def close(self) -> None:
+        scratch = getattr(self, "_scratch", None)
+        if scratch is not None:
+            scratch.close()
+            self._scratch = None
         llm = getattr(self, "_llm", None)
         if llm is not None:
             llm.close()

@@ -37,7 +37,12 @@ def open_dialog(qtbot, data_dir, settings):
 
 def test_values_round_trip_and_save(qtbot, data_dir, environment):
     start = Settings(
-        max_step=60, max_extend=3, n_threads=4, page_size="Letter", chroma_url="http://c"
+        max_step=60,
+        max_extend=3,
+        n_threads=4,
+        page_size="Letter",
+        chroma_url="http://c",
+        reuse_moved_text=True,
     )
     dialog, tasks = open_dialog(qtbot, data_dir, start)
     assert dialog.values() == start
@@ -49,12 +54,14 @@ def test_values_round_trip_and_save(qtbot, data_dir, environment):
     dialog.max_step.setValue(90)
     dialog.hard_mode.setChecked(True)
     dialog.context.setValue(8192)
+    dialog.reuse_moved_text.setChecked(False)
     with qtbot.waitSignal(dialog.saved) as saved, qtbot.waitSignal(dialog.secretSaved):
         dialog.accept()
     written = json.loads(Settings.path(data_dir).read_text())
     assert saved.args[0] == Settings.load(data_dir)
     assert written["server_url"] == "http://localhost:8080/v1" and written["max_step"] == 90
     assert written["hard_mode"] is True and written["n_ctx"] == 8192
+    assert written["reuse_moved_text"] is False
     assert written["chroma_url"] == "http://c"  # fields the dialog does not show are kept
     assert "sk-test" not in Settings.path(data_dir).read_text()  # never in settings.json
     assert environment == [("api-key", "sk-test")]
