@@ -5,6 +5,8 @@ model's own), then replays every consecutive pair of calls two ways with greedy 
 
 - moved: the previous prompt is in the KV cache, unchanged blocks are moved to their new
   positions and only the gaps and the tail are evaluated (`reuse_moved_text=True`);
+- 2-seq: exact prefixes only, in the two-sequence unified-cache context that moving needs (the
+  context alone changes llama.cpp's float arithmetic a little);
 - prefix: the previous prompt is cached, only the exact shared prefix is reused (the default);
 - empty: the same prompt evaluated from an empty cache.
 
@@ -101,12 +103,19 @@ def replay(requests) -> None:
     def load(**options) -> LlamaCppBackend:
         return LlamaCppBackend(embedded_model_path(), n_ctx=8192, kv_checkpoints=False, **options)
 
-    backends = {"moved": load(reuse_moved_text=True), "prefix": load(), "empty": load()}
+    two_sequences = load(reuse_moved_text=True)
+    two_sequences.moves_text = False  # the same context as "moved", exact prefixes only
+    backends = {
+        "moved": load(reuse_moved_text=True),
+        "2-seq": two_sequences,
+        "prefix": load(),
+        "empty": load(),
+    }
     tokenize = backends["empty"]._llm.tokenize
     prompt_total = 0
     evaluated = dict.fromkeys(backends, 0)
     seconds = dict.fromkeys(backends, 0.0)
-    differ: dict[str, list[int]] = {"moved": [], "prefix": []}
+    differ: dict[str, list[int]] = {"moved": [], "2-seq": [], "prefix": []}
     print(f"{'call':>4} {'purpose':<11} {'prompt':>6} {'moved':>6} {'prefix':>6}  answers vs empty")
     for n, (previous, request) in enumerate(zip(requests, requests[1:], strict=False), start=2):
         answers, last = {}, {}
@@ -123,7 +132,7 @@ def replay(requests) -> None:
             answers[name] = tokenize(result.text.encode(), add_bos=False)
         prompt_total += result.prompt_tokens
         verdicts = []
-        for name in ("moved", "prefix"):
+        for name in differ:
             where = first_difference(answers[name], answers["empty"])
             if where is not None:
                 differ[name].append(where)
@@ -138,7 +147,7 @@ def replay(requests) -> None:
             f"{name:<6} evaluated {evaluated[name]:>6} of {prompt_total} prompt tokens "
             f"({evaluated[name] / prompt_total:.3f}), {seconds[name]:.1f} s"
         )
-    for name in ("moved", "prefix"):
+    for name in differ:
         print(
             f"{name:<6} greedy answers ({MAX_TOKENS} tokens) identical to empty's in "
             f"{pairs - len(differ[name])} of {pairs} calls; first differences at {sorted(differ[name])}"
