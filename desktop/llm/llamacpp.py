@@ -366,16 +366,22 @@ class LlamaCppBackend:
         llm = self._llm
         llm.n_tokens = min(llm.n_tokens, reused)  # eval() drops the KV cache past n_tokens
         rest = tokens[reused : len(tokens) - 1]
+        done = self._in_slices(rest, lambda piece, _offset: llm.eval(piece), cancel)
+        return done and not (cancel is not None and cancel.is_set)
+
+    def _in_slices(self, tokens, evaluate, cancel: CancelToken | None) -> bool:
+        """Call `evaluate(piece, offset)` on slices of `tokens` sized by `prefill_chunk`,
+        measuring the speed; False if `cancel` was set before the end."""
         start = 0
-        while start < len(rest):
+        while start < len(tokens):
             if cancel is not None and cancel.is_set:
                 return False
-            piece = rest[start : start + self.prefill_chunk()]
+            piece = tokens[start : start + self.prefill_chunk()]
             began = time.perf_counter()
-            llm.eval(piece)
+            evaluate(piece, start)
             self._measure_prefill(len(piece), time.perf_counter() - began)
             start += len(piece)
-        return not (cancel is not None and cancel.is_set)
+        return True
 
     def _move_cached(
         self, tokens: list[int], reused: int, cancel: CancelToken | None
@@ -391,18 +397,12 @@ class LlamaCppBackend:
         evaluated = 0
 
         def evaluate_gap(gap, position: int) -> bool:
-            nonlocal evaluated
-            start = 0
-            while start < len(gap):
-                if cancel is not None and cancel.is_set:
-                    return False
-                piece = gap[start : start + self.prefill_chunk()]
-                began = time.perf_counter()
-                self._scratch.decode(piece, position + start)
-                self._measure_prefill(len(piece), time.perf_counter() - began)
-                start += len(piece)
+            def decode(piece, offset: int) -> None:
+                nonlocal evaluated
+                self._scratch.decode(piece, position + offset)
                 evaluated += len(piece)
-            return True
+
+            return self._in_slices(gap, decode, cancel)
 
         end = kv_reuse.BlockMover(llm).move(tokens, reused, blocks, evaluate_gap)
         moved = sum(b.length for b in blocks if b.dst + b.length <= end)

@@ -78,37 +78,44 @@ def test_many_void_qt_calls_do_not_exhaust_none(qtbot):
 
 def test_sigterm_closes_the_window_cleanly(tmp_path):
     """A logout or `kill` closes the window the normal way: exit code 0, layout saved."""
+    args = ["-m", "desktop", "--data-dir", str(tmp_path / "data"), "-v"]
+    # SIGTERM as soon as the window shows, while the library still warms up
+    returncode, rest = sigterm_once_seen(args, tmp_path, ("window shown",), timeout=90)
+    assert returncode == 0, rest
+    assert "Traceback" not in rest
+    saved = list((tmp_path / "config").rglob("*.conf"))
+    assert saved and "geometry" in saved[0].read_text()  # the layout was saved on the way out
+
+
+def sigterm_once_seen(
+    args: list[str], tmp_path: Path, needles: tuple[str, ...], timeout: float
+) -> tuple[int, str]:
+    """Start the app with `args`, send SIGTERM once its log shows every needle (within 60 s);
+    return its exit code and the rest of its log."""
     import signal
     import time
 
-    env = child_env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "--data-dir", str(tmp_path / "data"), "-v"],
+        [sys.executable, *args],
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=child_env(tmp_path),
         cwd=tmp_path,
     )
     try:
-        lines = []
+        lines = [proc.stderr.readline()]
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            lines.append(line)
-            if "window shown" in line or not line:
-                break
-        assert any("window shown" in line for line in lines), "".join(lines)
-        proc.send_signal(signal.SIGTERM)  # while the library still warms up
-        _, rest = proc.communicate(timeout=90)
+        while lines[-1] and not _seen(lines, *needles) and time.monotonic() < deadline:
+            lines.append(proc.stderr.readline())
+        assert _seen(lines, *needles), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stderr.close()
-    assert proc.returncode == 0, rest
-    assert "Traceback" not in rest
-    saved = list((tmp_path / "config").rglob("*.conf"))
-    assert saved and "geometry" in saved[0].read_text()  # the layout was saved on the way out
+    return proc.returncode, rest
 
 
 STUCK_CHILD = """
@@ -128,28 +135,10 @@ sys.exit(run_gui([sys.argv[0], "--data-dir", sys.argv[1], "-v"]))
 def test_sigterm_leaves_a_stuck_worker_behind(tmp_path):
     """A worker that never ends (here: the library stuck while opening) does not keep the app
     alive: closing waits its budget, then exits with code 0 and says why."""
-    import signal
-
-    proc = subprocess.Popen(
-        [sys.executable, "-c", STUCK_CHILD, str(tmp_path / "data")],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(tmp_path),
-        cwd=tmp_path,
-    )
-    try:
-        lines = [proc.stderr.readline()]
-        while lines[-1] and not _seen(lines, "library stuck", "window shown"):
-            lines.append(proc.stderr.readline())
-        assert _seen(lines, "library stuck", "window shown"), "".join(lines)
-        proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
-    assert proc.returncode == 0, rest
+    args = ["-c", STUCK_CHILD, str(tmp_path / "data")]
+    needles = ("library stuck", "window shown")
+    returncode, rest = sigterm_once_seen(args, tmp_path, needles, timeout=30)
+    assert returncode == 0, rest
     assert "the library thread did not end" in rest
     assert "a worker thread is still busy; exiting without waiting for it" in rest
 
