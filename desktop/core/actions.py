@@ -3,25 +3,28 @@
 A reply is `<thought>…</thought>` followed by `<action>…</action>`. JSON actions carry a
 `name`; a write's action body is the section's Markdown with `\\cite{textidN}` citations.
 Parsing is lenient about wrapping (servers without grammars), validation is strict about
-content; hard mode adds the stricter checks of the WARP protocol.
+content; hard mode adds the stricter checks of the WARP protocol. In soft mode a citation of
+a passage from an earlier pack of the run is accepted and an unknown key is dropped (the
+write reports which), instead of failing the whole section. Titles and plans are plain text:
+Markdown, JSON debris and placeholders copied from the prompt's examples never get through.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desktop.core.language import cjk_ratio, matches_language
 from desktop.core.outline import Outline
-from desktop.core.report import cite_keys
+from desktop.core.report import CITE_RE, cite_keys
 
 THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 THOUGHT_RE = re.compile(r"<thought>(.*?)(</thought>|$)", re.DOTALL)
 ACTION_RE = re.compile(r"<action>(.*?)(</action>|$)", re.DOTALL)
 SENTENCE_END_RE = re.compile(r"[.!?。！？](?:\s*\\cite\{[^}]*\})?[\"'”’)]?")
-HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s.*$", re.MULTILINE)
+HEADING_RE = re.compile(r"^\s{0,3}#{1,6}(\s.*)?$|^\s{0,3}(=+|-{2,})\s*$", re.MULTILINE)
+FENCE_RE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 class ActionError(ValueError):
@@ -43,6 +46,7 @@ class InitPlan:
 class Write:
     text: str
     trimmed: bool = False  # the reply was cut off by max_tokens and trimmed to a sentence
+    dropped_keys: tuple[str, ...] = ()  # unknown citation keys removed (soft mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,8 @@ class Rules:
 
     hard_mode: bool = False
     language: str = "en"
-    allowed_keys: frozenset[str] = frozenset()
+    allowed_keys: frozenset[str] = frozenset()  # the pack shown in this prompt
+    known_keys: frozenset[str] = frozenset()  # every key of the run (soft mode accepts them)
     cite_every: int = 0  # 0: no rule; n: a citation at least every n sentences
     expandable: tuple[str, ...] = ()  # positions an extend-plan may target
     allow_nop: bool = True
@@ -108,14 +113,49 @@ def _text(value: object, what: str) -> str:
 
 
 # A title cut off by a length limit or left unfinished ends in a comma or a dash; those go.
-TITLE_TAIL = " ,;:-–—、，；：/"
+TITLE_TAIL = " ,;:-–—、，；：/'\"‘’“”"
+LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+MARKUP_RE = re.compile(r"\\cite\{[^}]*\}|[{}\[\]<>`*#|\\]")
+# The prompts' examples hold only placeholders; a reply that copies one has said nothing.
+PLACEHOLDERS = frozenset(
+    {
+        "...",
+        "..",
+        "…",
+        "keyword-1",
+        "keyword-2",
+        "keyword",
+        "content",
+        "section-x.y.z",
+        "title",
+        "plan",
+    }
+)
+
+
+def plain_text(value: str) -> str:
+    """A title or plan as plain text: link text kept, markup and JSON debris dropped."""
+    text = LINK_RE.sub(r"\1", value)
+    text = MARKUP_RE.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _is_placeholder(text: str) -> bool:
+    return text.strip().lower().strip(".").strip() == "" or text.strip().lower() in PLACEHOLDERS
 
 
 def _title(value: object, what: str = "title") -> str:
-    title = _text(value, what).rstrip(TITLE_TAIL)
-    if not title:
+    title = plain_text(_text(value, what)).rstrip(TITLE_TAIL).lstrip(TITLE_TAIL)
+    if not title or _is_placeholder(title):
         raise ActionError(f"{what} has no words")
     return title
+
+
+def _plan(value: object) -> str:
+    plan = plain_text(_text(value, "plan"))
+    if not plan or _is_placeholder(plan):
+        raise ActionError("plan has no words")
+    return plan
 
 
 def _items(value: object, what: str, low: int, high: int) -> tuple[tuple[str, str], ...]:
@@ -127,7 +167,7 @@ def _items(value: object, what: str, low: int, high: int) -> tuple[tuple[str, st
     for item in value:
         if not isinstance(item, dict):
             raise ActionError(f"{what}: each item needs a title and a plan")
-        items.append((_title(item.get("title")), _text(item.get("plan"), "plan")))
+        items.append((_title(item.get("title")), _plan(item.get("plan"))))
     return tuple(items)
 
 
@@ -154,7 +194,10 @@ def parse_search(reply: str, rules: Rules) -> Search:
 
 
 def _clean_keyword(value: object) -> str:
-    return " ".join(value.split()) if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    keyword = " ".join(value.split())
+    return "" if _is_placeholder(keyword) or re.fullmatch(r"keyword-\d+", keyword) else keyword
 
 
 def parse_init_plan(reply: str, rules: Rules) -> InitPlan:
@@ -184,11 +227,16 @@ def parse_extend_plan(reply: str, rules: Rules) -> ExtendPlan | Nop:
 
 
 def trim_to_sentence(text: str) -> str:
-    """Cut a reply that hit max_tokens back to its last complete sentence (with citation)."""
+    """Cut a reply that hit max_tokens back to its last complete sentence or line (a table row,
+    a list item), closing a code fence the cut left open."""
     end = 0
     for match in SENTENCE_END_RE.finditer(text):
         end = match.end()
-    return text[:end].rstrip()
+    end = max(end, text.rfind("\n") if "\n" in text else 0)
+    trimmed = text[:end].rstrip()
+    if trimmed.count("```") % 2:
+        trimmed += "\n```"
+    return trimmed
 
 
 def parse_write(reply: str, rules: Rules, *, cut_off: bool = False) -> Write:
@@ -201,36 +249,77 @@ def parse_write(reply: str, rules: Rules, *, cut_off: bool = False) -> Write:
     if cut_off or ("<action>" in reply and "</action>" not in reply):
         body, trimmed = trim_to_sentence(body), True
     text = _clean_section_text(body, rules)
+    text, dropped = _settle_citations(text, rules)
     _check_write(text, rules)
-    return Write(text, trimmed)
+    return Write(text, trimmed, dropped)
 
 
 def _clean_section_text(body: str, rules: Rules) -> str:
-    text = body.strip()
-    if HEADING_RE.search(text):
+    text = body.strip("\n").rstrip()
+    if text.startswith(" ") and not text.startswith("    "):
+        text = text.lstrip(" ")  # `<action> text`: the space after the tag is not indentation
+    if HEADING_RE.search(_outside_code(text)):
         if rules.hard_mode:
             raise ActionError("section text must not contain headings")
-        text = HEADING_RE.sub("", text).strip()
+        text = _drop_headings(text)
+    if text.count("```") % 2:
+        text += "\n```"
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _outside_code(text: str) -> str:
+    """The text with fenced code blocks blanked out (a `# comment` there is no heading)."""
+    return FENCE_RE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def _drop_headings(text: str) -> str:
+    out, fenced = [], False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and HEADING_RE.fullmatch(line):
+            continue
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def _settle_citations(text: str, rules: Rules) -> tuple[str, tuple[str, ...]]:
+    """Soft mode keeps keys of the run and drops unknown ones; hard mode only the pack's."""
+    if rules.hard_mode:
+        return text, ()
+    known = rules.allowed_keys | rules.known_keys
+    dropped: list[str] = []
+
+    def keep(match: re.Match) -> str:
+        keys = [k.strip() for k in match.group(1).split(",") if k.strip()]
+        good = [k for k in keys if k in known]
+        dropped.extend(k for k in keys if k not in known)
+        return "\\cite{" + ", ".join(good) + "}" if good else ""
+
+    cleaned = CITE_RE.sub(keep, text)
+    cleaned = re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", cleaned) if dropped else cleaned
+    return cleaned, tuple(dict.fromkeys(dropped))
 
 
 def _check_write(text: str, rules: Rules) -> None:
     if not text:
         raise ActionError("the section text is empty")
     keys = cite_keys(text)
-    unknown = sorted({k for k in keys if k not in rules.allowed_keys})
+    allowed = rules.allowed_keys if rules.hard_mode else rules.allowed_keys | rules.known_keys
+    unknown = sorted({k for k in keys if k not in allowed})
     if unknown:
         raise ActionError(f"cites passages that were not shown: {', '.join(unknown)}")
     if rules.cite_every and _longest_uncited_run(text) >= rules.cite_every:
         raise ActionError(f"{rules.cite_every} sentences in a row without a citation")
     if rules.hard_mode:
+        commands = len(CITE_RE.findall(text))
         if len(text) <= 50:
             raise ActionError("the section text is too short (50 characters or fewer)")
         if not keys:
             raise ActionError("the section cites nothing")
-        if len(keys) > 12:
-            raise ActionError(f"{len(keys)} citations, at most 12 allowed")
-        if not matches_language(re.sub(r"\\cite\{[^}]*\}", "", text), rules.language):
+        if commands > 12:
+            raise ActionError(f"{commands} citations, at most 12 allowed")
+        if not matches_language(CITE_RE.sub("", _outside_code(text)), rules.language):
             raise ActionError(
                 f"the section is not written in the question's language ({rules.language})"
             )
@@ -257,7 +346,3 @@ def expandable_positions(outline: Outline, target_id: str | None) -> tuple[str, 
     if target_id is not None:
         nodes = [n for n in nodes if n.section.id == target_id]
     return tuple(n.position for n in nodes)
-
-
-def section_items(items: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"title": t, "plan": p} for t, p in items]

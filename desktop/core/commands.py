@@ -172,10 +172,15 @@ def _still_deepenable(outline: Outline, section_id: str) -> bool:
 
 
 def normalize_phase(state: RunState) -> RunState:
-    """Re-derive the phase after an edit, so the cursor rule decides what happens next."""
-    if state.outline is None or state.phase in ("search", "init_plan"):
+    """Re-derive the phase after an edit, so the cursor rule decides what happens next.
+
+    A search with nothing left to search for (the user locked or deleted the last unwritten
+    section) moves on to extension, as a write of that section would have."""
+    if state.outline is None or state.phase == "init_plan":
         return state
     cursor = state.outline.cursor()
+    if state.phase == "search":
+        return state if cursor is not None else state.evolve(phase="extend_plan")
     if cursor is not None:
         if state.phase == "write" and state.pack_for == cursor.section.id:
             return state

@@ -33,8 +33,15 @@ from desktop.core.actions import (
     parse_write,
 )
 from desktop.core.cancel import Cancelled, CancelToken
-from desktop.core.commands import Command, CommandQueue, Rejected, apply_command
+from desktop.core.commands import (
+    Command,
+    CommandQueue,
+    Rejected,
+    apply_command,
+    normalize_phase,
+)
 from desktop.core.events import (
+    CitationsDropped,
     CommandApplied,
     CommandRejected,
     EventSink,
@@ -85,6 +92,7 @@ class Call:
     build: Callable[[prompts.Abbreviation, int | None], str]
     grammar: str | None
     max_tokens: int
+    json_schema: dict | None = None
 
 
 class Engine:
@@ -155,6 +163,14 @@ class Engine:
         except (BackendError, PromptTooLong) as exc:
             self._set_status("failed", str(exc))
             self.sink.emit(RunFailed(self.state.step, str(exc)))
+        except Exception as exc:  # a bug must end the run resumably, never loop on a traceback
+            log.exception("step %d failed unexpectedly", self.state.step + 1)
+            message = (
+                f"internal error in step {self.state.step + 1} ({self.state.phase}): "
+                f"{type(exc).__name__}: {exc}; the run can be resumed"
+            )
+            self._set_status("failed", message)
+            self.sink.emit(RunFailed(self.state.step, message))
         return self.state
 
     def _finish_if_due(self) -> bool:
@@ -197,7 +213,10 @@ class Engine:
     # ---- one step -----------------------------------------------------------------------------
     def step(self) -> None:
         """Run the current phase once (one LLM call, except phases that end without one)."""
+        self.state = normalize_phase(self.state)
         phase = self.state.phase
+        if phase == "done":
+            return
         if phase == "extend_plan" and self._skip_extension():
             return
         node = self.state.outline.cursor() if self.state.outline else None
@@ -245,48 +264,35 @@ class Engine:
 
     def _plan_call(self, phase: str) -> tuple[Call, Rules]:
         s, cfg = self.state, self.config
-        self.limits = cfg.grammar_limits(s.language)
+        limits = cfg.grammar_limits(s.language)
         latin_ok = not (cfg.script_guard and s.language == "zh")
+        style = prompts.Style(brief_thought=cfg.brief_thought)
+        budget = cfg.budget(phase, s.language)
         base_rules = Rules(hard_mode=cfg.hard_mode, language=s.language)
         match phase:
             case "search":
                 target = s.cursor_label
                 call = Call(
                     lambda ab, _: prompts.search_prompt(
-                        s.question, s.outline, target, s.language, ab
+                        s.question, s.outline, target, s.language, ab, style
                     ),
-                    grammars.search_grammar(self.limits, latin_ok=latin_ok),
-                    cfg.max_tokens_search,
+                    grammars.search_grammar(limits, latin_ok=latin_ok),
+                    budget,
+                    grammars.action_schema(phase, limits),
                 )
                 return call, base_rules
             case "init_plan":
                 call = Call(
                     lambda _, cap: prompts.init_plan_prompt(
-                        s.question, s.registry, s.pack, s.language, cap
+                        s.question, s.registry, s.pack, s.language, cap, style
                     ),
-                    grammars.init_plan_grammar(
-                        self.limits, hard_mode=cfg.hard_mode, latin_ok=latin_ok
-                    ),
-                    cfg.max_tokens_plan,
+                    grammars.init_plan_grammar(limits, hard_mode=cfg.hard_mode, latin_ok=latin_ok),
+                    budget,
+                    grammars.action_schema(phase, limits, hard_mode=cfg.hard_mode),
                 )
                 return call, base_rules
             case "write":
-                call = Call(
-                    lambda ab, cap: prompts.write_prompt(
-                        s.question, s.outline, s.registry, s.pack, s.language, ab, cap
-                    ),
-                    grammars.write_grammar(
-                        s.pack, self.limits, cite_every=cfg.cite_every, latin_ok=latin_ok
-                    ),
-                    cfg.max_tokens_write,
-                )
-                rules = Rules(
-                    hard_mode=cfg.hard_mode,
-                    language=s.language,
-                    allowed_keys=frozenset(s.pack),
-                    cite_every=cfg.cite_every,
-                )
-                return call, rules
+                return self._write_call(limits, latin_ok, style, budget)
             case "extend_plan":
                 positions = expandable_positions(s.outline, s.deepen_target)
                 forced = s.deepen_target is not None
@@ -298,15 +304,23 @@ class Engine:
                         s.language,
                         forced,
                         None if ab == prompts.Abbreviation() else ab,
+                        style,
                     ),
                     grammars.extend_plan_grammar(
                         positions,
-                        self.limits,
+                        limits,
                         hard_mode=cfg.hard_mode,
                         allow_nop=not forced,
                         latin_ok=latin_ok,
                     ),
-                    cfg.max_tokens_extend,
+                    budget,
+                    grammars.action_schema(
+                        phase,
+                        limits,
+                        positions=positions,
+                        hard_mode=cfg.hard_mode,
+                        allow_nop=not forced,
+                    ),
                 )
                 rules = Rules(
                     hard_mode=cfg.hard_mode,
@@ -316,6 +330,31 @@ class Engine:
                 )
                 return call, rules
         raise AssertionError(f"no LLM call in phase {phase!r}")
+
+    def _write_call(self, limits, latin_ok: bool, style: prompts.Style, budget: int):
+        """The write call: Markdown grammar (tiny models: cited sentences) over the pack."""
+        s, cfg = self.state, self.config
+        if cfg.cite_every:
+            grammar = grammars.tiny_write_grammar(
+                s.pack, limits, cite_every=cfg.cite_every, latin_ok=latin_ok
+            )
+        else:
+            grammar = grammars.write_grammar(s.pack, limits)
+        call = Call(
+            lambda ab, cap: prompts.write_prompt(
+                s.question, s.outline, s.registry, s.pack, s.language, ab, cap, style
+            ),
+            grammar,
+            budget,
+        )
+        rules = Rules(
+            hard_mode=cfg.hard_mode,
+            language=s.language,
+            allowed_keys=frozenset(s.pack),
+            known_keys=frozenset(s.registry.keys()),
+            cite_every=cfg.cite_every,
+        )
+        return call, rules
 
     # ---- the model call -------------------------------------------------------------------------
     def _fit_prompt(self, call: Call) -> tuple[str, int]:
@@ -339,14 +378,38 @@ class Engine:
 
     def _call(self, call: Call, phase: str) -> tuple[ChatResult, bool]:
         prompt, max_tokens = self._fit_prompt(call)
+        result, cached = self._ask(call, phase, prompt, max_tokens)
+        if phase != "write" and result.finish_reason == "length":
+            # A JSON action cut off mid-way cannot parse: retry once with twice the budget.
+            room = self.backend.context_length - self.backend.count_tokens(prompt)
+            longer = min(2 * max_tokens, room - TEMPLATE_OVERHEAD_TOKENS)
+            if longer > max_tokens:
+                log.info(
+                    "step %d: %s cut off at %d tokens; retrying with %d",
+                    self.state.step + 1,
+                    phase,
+                    max_tokens,
+                    longer,
+                )
+                result, cached = self._ask(call, phase, prompt, longer)
+        return result, cached
+
+    def _ask(self, call: Call, phase: str, prompt: str, max_tokens: int) -> tuple[ChatResult, bool]:
         grammar = call.grammar if self.backend.supports_grammar else None
+        schema = (
+            call.json_schema
+            if grammar is None and call.json_schema and self.backend.supports_json_schema
+            else None
+        )
         request = ChatRequest.user(
             prompt,
             max_tokens=max_tokens,
             temperature=self.config.temperature,
+            top_p=self.config.top_p,
             repeat_penalty=self.config.repeat_penalty,
             seed=self.config.seed * 100_003 + self.state.step,
             grammar=grammar,
+            json_schema=schema,
             purpose=phase,
         )
         key = request.cache_key(self.backend.model_id)
@@ -390,7 +453,10 @@ class Engine:
                 outline = Outline.initial(title, sections)
                 self.sink.emit(OutlineChanged(outline, "init-plan"))
                 return s.evolve(outline=outline, phase="search"), {"sections": len(sections)}
-            case Write(text, trimmed):
+            case Write(text, trimmed, dropped):
+                if dropped:
+                    position = s.outline.cursor().position
+                    self.sink.emit(CitationsDropped(s.step + 1, position, dropped))
                 return self._write(text, trimmed)
             case ExtendPlan(position, subsections):
                 node = s.outline.node_at(position)

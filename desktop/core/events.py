@@ -57,6 +57,15 @@ class SectionWritten:
 
 
 @dataclass(frozen=True, slots=True)
+class CitationsDropped:
+    """A write cited keys that were never shown in this run; they were removed (soft mode)."""
+
+    step: int
+    position: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StepMetrics:
     prompt_tokens: int
     prefilled_tokens: int
@@ -128,6 +137,7 @@ Event = (
     | SearchPerformed
     | OutlineChanged
     | SectionWritten
+    | CitationsDropped
     | StepCompleted
     | StepFailed
     | CommandApplied

@@ -65,6 +65,9 @@ class EvidenceRegistry:
     def __len__(self) -> int:
         return len(self.by_key)
 
+    def keys(self) -> list[str]:
+        return list(self.by_key)
+
     def __getitem__(self, key: str) -> Passage:
         return self.by_key[key]
 
@@ -75,28 +78,34 @@ class EvidenceRegistry:
 def quota_merge(results: Sequence[Sequence[Passage]], budget: int) -> list[Passage]:
     """Merge per-keyword rankings: `budget // n` each first, leftovers filled round-robin.
 
-    Duplicates (same text) are dropped wherever they appear after their first occurrence.
+    Duplicates (same text) are skipped while picking, so a keyword's best hits still count
+    for it even when they also sat deep in an earlier keyword's ranking.
     """
     if not results or budget <= 0:
         return []
     seen: set[str] = set()
-    queues: list[list[Passage]] = []
-    for ranking in results:
-        queue = []
-        for passage in ranking:
+    picked: list[Passage] = []
+    queues = [list(ranking) for ranking in results]
+
+    def take(queue: list[Passage]) -> bool:
+        """Pick the queue's best passage not picked yet; False when it has none left."""
+        while queue:
+            passage = queue.pop(0)
             if passage.fingerprint not in seen:
                 seen.add(passage.fingerprint)
-                queue.append(passage)
-        queues.append(queue)
+                picked.append(passage)
+                return True
+        return False
+
     share = budget // len(queues)
-    picked: list[Passage] = []
     for queue in queues:
-        picked.extend(queue[:share])
-        del queue[:share]
+        for _ in range(share):
+            if len(picked) >= budget or not take(queue):
+                break
     while len(picked) < budget and any(queues):
         for queue in queues:
-            if queue and len(picked) < budget:
-                picked.append(queue.pop(0))
+            if len(picked) < budget:
+                take(queue)
     return picked
 
 

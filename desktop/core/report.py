@@ -3,6 +3,11 @@
 Section bodies keep the model's Markdown; each `\\cite{…}` is replaced by a citation token
 `⟦1,4⟧` holding reference numbers assigned in order of first use. Exporters split bodies with
 `split_citations` and render the numbers as links to the reference list.
+
+Before that, text that could pass for a citation or a source without being one is neutralised
+(outside code): a bare bracketed number such as `[12]` or `[3, 7]` becomes `(12)` / `(3, 7)`,
+and a Markdown link or image is kept only when its target is a web page among this run's
+evidence; any other becomes its plain text (a model's `[粒度](/_/)` points nowhere).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from desktop.core.outline import Outline
 
 CITE_RE = re.compile(r"\\cite\{([^}]*)\}")
 TOKEN_RE = re.compile(r"⟦(\d+(?:,\d+)*)⟧")
+BARE_NUMBERS_RE = re.compile(r"\[(\s*\d+(?:\s*[,;–-]\s*\d+)*\s*)\](?!\()")
+LINK_RE = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
+CODE_RE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,28 @@ def split_citations(body: str) -> list[str | tuple[int, ...]]:
     return parts
 
 
+def neutralize(text: str, web_urls: frozenset[str] = frozenset()) -> str:
+    """Bare bracketed numbers and links to nowhere made harmless, code left as it is."""
+
+    def prose(part: str) -> str:
+        def link(match: re.Match) -> str:
+            label, target = match.group(2), match.group(3)
+            if target in web_urls:
+                return match.group(0) if not match.group(1) else f"[{label or target}]({target})"
+            return label
+
+        part = LINK_RE.sub(link, part)
+        return BARE_NUMBERS_RE.sub(r"(\1)", part)
+
+    out, last = [], 0
+    for match in CODE_RE.finditer(text):
+        out.append(prose(text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(prose(text[last:]))
+    return "".join(out)
+
+
 def cite_keys(text: str) -> list[str]:
     """All `textidN` keys cited in a section text, in order, repeats included."""
     keys: list[str] = []
@@ -144,12 +174,13 @@ def build_report(
 ) -> Report:
     """Turn an outline and its evidence into the numbered report model."""
     numbering = _Numbering(registry)
+    web_urls = frozenset(p.source for p in registry.by_key.values() if p.kind == "web")
 
     def convert(sections, prefix: str, level: int) -> tuple[ReportSection, ...]:
         out = []
         for index, s in enumerate(sections, start=1):
             number = f"{prefix}.{index}" if prefix else str(index)
-            body = numbering.render(s.content) if s.content else ""
+            body = numbering.render(neutralize(s.content, web_urls)) if s.content else ""
             children = convert(s.subsections, number, level + 1)
             out.append(
                 ReportSection(number, level, s.title, body, s.content is not None, children, s.id)

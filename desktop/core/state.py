@@ -7,32 +7,35 @@ from dataclasses import asdict, dataclass, field, replace
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.outline import Outline
 
-PHASES = ("search", "init_plan", "write", "extend_plan", "done")
-
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Budgets and switches of one run (the CLI flags and the settings dialog set these)."""
+    """Budgets and switches of one run (the CLI flags and the settings dialog set these).
+
+    The defaults are the settings AgentCPM-Report was run with (temperature 0.7, top_p 0.8,
+    2048 new tokens, a thought long enough to plan). `for_small_model` adds the guards that
+    make a tiny model's output usable.
+    """
 
     max_step: int = 140
     max_extend: int = 8
     hard_mode: bool = False
-    cite_every: int = 0  # 0: off; n: a citation at least every n sentences (small models: 3)
-    script_guard: bool = False  # grammar forbids Latin letters in a Chinese report (small models)
+    cite_every: int = 0  # 0: off; n: a citation at least every n sentences (tiny models: 3)
+    script_guard: bool = False  # grammar forbids Latin letters in a Chinese report (tiny models)
+    brief_thought: bool = False  # the prompt asks for a short thought (tiny models)
     first_budget: int = 20  # passages kept by the first search (before the outline)
     later_budget: int = 10
     per_keyword: int = 20
     temperature: float = 0.7
+    top_p: float = 0.8
     repeat_penalty: float = 1.0
-    max_tokens_search: int = 200
-    max_tokens_plan: int = 900
-    max_tokens_write: int = 900
-    max_tokens_extend: int = 700
-    thought_chars: int = 300
-    keyword_chars: int = 60
-    title_chars: int = 120
-    plan_chars: int = 300
-    sentence_chars: int = 400
+    max_tokens: int = 2048  # write, init-plan and extend-plan (never below the grammar's need)
+    max_tokens_search: int = 1024
+    thought_chars: int = 4000
+    keyword_chars: int = 80
+    title_chars: int = 160
+    plan_chars: int = 600
+    sentence_chars: int = 400  # tiny write grammar only
     max_sections: int = 12  # the protocol's bound; small models get fewer
     max_subsections: int = 7
     seed: int = 0
@@ -55,6 +58,26 @@ class RunConfig:
             max_subsections=self.max_subsections,
         )
 
+    def budget(self, phase: str, language: str) -> int:
+        """max_tokens for a phase: the setting, raised to what its grammar can need."""
+        if phase == "search":
+            return max(self.max_tokens_search, self._need(phase, language))
+        return max(self.max_tokens, self._need(phase, language))
+
+    def _need(self, phase: str, language: str) -> int:
+        """Tokens the longest reply a JSON grammar admits takes (write is unbounded: 0)."""
+        limits = self.grammar_limits(language)
+        item = limits.title_chars + limits.plan_chars + 32
+        chars = {
+            "search": 5 * (limits.keyword_chars + 4) + 48,
+            "init_plan": limits.title_chars + limits.max_sections * item + 64,
+            "extend_plan": limits.max_subsections * item + 96,
+        }.get(phase)
+        if chars is None:
+            return 0
+        per_token = 1.0 if language == "zh" else 3.0  # characters per token, conservatively
+        return int((limits.thought_chars + 32 + chars) / per_token)
+
     @staticmethod
     def from_dict(data: dict) -> RunConfig:
         known = {k: v for k, v in data.items() if k in RunConfig.__dataclass_fields__}
@@ -62,10 +85,12 @@ class RunConfig:
 
     @staticmethod
     def for_small_model(**overrides) -> RunConfig:
-        """Guards that make a tiny model's output usable: frequent citations, fixed script."""
+        """Guards that make a tiny model's output usable: frequent citations, fixed script,
+        a short thought and short titles (its grammars cap them)."""
         base = dict(
             cite_every=3,
             script_guard=True,
+            brief_thought=True,
             repeat_penalty=1.15,
             thought_chars=120,
             keyword_chars=24,
@@ -74,10 +99,8 @@ class RunConfig:
             sentence_chars=200,
             max_sections=6,
             max_subsections=4,
+            max_tokens=480,
             max_tokens_search=320,
-            max_tokens_plan=1600,
-            max_tokens_write=480,
-            max_tokens_extend=1200,
         )
         base.update(overrides)
         return RunConfig(**base)

@@ -28,7 +28,7 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     max_tokens: int = 1024
     temperature: float = 0.7
-    top_p: float = 0.95
+    top_p: float = 0.8
     repeat_penalty: float = 1.0  # >1 discourages loops (small models need it)
     seed: int | None = None
     grammar: str | None = None
@@ -86,6 +86,11 @@ class ChatBackend(Protocol):
 
     @property
     def supports_grammar(self) -> bool: ...
+
+    @property
+    def supports_json_schema(self) -> bool:
+        """Whether the backend constrains a reply to a JSON schema (servers without GBNF)."""
+        ...
 
     def count_tokens(self, text: str) -> int: ...
 

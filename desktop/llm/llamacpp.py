@@ -16,13 +16,15 @@ import contextlib
 import logging
 import os
 import time
-from functools import lru_cache
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.cancel import CancelToken
 from desktop.llm import kv_reuse
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
 from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
+from desktop.llm.sampling import SamplingParams, TokenSampler
 
 log = logging.getLogger(__name__)
 
@@ -164,16 +166,107 @@ def _discrete_gpu() -> bool:
     return sys.platform != "darwin" and gpu_offload_supported()
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU advertises Intel AMX (Linux only; elsewhere assume not)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split()
+    except OSError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def without_extra_buffers() -> Iterator[None]:
+    """While a `Llama` loads inside, llama.cpp's extra CPU buffer types (AMX, repacking) stay off.
+
+    llama.cpp's AMX matrix multiply crashes the process (SIGSEGV in ggml_backend_amx_mul_mat)
+    on AMX machines with the models we ship (seen with llama-cpp-python 0.3.36 on a Sapphire
+    Rapids VM), so on such CPUs the weights stay in plain CPU buffers.
+    """
+    import llama_cpp
+    import llama_cpp.llama as llama_module
+
+    original = llama_cpp.llama_model_default_params
+
+    def params():
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    llama_module.llama_cpp.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
 def _gb(n: int) -> str:
     gb = n / 1024**3
     return f"{gb:.1f} GB" if gb >= 1 else f"{gb:.2f} GB"
 
 
-@lru_cache(maxsize=32)
-def _compiled_grammar(text: str):
-    from llama_cpp import LlamaGrammar
+@dataclass
+class _Generation:
+    text: str = ""
+    finish: str = "stop"
+    tokens: int = 0
+    first: float = 0.0  # seconds from the call to the first non-empty piece
+    outside: float = 0.0  # seconds spent outside llama.cpp (streaming, stop checks)
 
-    return LlamaGrammar.from_string(text, verbose=False)
+
+class _StreamText:
+    """The reply's text as pieces arrive: whole UTF-8 characters only, cut at a stop string."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self._stops = stops
+        self._pending = b""
+        self._text = ""
+        self._sent = 0
+        self.stopped = False
+
+    def add(self, piece: bytes) -> str:
+        """Append a token's bytes; return the newly complete text that may be shown."""
+        self._pending += piece
+        try:
+            self._text += self._pending.decode("utf-8")
+            self._pending = b""
+        except UnicodeDecodeError as exc:
+            if exc.start == 0 and len(self._pending) < 4:
+                return ""  # a character split across tokens: wait for the rest
+            self._text += self._pending.decode("utf-8", errors="replace")
+            self._pending = b""
+        for stop in self._stops:
+            at = self._text.find(stop)
+            if at >= 0:
+                self._text = self._text[:at]
+                self.stopped = True
+        # Hold back a tail that could still become a stop string.
+        hold = 0 if self.stopped else self._held_tail()
+        new = self._text[self._sent : len(self._text) - hold]
+        self._sent += len(new)
+        return new
+
+    def _held_tail(self) -> int:
+        longest = 0
+        for stop in self._stops:
+            for n in range(min(len(stop) - 1, len(self._text)), 0, -1):
+                if self._text.endswith(stop[:n]):
+                    longest = max(longest, n)
+                    break
+        return longest
+
+    def flush(self) -> str:
+        """The tail held back for a stop string that never came."""
+        rest = self._text[self._sent :]
+        self._sent = len(self._text)
+        return rest
+
+    @property
+    def value(self) -> str:
+        return self._text
 
 
 class LlamaCppBackend:
@@ -208,8 +301,9 @@ class LlamaCppBackend:
             raise BackendError(f"llama-cpp-python is not installed: {exc}") from exc
         threads = n_threads or physical_cores()
         setup = kv_reuse.two_sequence_context() if reuse_moved_text else contextlib.nullcontext()
+        buffers = without_extra_buffers() if cpu_has_amx() else contextlib.nullcontext()
         try:
-            with setup:
+            with setup, buffers:
                 self._llm = Llama(
                     model_path=str(self.model_path),
                     n_ctx=n_ctx,
@@ -274,13 +368,19 @@ class LlamaCppBackend:
     def supports_grammar(self) -> bool:
         return True
 
+    @property
+    def supports_json_schema(self) -> bool:
+        return False  # GBNF grammars cover everything a schema would
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def format_prompt(self, request: ChatRequest) -> tuple[str, list[str]]:
         """The prompt exactly as the GGUF's chat template renders it, and its stop strings."""
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        result = self._formatter(messages=messages)
+        # Hybrid reasoning models (MiniCPM4.1, AgentCPM-Report) are run with thinking off: their
+        # template then opens the answer with an empty <think></think>; others ignore the flag.
+        result = self._formatter(messages=messages, enable_thinking=False)
         stops = (
             result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         )
@@ -304,58 +404,80 @@ class LlamaCppBackend:
         gaps = 0
         if self.moves_text:
             reused, gaps = self._move_cached(tokens, reused, cancel)
-        grammar = _compiled_grammar(request.grammar) if request.grammar else None
         if not self._prefill(tokens, reused, cancel):
             seconds = time.perf_counter() - started
             return ChatResult("", "cancelled", len(tokens), 0, 0, seconds, 0.0, seconds)
-        outside = 0.0
-        first = 0.0
-        pieces: list[str] = []
-        finish = "stop"
-        completion_tokens = 0
-        stream = self._llm.create_completion(
-            tokens,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            repeat_penalty=request.repeat_penalty,
-            seed=request.seed,
-            stop=list(request.stop) + stops,
-            grammar=grammar,
-            stream=True,
-        )
         try:
-            for chunk in stream:
-                mark = time.perf_counter()
-                choice = chunk["choices"][0]
-                text = choice.get("text") or ""
-                completion_tokens += 1
-                if text:
-                    if not pieces:
-                        first = mark - started
-                    pieces.append(text)
-                    if on_delta is not None:
-                        on_delta(text)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                if cancel is not None and cancel.is_set:
-                    finish = "cancelled"
-                    break
-                outside += time.perf_counter() - mark
+            sampler = TokenSampler(
+                self._llm,
+                SamplingParams(
+                    request.temperature, request.top_p, request.repeat_penalty, request.seed
+                ),
+                request.grammar,
+            )
+        except ValueError as exc:
+            raise BackendError(f"the reply grammar is invalid: {exc}") from exc
+        try:
+            generation = self._generate(tokens, request, stops, sampler, on_delta, cancel, started)
         finally:
-            stream.close()
+            sampler.close()
         seconds = time.perf_counter() - started
         self._checkpoint(request.purpose)
         return ChatResult(
-            text="".join(pieces),
-            finish_reason=finish,
+            text=generation.text,
+            finish_reason=generation.finish,
             prompt_tokens=len(tokens),
-            completion_tokens=completion_tokens,
+            completion_tokens=generation.tokens,
             prefilled_tokens=len(tokens) - reused + gaps,
             seconds=seconds,
-            first_token_seconds=first,
-            model_seconds=seconds - outside,
+            first_token_seconds=generation.first,
+            model_seconds=seconds - generation.outside,
         )
+
+    def _generate(
+        self,
+        tokens: list[int],
+        request: ChatRequest,
+        stops: list[str],
+        sampler: TokenSampler,
+        on_delta: DeltaCallback | None,
+        cancel: CancelToken | None,
+        started: float,
+    ) -> _Generation:
+        """Decode the last prompt token, then sample, stream and decode until a stop."""
+        llm = self._llm
+        gen = _Generation()
+        text = _StreamText(list(request.stop) + [s for s in stops if s])
+        sampler.remember(tokens)
+        llm.eval(tokens[-1:])
+        while True:
+            if cancel is not None and cancel.is_set:
+                gen.finish = "cancelled"
+                break
+            token = sampler.sample()
+            if sampler.is_end(token):
+                break
+            sampler.accept(token)
+            gen.tokens += 1
+            mark = time.perf_counter()
+            piece = text.add(sampler.piece(token))
+            if piece:
+                if not gen.first:
+                    gen.first = mark - started
+                if on_delta is not None:
+                    on_delta(piece)
+            gen.outside += time.perf_counter() - mark
+            if text.stopped:
+                break
+            if gen.tokens >= request.max_tokens:
+                gen.finish = "length"
+                break
+            llm.eval([token])
+        rest = text.flush()
+        if rest and on_delta is not None:
+            on_delta(rest)
+        gen.text = text.value
+        return gen
 
     def _prefill(self, tokens: list[int], reused: int, cancel: CancelToken | None) -> bool:
         """Evaluate the prompt after the cached prefix in slices; False if cancelled.

@@ -33,6 +33,7 @@ class ScriptedBackend:
         *,
         context_length: int = 32768,
         supports_grammar: bool = True,
+        supports_json_schema: bool = False,
         delay: float = 0.0,
         chunk_chars: int = 8,
     ) -> None:
@@ -40,6 +41,7 @@ class ScriptedBackend:
         self.requests: list[ChatRequest] = []
         self._context = context_length
         self._grammar = supports_grammar
+        self._json_schema = supports_json_schema
         self.delay = delay
         self.chunk_chars = chunk_chars
         self.on_request: Callable[[ChatRequest], None] | None = None
@@ -55,6 +57,10 @@ class ScriptedBackend:
     @property
     def supports_grammar(self) -> bool:
         return self._grammar
+
+    @property
+    def supports_json_schema(self) -> bool:
+        return self._json_schema
 
     @property
     def remaining(self) -> int:

@@ -1,5 +1,7 @@
 """Parsing and validating model replies (lenient wrapping, strict content, hard mode)."""
 
+from dataclasses import replace
+
 import pytest
 
 from desktop.core.actions import (
@@ -77,12 +79,18 @@ def test_titles_lose_dangling_punctuation():
         )
 
 
-def test_write_rejects_unknown_citations_and_strips_headings():
-    rules = Rules(allowed_keys=frozenset({"textid1", "textid2"}))
+def test_write_drops_unknown_citations_and_strips_headings():
+    rules = Rules(allowed_keys=frozenset({"textid1", "textid2"}), known_keys=frozenset({"textid5"}))
     w = parse_write(action("## Heading\nSolar is cheap \\cite{textid1, textid2}."), rules)
     assert w.text == "Solar is cheap \\cite{textid1, textid2}."
-    with pytest.raises(ActionError, match="textid9"):
-        parse_write(action("Invented \\cite{textid9}."), rules)
+    w = parse_write(
+        action("Old \\cite{textid5}. Invented \\cite{textid9}. Mixed \\cite{textid1, textid9}."),
+        rules,
+    )
+    assert w.text == "Old \\cite{textid5}. Invented. Mixed \\cite{textid1}."
+    assert w.dropped_keys == ("textid9",)
+    with pytest.raises(ActionError, match="textid9"):  # hard mode: only the pack shown
+        parse_write(action("Invented \\cite{textid9}. " * 5), replace(rules, hard_mode=True))
     with pytest.raises(ActionError, match="empty"):
         parse_write(action("   "), rules)
 

@@ -97,7 +97,8 @@ def test_search_prompt_names_the_cursor_and_write_prompt_lists_pack():
     engine.run()
     assert "You need to update section-1" in backend.requests[2].prompt_text
     write_prompt = backend.requests[3].prompt_text
-    assert write_prompt.count("textid") >= 10 and 'Write section-1 "Solar"' in write_prompt
+    assert write_prompt.count("bibkey:textid") >= 10
+    assert "** Analyzer's Instruction **\nYou need to update section-1\n" in write_prompt
     assert all(r.grammar for r in backend.requests)  # every call is grammar-constrained
 
 
@@ -187,9 +188,9 @@ def test_edits_queued_mid_run_appear_in_next_prompt_and_locks_hold():
     backend.on_request = on_request
     state = engine.run()
     next_prompt = backend.requests[4].prompt_text
-    assert "section-2 Offshore wind [PLAN]" in next_prompt
-    assert "section-3 Storage [PLAN]" in next_prompt and "Grid" not in next_prompt
-    assert "[LOCKED]" in next_prompt
+    assert "# Section-2 [Offshore wind]: [PLAN]" in next_prompt
+    assert "# Section-3 [Storage]: [PLAN]" in next_prompt and "Grid" not in next_prompt
+    assert "You need to update section-2" in next_prompt  # the locked section-1 is skipped
     assert len(sink.of(CommandApplied)) == 4
     assert "unlock" in sink.of(CommandRejected)[0].reason
     assert [s.title for s in state.outline.sections] == ["Solar", "Offshore wind", "Storage"]
@@ -266,7 +267,7 @@ def test_rewrite_and_deepen_steer_the_model():
     state2 = engine2.run()
     assert state2.outline.get("s1").content.startswith("Rewritten text")
     forced = [r for r in backend2.requests if r.purpose == "extend_plan"][0]
-    assert "The user asked to deepen section-2" in forced.prompt_text
+    assert "The user asked for section-2 to be expanded" in forced.prompt_text
     assert '"nop"' not in forced.grammar  # the user's request cannot be declined
     assert [n.section.title for n in state2.outline.walk()] == ["A", "B", "B1", "B2"]
 
@@ -286,7 +287,7 @@ def test_long_outline_is_abbreviated_to_fit_the_context():
     engine.run()
     last = backend.requests[-1]
     assert backend.count_tokens(last.prompt_text) + last.max_tokens <= 3000
-    assert " … " in last.prompt_text  # earlier sections were abbreviated
+    assert "word ... word" in last.prompt_text  # earlier sections were abbreviated
 
 
 def test_prompt_that_cannot_fit_fails_the_run_clearly():
@@ -317,6 +318,6 @@ def test_chinese_question_gets_chinese_instructions_and_script_guard(question):
     engine, backend, *_ = make_engine(replies, config=config, question=question)
     engine.state = engine.state.evolve(language="zh")
     engine.run()
-    assert "简体中文" in backend.requests[0].prompt_text
-    assert 'kw ::= "\\"" [一-鿿]{1,8}' in backend.requests[0].grammar  # Chinese-only keywords
+    assert "Simplified Chinese" in backend.requests[0].prompt_text
+    assert 'kw ::= "\\"" [一-鿿] [一-鿿]{0,7}' in backend.requests[0].grammar  # Chinese only
     assert "a-zA-Z" in backend.requests[1].grammar  # no Latin letters in titles and plans

@@ -25,6 +25,7 @@ from desktop.core.actions import (
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.language import detect_language
 from desktop.core.outline import Outline
+from desktop.core.report import cite_keys
 from desktop.core.state import RunConfig
 from desktop.llm.base import ChatRequest
 
@@ -82,12 +83,30 @@ def sample(backend, prompt: str, grammar: str, max_tokens: int, seed: int):
     return backend.chat(request)
 
 
+def test_markdown_write_grammar_holds_under_real_sampling(llama_backend):
+    """The large-model write grammar: whatever the model samples parses, cites only the pack,
+    and never contains a heading line or the word bibkey."""
+    reg, keys = registry()
+    shown = keys[:5]
+    outline = Outline.initial("Heat pumps", [("Efficiency", "COP and climate")])
+    prompt = prompts.write_prompt("How efficient are heat pumps?", outline, reg, shown, "en")
+    grammar = grammars.write_grammar(shown, RunConfig().grammar_limits("en"))
+    rules = Rules(allowed_keys=frozenset(shown), hard_mode=False)
+    for i in range(3):
+        result = sample(llama_backend, prompt, grammar, 160, seed=400 + i)
+        assert result.text.startswith("<thought>")
+        write = parse_write(result.text, rules, cut_off=result.finish_reason == "length")
+        assert write.dropped_keys == ()
+        assert "bibkey" not in write.text
+        assert all(k in shown for k in cite_keys(write.text))
+
+
 def test_search_actions_always_valid(llama_backend):
     for i, q in enumerate(sample_questions(zh_every=4)):
         lang = detect_language(q)
         prompt = prompts.search_prompt(q, None, "outline", lang, prompts.Abbreviation())
         grammar = grammars.search_grammar(limits(lang), latin_ok=lang != "zh")
-        result = sample(llama_backend, prompt, grammar, CONFIG.max_tokens_search, seed=i)
+        result = sample(llama_backend, prompt, grammar, CONFIG.budget("search", lang), seed=i)
         assert result.finish_reason == "stop", result.text
         action = parse_search(result.text, Rules(hard_mode=True, language=lang))
         assert 1 <= len(action.keywords) <= 5
@@ -99,7 +118,9 @@ def test_init_plan_actions_always_valid(llama_backend):
         lang = detect_language(q)
         prompt = prompts.init_plan_prompt(q, reg, keys, lang)
         grammar = grammars.init_plan_grammar(limits(lang), hard_mode=True, latin_ok=lang != "zh")
-        result = sample(llama_backend, prompt, grammar, CONFIG.max_tokens_plan, seed=100 + i)
+        result = sample(
+            llama_backend, prompt, grammar, CONFIG.budget("init_plan", lang), seed=100 + i
+        )
         assert result.finish_reason == "stop", result.text[-200:]
         plan = parse_init_plan(result.text, Rules(hard_mode=True, language=lang))
         assert 3 <= len(plan.sections) <= CONFIG.max_sections
@@ -115,7 +136,9 @@ def test_extend_plan_actions_always_valid(llama_backend):
     for i, q in enumerate(sample_questions()):
         prompt = prompts.extend_plan_prompt(q, outline, positions, "en", forced=False)
         grammar = grammars.extend_plan_grammar(positions, limits("en"), hard_mode=True)
-        result = sample(llama_backend, prompt, grammar, CONFIG.max_tokens_extend, seed=200 + i)
+        result = sample(
+            llama_backend, prompt, grammar, CONFIG.budget("extend_plan", "en"), seed=200 + i
+        )
         assert result.finish_reason == "stop", result.text[-200:]
         action = parse_extend_plan(result.text, Rules(hard_mode=True, expandable=positions))
         assert isinstance(action, ExtendPlan | Nop)
@@ -131,12 +154,14 @@ def test_write_cites_only_shown_keys_and_often_enough(llama_backend, language):
     q = "How efficient are heat pumps?" if language == "en" else "热泵的效率如何？"
     outline = Outline.initial("Heat pumps", [("Efficiency", "COP and climate")])
     prompt = prompts.write_prompt(q, outline, reg, shown, language, prompts.Abbreviation())
-    grammar = grammars.write_grammar(
+    grammar = grammars.tiny_write_grammar(
         shown, limits(language), cite_every=CONFIG.cite_every, latin_ok=language != "zh"
     )
     rules = Rules(language=language, allowed_keys=frozenset(shown), cite_every=CONFIG.cite_every)
     for i in range(3):
-        result = sample(llama_backend, prompt, grammar, CONFIG.max_tokens_write, seed=300 + i)
+        result = sample(
+            llama_backend, prompt, grammar, CONFIG.budget("write", language), seed=300 + i
+        )
         write = parse_write(result.text, rules, cut_off=result.finish_reason == "length")
         assert write.text and "\\cite{" in write.text
         if language == "zh":
