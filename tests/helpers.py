@@ -37,9 +37,10 @@ def nop() -> Expect:
 
 
 def shown_keys(request: ChatRequest) -> list[str]:
-    """The evidence keys a write prompt listed (after its '## Passages' heading)."""
+    """The evidence keys a write prompt listed (its `** Retrieved Information **` block)."""
     prompt = request.prompt_text
-    return KEY_RE.findall(prompt.split("## Passages", 1)[-1])
+    block = prompt.split("** Retrieved Information **", 1)[-1].split("## Action Example", 1)[0]
+    return KEY_RE.findall(block)
 
 
 def write(text: str = "A grounded sentence about the topic", n_cites: int = 1) -> Expect:
