@@ -114,14 +114,29 @@ def config_for(
     the model id it reports: a local GGUF path (llama-cpp-python's server) or a name like 135M.
     """
     budgets = dict(
-        max_step=settings.max_step, max_extend=settings.max_extend, hard_mode=settings.hard_mode
+        max_step=settings.max_step,
+        max_extend=settings.max_extend,
+        hard_mode=settings.hard_mode or _constrains_nothing(backend),
     )
     budgets.update({k: v for k, v in overrides.items() if v is not None})
     if choice.server_url:
         small = backend is not None and _is_small_served_model(backend)
     else:
         small = _is_small_file(lambda: resolve_model_path(choice))
-    return RunConfig.for_small_model(**budgets) if small else RunConfig(**budgets)
+    if small:
+        return RunConfig.for_small_model(**budgets)
+    return RunConfig(max_tokens=settings.max_tokens, **budgets)
+
+
+def _constrains_nothing(backend: ChatBackend | None) -> bool:
+    """A server that takes neither a grammar nor a JSON schema: every reply is validated
+    strictly instead (hard mode)."""
+    if backend is None:
+        return False
+    try:
+        return not backend.supports_grammar and not backend.supports_json_schema
+    except BackendError:
+        return False
 
 
 def _is_small_file(path: Callable[[], Path]) -> bool:

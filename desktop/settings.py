@@ -46,7 +46,8 @@ class Settings:
     reuse_moved_text: bool = False  # move unchanged KV blocks (faster, approximate; kv_reuse)
     max_step: int = 140
     max_extend: int = 8
-    hard_mode: bool = False
+    max_tokens: int = 2048  # new tokens per write/plan for a real model (tiny models: less)
+    hard_mode: bool = False  # servers that constrain nothing get it regardless
     chroma_url: str | None = None  # Chroma server instead of the embedded index
     web_search: bool = False
     search_url: str | None = None

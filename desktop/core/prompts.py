@@ -16,6 +16,7 @@ one of the extend-plan prompt's numbered notes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -356,3 +357,28 @@ def extend_plan_prompt(
             CLOSING,
         ]
     )
+
+
+def example_strings() -> frozenset[str]:
+    """Every string a prompt's action examples show (all placeholders): a reply whose title,
+    section title or keyword equals one of these has copied the example."""
+    from desktop.core.evidence import EvidenceRegistry as Registry
+
+    outline = Outline.initial("T", [("S", "P")]).with_content("s1", "x")
+    texts = [
+        search_prompt("q", None, "outline", "en"),
+        init_plan_prompt("q", Registry(), [], "en"),
+        extend_plan_prompt("q", outline, ["section-1"], "en", forced=False),
+        write_prompt("q", Outline.initial("T", [("S", "P")]), Registry(), [], "en"),
+    ]
+    found: set[str] = set()
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("<action> ") and "{what" not in line:
+                body = line.removeprefix("<action> ").removesuffix(" </action>")
+                found.update(re.findall(r'"([^"]*)"', body))
+                found.update(re.findall(r"keyword-\d+", body))
+                if not body.startswith("{"):
+                    found.add(body)
+    keys = {"name", "title", "sections", "plan", "position", "subsections", "keywords"}
+    return frozenset(found - keys - {"search", "init-plan", "extend-plan", "nop"})

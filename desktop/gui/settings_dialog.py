@@ -240,12 +240,18 @@ class SettingsDialog(QDialog):
         group = QGroupBox("Research budgets")
         self.max_step = _spin(1, 5000, suffix=" steps")
         self.max_extend = _spin(0, 100, suffix=" extensions")
+        self.max_tokens = _spin(256, 32768, suffix=" tokens")
+        self.max_tokens.setToolTip(
+            "New tokens a model may write per section or plan (AgentCPM-Report: 2048). "
+            "Raised automatically where a reply's format needs more."
+        )
         self.hard_mode = QCheckBox("Hard mode (stricter checks of every model reply)")
         self.page_size = QComboBox()
         self.page_size.addItems(["A4", "Letter"])
         form = QFormLayout(group)
         form.addRow("Maximum steps:", self.max_step)
         form.addRow("Maximum deepenings:", self.max_extend)
+        form.addRow("Reply length:", self.max_tokens)
         form.addRow("", self.hard_mode)
         form.addRow("Export page size:", self.page_size)
         return group
@@ -328,6 +334,7 @@ class SettingsDialog(QDialog):
         self.reuse_moved_text.setChecked(s.reuse_moved_text)
         self.max_step.setValue(s.max_step)
         self.max_extend.setValue(s.max_extend)
+        self.max_tokens.setValue(s.max_tokens)
         self.hard_mode.setChecked(s.hard_mode)
         self.page_size.setCurrentText(s.page_size)
         self.offline.setChecked(s.offline)
@@ -354,6 +361,7 @@ class SettingsDialog(QDialog):
             reuse_moved_text=self.reuse_moved_text.isChecked(),
             max_step=self.max_step.value(),
             max_extend=self.max_extend.value(),
+            max_tokens=self.max_tokens.value(),
             hard_mode=self.hard_mode.isChecked(),
             page_size=self.page_size.currentText(),
             offline=self.offline.isChecked(),

@@ -66,6 +66,7 @@ GENERIC = "openai-compatible"
 
 _GRAMMAR_KINDS = frozenset({LLAMA_CPP, LLAMA_CPP_PYTHON})
 _JSON_SCHEMA_KINDS = frozenset({LLAMA_CPP, LLAMA_CPP_PYTHON, VLLM, OLLAMA, LM_STUDIO})
+_TEMPLATE_KWARGS_KINDS = frozenset({LLAMA_CPP, VLLM})  # servers that take chat_template_kwargs
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _POLL_SECONDS = 0.05
 _PROBE_TIMEOUT = 10.0
@@ -434,6 +435,9 @@ class OpenAICompatBackend:
             payload["repeat_penalty"] = request.repeat_penalty  # llama.cpp servers only
         if request.stop:
             payload["stop"] = list(request.stop)
+        if info.kind in _TEMPLATE_KWARGS_KINDS:
+            # Hybrid reasoning models run with thinking off, through their chat template.
+            payload["chat_template_kwargs"] = {"enable_thinking": False}
         if request.grammar and info.supports_grammar:
             payload["grammar"] = request.grammar
         elif request.json_schema is not None and info.supports_json_schema:
@@ -590,8 +594,15 @@ class OpenAICompatBackend:
             finish = "length"
         else:
             finish = "stop"
+        text = reply.text
+        if (
+            request.json_schema is not None
+            and not request.grammar
+            and self.probe().supports_json_schema
+        ):
+            text = tagged_reply(text)
         return ChatResult(
-            text=reply.text,
+            text=text,
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -761,6 +772,20 @@ class _StreamReader:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def tagged_reply(text: str) -> str:
+    """A schema-constrained reply `{"thought": …, "action": {…}}` in the tagged form the
+    engine parses (`<thought>…</thought><action>{…}</action>`); anything else unchanged."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    if not isinstance(data, dict) or not isinstance(data.get("action"), dict):
+        return text
+    thought = str(data.get("thought", ""))
+    action = json.dumps(data["action"], ensure_ascii=False)
+    return f"<thought>{thought}</thought>\n<action>{action}</action>"
 
 
 def _response_format(kind: str, schema: dict) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,8 @@ class TokenSampler:
         self._vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._chain = self._build_chain(params)
+        self._penalty = params.repeat_penalty
+        self._recent: deque[int] = deque(maxlen=REPEAT_LAST_N)
         self._grammar = None
         if grammar:
             self._grammar = llama_cpp.llama_sampler_init_grammar(
@@ -63,10 +66,8 @@ class TokenSampler:
     def _build_chain(self, p: SamplingParams):
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        if p.repeat_penalty != 1.0:
-            lib.llama_sampler_chain_add(
-                chain, lib.llama_sampler_init_penalties(REPEAT_LAST_N, p.repeat_penalty, 0.0, 0.0)
-            )
+        # The repetition penalty is applied to the logits here (see _penalized): the binding's
+        # llama_sampler_init_penalties does not match the C signature of this llama.cpp.
         if p.temperature <= 0:
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
             return chain
@@ -80,8 +81,18 @@ class TokenSampler:
 
     def remember(self, tokens: list[int]) -> None:
         """Feed the prompt's tail to the repetition penalty (as llama-cpp-python does)."""
-        for token in tokens[-REPEAT_LAST_N:]:
-            self._lib.llama_sampler_accept(self._chain, token)
+        self._recent.extend(tokens[-REPEAT_LAST_N:])
+
+    def _penalized(self, logits: np.ndarray) -> np.ndarray:
+        """llama.cpp's repeat penalty over the last REPEAT_LAST_N tokens: a positive logit is
+        divided by the penalty, a negative one multiplied."""
+        if self._penalty == 1.0 or not self._recent:
+            return logits
+        out = logits.copy()
+        seen = np.fromiter(set(self._recent), dtype=np.int64)
+        values = out[seen]
+        out[seen] = np.where(values > 0, values / self._penalty, values * self._penalty)
+        return out
 
     def _array(self, logits: np.ndarray):
         c = self._candidates
@@ -111,7 +122,7 @@ class TokenSampler:
     def sample(self) -> int:
         """The next token: from the chain, and, if the grammar refuses it, from the chain over
         the grammar-masked vocabulary."""
-        logits = self._logits()
+        logits = self._penalized(self._logits())
         token = self._pick(self._array(logits))
         if self._grammar is None or self._grammar_allows(token):
             return token
@@ -136,6 +147,7 @@ class TokenSampler:
         return self._buffer.raw[:n]
 
     def accept(self, token: int) -> None:
+        self._recent.append(token)
         self._lib.llama_sampler_accept(self._chain, token)
         if self._grammar is not None:
             self._lib.llama_sampler_accept(self._grammar, token)
