@@ -136,6 +136,7 @@ PLACEHOLDERS = frozenset(
 def plain_text(value: str) -> str:
     """A title or plan as plain text: link text kept, markup and JSON debris dropped."""
     text = LINK_RE.sub(r"\1", value)
+    text = re.sub(r"[`*#]", "", text)  # emphasis and code marks vanish without a gap
     text = MARKUP_RE.sub(" ", text)
     return " ".join(text.split())
 

@@ -151,3 +151,35 @@ def test_extend_plan_positions_and_nop():
         )
     with pytest.raises(ActionError, match="expected 2 to 7"):
         parse_extend_plan(ok, Rules(hard_mode=True, expandable=("section-2",)))
+
+
+def test_write_keeps_markdown_and_trims_a_cut_off_table_to_whole_rows():
+    rules = Rules(allowed_keys=frozenset({"textid1"}))
+    body = "| a | b |\n|---|---|\n| 1 | 2 \\cite{textid1} |\n| 3 | 4"
+    w = parse_write("<thought>t</thought><action> " + body, rules, cut_off=True)
+    assert w.trimmed and w.text == "| a | b |\n|---|---|\n| 1 | 2 \\cite{textid1} |"
+    code = "Run it:\n\n```bash\n# a comment, not a heading\nmake test"
+    w = parse_write(action(code), rules, cut_off=True)
+    assert "# a comment" in w.text and w.text.endswith("```")
+
+
+def test_titles_and_plans_are_plain_text_and_placeholders_are_refused():
+    reply = action(
+        {
+            "name": "init-plan",
+            "title": "[Tables](/_/) in **LaTeX**",
+            "sections": [{"title": "背景'},{", "plan": "Use `booktabs`."}],
+        }
+    )
+    plan = parse_init_plan(reply, Rules())
+    assert plan.title == "Tables in LaTeX"
+    assert plan.sections == (("背景", "Use booktabs."),)
+    with pytest.raises(ActionError, match="no words"):
+        parse_init_plan(
+            action(
+                {"name": "init-plan", "title": "...", "sections": [{"title": "a", "plan": "p"}]}
+            ),
+            Rules(),
+        )
+    with pytest.raises(ActionError, match="no usable keyword"):
+        parse_search(action({"name": "search", "keywords": ["keyword-1", "keyword-2"]}), Rules())

@@ -33,3 +33,42 @@ def test_quota_dedupes_and_respects_first_budget():
     assert len(merged) == 20
     assert [x.chunk_id for x in merged].count("shared") == 1
     assert quota_merge([], 10) == [] and quota_merge([[p("x")]], 0) == []
+
+
+def test_quota_merge_dedups_while_picking_so_each_keyword_keeps_its_best_hits():
+    def p(name: str) -> Passage:
+        return Passage(name, "/d.pdf", page=1, chunk_id=name)
+
+    # "b1" and "b2" are keyword B's best hits but also sit deep in keyword A's ranking.
+    a = [p(f"a{i}") for i in range(1, 8)] + [p("b1"), p("b2")]
+    b = [p("b1"), p("b2"), p("b3")]
+    merged = quota_merge([a, b], 4)
+    assert [x.text for x in merged] == ["a1", "a2", "b1", "b2"]
+    assert len({x.fingerprint for x in quota_merge([a, b, a], 9)}) == 9
+
+
+def test_report_neutralizes_bare_numbers_and_links_outside_code():
+    from desktop.core.outline import Outline
+    from desktop.core.report import build_report
+
+    web = Passage("page text", "https://example.org/a", kind="web", chunk_id="w")
+    registry, keys = EvidenceRegistry().with_passages([web])
+    text = (
+        f"Seen in [12] and [3, 7] \\cite{{{keys[0]}}}; see [the page](https://example.org/a) "
+        "and [粒度](/_/), ![x](http://tracker/img.png). Code `a[1]` stays."
+    )
+    outline = Outline.initial("T", [("S", "P")]).with_content("s1", text)
+    report = build_report(
+        outline,
+        registry,
+        question="q",
+        created="2026-12-01",
+        model="m",
+        finished=True,
+        language="en",
+    )
+    body = report.sections[0].body
+    assert "(12)" in body and "(3, 7)" in body and "⟦1⟧" in body
+    assert "[the page](https://example.org/a)" in body
+    assert "粒度" in body and "](/_/)" not in body and "tracker" not in body
+    assert "`a[1]`" in body
