@@ -150,6 +150,30 @@ def app_path(backend: LlamaCppBackend, request: ChatRequest) -> tuple[float, flo
     )
 
 
+def forced_seconds_per_token(backend: LlamaCppBackend, request: ChatRequest, text: str) -> float:
+    """Decode `text` token by token after the prompt, sampling each step as the app does
+    (with or without the request's grammar) but keeping the given token: the same tokens,
+    so the difference between grammar and none is the grammar's own cost per token."""
+    from desktop.llm.sampling import SamplingParams, TokenSampler
+
+    llm = backend._llm
+    prompt, _ = backend.format_prompt(request)
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    reply = llm.tokenize(text.encode(), add_bos=False, special=False)
+    llm.reset()
+    llm.eval(tokens)
+    sampler = TokenSampler(llm, SamplingParams(0.0, 1.0, 1.0, 1), request.grammar)
+    try:
+        started = time.perf_counter()
+        for token in reply:
+            sampler.sample()
+            sampler.accept(token)
+            llm.eval([token])
+        return (time.perf_counter() - started) / max(1, len(reply))
+    finally:
+        sampler.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -189,6 +213,20 @@ def main() -> None:
             f"  {name:36s} {first:8.2f} {token * 1000:9.1f} {n:7.0f} "
             f"{first / none_first:8.2f} {token / none_token:8.2f}"
         )
+
+    markdown = replace(base, grammar=grammars.write_grammar(keys, limits))
+    reply = backend.chat(markdown).text
+    body = reply.split("<action>", 1)[-1]
+    forced = {"none": [], "after": []}
+    for _ in range(args.repeats):
+        forced["none"].append(forced_seconds_per_token(backend, base, reply))
+        forced["after"].append(forced_seconds_per_token(backend, markdown, reply))
+    none_ms = statistics.median(forced["none"]) * 1000
+    after_ms = statistics.median(forced["after"]) * 1000
+    print(
+        f"\nsame {len(body)} characters decoded with and without the Markdown grammar: "
+        f"{none_ms:.1f} vs {after_ms:.1f} ms/token ({after_ms / none_ms:.2f}x)"
+    )
 
     probe = GrammarProbe(backend._llm)
     text = (ROOT / "tests/llm/grammar_corpus/accept/04-heat-pump-vs-boiler.md").read_text()
