@@ -8,6 +8,8 @@ that is one dictionary lookup and nothing happens. Two environment variables swi
 - `DRAFTWELL_CRASH_AT=N` (or `PREFIX:N`): at the N-th checkpoint this process reaches (the
   N-th whose name starts with PREFIX), it sends itself SIGKILL: no `finally`, no `atexit`, no
   flush, exactly as if the power went. Where SIGKILL does not exist, `os._exit` is the nearest.
+  Several comma-separated targets (`ingest.committed:2,journal.commit:1`) each count on their
+  own and the first one reached kills: a backstop for a target the work may never reach.
 - `DRAFTWELL_CRASH_TRACE=FILE`: append every checkpoint's name to FILE, so a harness can count
   the checkpoints of an uninterrupted run and pick where to kill.
 
@@ -28,16 +30,17 @@ class _Plan:
     """This process's crash plan, read from the environment once."""
 
     def __init__(self) -> None:
-        spec = os.environ.get(AT_ENV, "").strip()
-        prefix, _, number = spec.rpartition(":")
-        self.prefix = prefix
-        self.target = int(number) if number.isdigit() else 0
+        self.targets: list[tuple[str, int]] = []
+        for part in os.environ.get(AT_ENV, "").split(","):
+            prefix, _, number = part.strip().rpartition(":")
+            if number.isdigit() and int(number) > 0:
+                self.targets.append((prefix, int(number)))
+        self.counts = [0] * len(self.targets)
         self.trace = os.environ.get(TRACE_ENV) or None
-        self.count = 0
 
     @property
     def active(self) -> bool:
-        return bool(self.target or self.trace)
+        return bool(self.targets or self.trace)
 
 
 _plan: _Plan | None = None
@@ -53,10 +56,11 @@ def reached(name: str) -> None:
     if _plan.trace:
         with open(_plan.trace, "a", encoding="utf-8") as trace:
             trace.write(name + "\n")
-    if _plan.target and name.startswith(_plan.prefix):
-        _plan.count += 1
-        if _plan.count == _plan.target:
-            kill_self()
+    for index, (prefix, target) in enumerate(_plan.targets):
+        if name.startswith(prefix):
+            _plan.counts[index] += 1
+            if _plan.counts[index] == target:
+                kill_self()
 
 
 def kill_self() -> None:

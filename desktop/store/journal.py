@@ -253,24 +253,20 @@ class RunJournal:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         journal = cls(cls.runs_dir(data_dir) / f"{run_id}.sqlite")
         now = time.time()
-        with journal._writing():
-            journal.db.execute(
-                "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    state.question,
-                    state.language,
-                    json.dumps(config.to_dict()),
-                    json.dumps(sources),
-                    model,
-                    "created",
-                    None,
-                    os.getpid(),
-                    now,
-                    now,
-                ),
-            )
-        journal.commit(state, "start", {})
+        row = (
+            run_id,
+            state.question,
+            state.language,
+            json.dumps(config.to_dict()),
+            json.dumps(sources),
+            model,
+            "created",
+            None,
+            os.getpid(),
+            now,
+            now,
+        )
+        journal._commit(state, "start", {}, run_row=row)  # a run exists only with its state
         return journal
 
     @classmethod
@@ -349,6 +345,11 @@ class RunJournal:
     # ---- writing (the Journal protocol of desktop.core.engine) --------------------------------
     def commit(self, state: RunState, kind: str, detail: dict) -> None:
         """Store the state after a step or an edit, with any new evidence, in one transaction."""
+        self._commit(state, kind, detail)
+
+    def _commit(
+        self, state: RunState, kind: str, detail: dict, run_row: tuple | None = None
+    ) -> None:
         new = [
             (
                 int(key.removeprefix("textid")),
@@ -361,6 +362,8 @@ class RunJournal:
         now = time.time()
         with self._writing():
             self.db.execute("BEGIN")
+            if run_row is not None:
+                self.db.execute("INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?)", run_row)
             self.db.executemany("INSERT INTO evidence VALUES (?,?,?)", new)
             crashpoints.reached("journal.commit.evidence")
             self.db.execute(
