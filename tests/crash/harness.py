@@ -71,14 +71,15 @@ def category(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Kill:
-    """One planned kill: at checkpoint `spec` (NAME:N), or `delay` seconds after the launch
-    reached its first checkpoint."""
+    """One planned kill: at checkpoint `spec` (NAME:N[,NAME:N…]) and/or `delay` seconds
+    after the launch reached its first checkpoint, whichever comes first."""
 
     spec: str | None = None
     delay: float | None = None
 
     def describe(self) -> str:
-        return self.spec if self.spec else f"after {self.delay:.2f}s"
+        timer = f"after {self.delay:.2f}s" if self.delay is not None else ""
+        return " or ".join(x for x in (timer, self.spec) if x)
 
 
 @dataclass(slots=True)
@@ -278,18 +279,24 @@ class KillPlanner:
             return None
         self.left -= 1
         self.issued += 1
-        if self.issued - 1 in self.timed:
-            return Kill(delay=self.rng.uniform(0.0, 0.6))
         rng = self.rng
+        timed = self.issued - 1 in self.timed
         if not _library_done(data) and self.ingest_budget > 0:
             self.ingest_budget -= 1
-            point = f"{next(self._points['ingest'])}:{rng.randint(1, 2)}"
-            return Kill(spec=f"{point},journal.commit.evidence:1")
+            point = f"{next(self._points['ingest'])}:{rng.randint(1, 2)},"
+            return self._kill(timed, point, backstop="journal.commit.evidence:1")
         if not _run_finished(data) and self.left >= self.export_reserve:
             name = next(self._points["research"])
             number = rng.randint(1, 20) if name == "llm.stream" else rng.randint(1, 3)
-            return Kill(spec=f"{name}:{number},export.written:1")
-        return Kill(spec=f"{next(self._points['export'])}:1")
+            return self._kill(timed, f"{name}:{number},", backstop="export.written:1")
+        return self._kill(timed, f"{next(self._points['export'])}:1", backstop="")
+
+    def _kill(self, timed: bool, point: str, backstop: str) -> Kill:
+        """A checkpoint kill, or a timed one (that keeps the backstop: the scripted work is
+        fast, and a late timer would otherwise let a launch run to the end)."""
+        if timed:
+            return Kill(spec=backstop or None, delay=self.rng.uniform(0.0, 0.6))
+        return Kill(spec=point + backstop)
 
 
 def _library_done(data: Path) -> bool:
