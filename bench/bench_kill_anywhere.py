@@ -1,8 +1,10 @@
 """Kill-anywhere benchmark: a scripted research SIGKILLed N times, resumed until it finishes.
 
     python bench/bench_kill_anywhere.py [--kills 50] [--timed 15] [--seed 1] [--series 1]
+                                        [--max-extend 5]
 
-Each series runs tests.crash.scripted_research over generated PDFs in a fresh data folder:
+Each series runs tests.crash.scripted_research over generated PDFs in a fresh data folder (a
+research of 3 + 2 x `--max-extend` sections, long enough for the kills to spread over it):
 `--kills` launches each die by SIGKILL, at a checkpoint picked from where the work stands
 (ingestion, inside a journal commit, a prompt's prefill, a streaming reply, an export) or,
 for `--timed` of them, from outside after a random delay; then it is launched until done.
@@ -33,10 +35,11 @@ def main() -> int:
     parser.add_argument("--timed", type=int, default=15, help="kills by timer, not checkpoint")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--series", type=int, default=1)
+    parser.add_argument("--max-extend", type=int, default=5)
     args = parser.parse_args()
     failed = False
     with tempfile.TemporaryDirectory(prefix="draftwell-kill-") as tmp:
-        ref = reference(Path(tmp) / "reference")
+        ref = reference(Path(tmp) / "reference", args.max_extend)
         print(f"uninterrupted run: {len(ref.trace)} checkpoints, {len(ref.sections)} sections")
         for series in range(args.series):
             seed = args.seed + series

@@ -91,6 +91,7 @@ class Launch:
 
 @dataclass(slots=True)
 class Reference:
+    max_extend: int
     report: str
     trace: list[str]
     library: dict[str, object]
@@ -130,14 +131,16 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def launch(work: Path, kill: Kill | None = None) -> Launch:
-    """Run the child once in `work` (data/, sources/, report.md), optionally killing it."""
+def launch(work: Path, kill: Kill | None = None, max_extend: int = 1) -> Launch:
+    """Run the child once in `work` (data/, sources/, report.md), optionally killing it.
+
+    `max_extend` sizes the research: each extension adds two sections to write."""
     trace = work / "trace.txt"
     trace.unlink(missing_ok=True)
     extra = {"DRAFTWELL_CRASH_TRACE": str(trace)}
     if kill is not None and kill.spec:
         extra["DRAFTWELL_CRASH_AT"] = kill.spec
-    args = [str(work / "data"), str(work / "sources"), str(work / "report.md")]
+    args = [str(work / "data"), str(work / "sources"), str(work / "report.md"), str(max_extend)]
     child = subprocess.Popen(
         [sys.executable, "-m", CHILD, *args],
         stdout=subprocess.PIPE,
@@ -221,13 +224,14 @@ def prepare(work: Path) -> Path:
     return work
 
 
-def reference(work: Path) -> Reference:
+def reference(work: Path, max_extend: int = 1) -> Reference:
     """One uninterrupted run: its report, checkpoint trace, library and sections."""
     prepare(work)
-    done = launch(work)
+    done = launch(work, max_extend=max_extend)
     assert done.returncode == 0 and done.stdout.startswith("done"), done
     trace = (work / "trace.txt").read_text(encoding="utf-8").split()
     return Reference(
+        max_extend,
         (work / "report.md").read_text(encoding="utf-8"),
         trace,
         library_figures(work / "data"),
@@ -287,7 +291,9 @@ class KillPlanner:
             return self._kill(timed, point, backstop="journal.commit.evidence:1")
         if not _run_finished(data) and self.left >= self.export_reserve:
             name = next(self._points["research"])
-            number = rng.randint(1, 20) if name == "llm.stream" else rng.randint(1, 3)
+            # Small numbers: each research kill lets about one step through, so the kills
+            # spread over the whole run instead of finishing it early.
+            number = rng.randint(1, 10) if name == "llm.stream" else rng.randint(1, 2)
             return self._kill(timed, f"{name}:{number},", backstop="export.written:1")
         return self._kill(timed, f"{next(self._points['export'])}:1", backstop="")
 
@@ -295,7 +301,7 @@ class KillPlanner:
         """A checkpoint kill, or a timed one (that keeps the backstop: the scripted work is
         fast, and a late timer would otherwise let a launch run to the end)."""
         if timed:
-            return Kill(spec=backstop or None, delay=self.rng.uniform(0.0, 0.6))
+            return Kill(spec=backstop or None, delay=self.rng.uniform(0.0, 0.3))
         return Kill(spec=point + backstop)
 
 
@@ -337,7 +343,7 @@ def run_with_kills(work: Path, planner: KillPlanner, ref: Reference) -> Outcome:
         seen.update(now)
 
     while (kill := planner.next(work / "data")) is not None:
-        result = launch(work, kill)
+        result = launch(work, kill, ref.max_extend)
         outcome.launches += 1
         if result.returncode == -signal.SIGKILL:
             outcome.kills += 1
@@ -346,7 +352,7 @@ def run_with_kills(work: Path, planner: KillPlanner, ref: Reference) -> Outcome:
             outcome.unreached += 1
         observe()
     for _ in range(5):
-        result = launch(work)
+        result = launch(work, max_extend=ref.max_extend)
         outcome.launches += 1
         observe()
         if result.returncode == 0:

@@ -1,6 +1,6 @@
 """The child process of the kill-anywhere harness: ingest, research, export — resumably.
 
-Usage: python -m tests.crash.scripted_research DATA_DIR SOURCES_DIR REPORT_FILE
+Usage: python -m tests.crash.scripted_research DATA_DIR SOURCES_DIR REPORT_FILE [MAX_EXTEND]
 
 Every launch does whatever is still undone: adds SOURCES_DIR to the library (interrupted
 documents resume), starts the run or resumes the unfinished one, and exports its report to
@@ -33,9 +33,11 @@ from desktop.session import ResearchSession, report_for
 from desktop.store.journal import RunJournal, list_runs
 
 QUESTION = "How do heat pumps compare with gas boilers for heating a home?"
-CONFIG = RunConfig(max_step=40, max_extend=1)
+MAX_STEP = 120
+EXPANDABLE = ("section-1", "section-2", "section-3", "section-1.1", "section-1.2")
 BATCH_SIZE = 2  # small batches: many ingestion commits to be killed between
 CHUNK_CHARS = 24  # streamed reply pieces (each is a checkpoint)
+CHUNK_DELAY_S = 0.003  # a little time per piece, so a kill by timer can land mid-research
 SECTIONS = ("Running costs", "Emissions", "Comfort and noise")
 KEYWORDS = ("heat pump efficiency", "gas boiler cost", "carbon emissions", "installation")
 LISTED_KEY = re.compile(r"^(?:bibkey:)?(textid\d+)\b", re.MULTILINE)
@@ -95,22 +97,25 @@ def policy(request: ChatRequest) -> str:
                 f"A second finding supports it{cite}."
             )
         case "extend_plan":
-            if "section-1.1" in prompt.lower():
+            # The first position the outline shows without subsections yet.
+            shown = prompt.lower()
+            position = next((p for p in EXPANDABLE if f"{p}.1" not in shown), None)
+            if position is None:
                 return _action({"name": "nop"})
             subsections = [
-                {"title": "Air source", "plan": "Detail air source units."},
-                {"title": "Ground source", "plan": "Detail ground loops."},
+                {"title": f"Air source ({position})", "plan": "Detail air source units."},
+                {"title": f"Ground source ({position})", "plan": "Detail ground loops."},
             ]
-            payload = {"name": "extend-plan", "position": "section-1", "subsections": subsections}
+            payload = {"name": "extend-plan", "position": position, "subsections": subsections}
             return _action(payload)
     raise AssertionError(f"unexpected call for {request.purpose!r}")
 
 
 def backend() -> ScriptedBackend:
-    return ScriptedBackend([policy] * 200, chunk_chars=CHUNK_CHARS)
+    return ScriptedBackend([policy] * 200, chunk_chars=CHUNK_CHARS, delay=CHUNK_DELAY_S)
 
 
-def research(data_dir: Path, library: Library, sources: Path) -> str:
+def research(data_dir: Path, library: Library, sources: Path, max_extend: int) -> str:
     """Start the run, or resume the unfinished one; return its id."""
     runs = list_runs(data_dir)
     retriever = library.retriever([sources])
@@ -125,7 +130,7 @@ def research(data_dir: Path, library: Library, sources: Path) -> str:
             data_dir,
             QUESTION,
             sources=[str(sources)],
-            config=CONFIG,
+            config=RunConfig(max_step=MAX_STEP, max_extend=max_extend),
             backend=backend(),
             retriever=retriever,
             model_name="scripted",
@@ -147,11 +152,12 @@ def export(data_dir: Path, run_id: str, out: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    data_dir, sources, out = (Path(a) for a in argv)
+    data_dir, sources, out = (Path(a) for a in argv[:3])
+    max_extend = int(argv[3]) if len(argv) > 3 else 1
     library = Library(data_dir, embedder=HashEmbedder(), batch_size=BATCH_SIZE)
     try:
         library.add([sources])
-        run_id = research(data_dir, library, sources)
+        run_id = research(data_dir, library, sources, max_extend)
     finally:
         library.close()
     export(data_dir, run_id, out)
