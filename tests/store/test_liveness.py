@@ -227,8 +227,9 @@ def test_no_liveness_probe_by_signal_remains():
     """`os.kill(pid, 0)` is no liveness test (reused pids, zombies; on Windows it kills)."""
     offenders = [
         f"{path.relative_to(ROOT)}:{number}"
-        for folder in ("desktop", "bench", "scripts")
+        for folder in ("desktop", "bench", "scripts", "tests")
         for path in sorted((ROOT / folder).rglob("*.py"))
+        if path != Path(__file__).resolve()  # this file names the pattern it looks for
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if NO_SIGNAL_PROBE.search(line)
     ]
