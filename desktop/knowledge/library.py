@@ -103,7 +103,12 @@ class Library:
     ) -> None:
         self.root = Path(data_dir) / "library"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._catalog = Catalog(self.root / "catalog.sqlite3")
+        try:
+            self._catalog = Catalog(self.root / "catalog.sqlite3")
+        except sqlite3.OperationalError as exc:
+            read_only = not os.access(self.root, os.W_OK)
+            reason = "the data folder is read-only" if read_only else str(exc)
+            raise LibraryError(f"cannot open the library in {self.root}: {reason}") from exc
         self._embedder = embedder or default_embedder()
         self._chroma_url = chroma_url
         self._hybrid = hybrid

@@ -25,6 +25,7 @@ journal stays as it was after the last commit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -68,9 +69,9 @@ def _write_failure(exc: BaseException) -> str:
         return "the disk is full"
     if "readonly" in text.lower() or "read-only" in text.lower():
         return "the data folder is read-only"
-    if isinstance(exc, OSError) and exc.errno == 28:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return "the disk is full"
-    if isinstance(exc, OSError) and exc.errno in (13, 30):
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "the data folder is read-only"
     return text or type(exc).__name__
 

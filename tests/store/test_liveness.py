@@ -198,9 +198,12 @@ def read_only_command(data: Path, args: list[str]) -> list[str]:
     return ["unshare", "-rm", "sh", "-c", READ_ONLY_MOUNT, str(data), *args]
 
 
-def test_a_read_only_data_folder_lists_runs_but_refuses_to_resume_in_one_line(tmp_path):
+def test_a_read_only_data_folder_lists_and_exports_runs_but_refuses_to_resume_in_one_line(
+    tmp_path,
+):
     data = tmp_path / "data"
     run_ids = sorted(new_run(data) for _ in range(2))
+    (data / "library").mkdir()  # a library folder that cannot even get its catalog
     command = [sys.executable, "-m", "desktop.cli"]
 
     def ro_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -215,6 +218,17 @@ def test_a_read_only_data_folder_lists_runs_but_refuses_to_resume_in_one_line(tm
     assert resumed.returncode == 1
     assert resumed.stderr.strip().splitlines() == [
         f"draftwell: run {run_ids[0]} cannot continue: the data folder is read-only"
+    ]
+    library = ro_cli("library", "list")
+    assert library.returncode == 1
+    assert library.stderr.strip().splitlines() == [
+        f"draftwell: cannot open the library in {data / 'library'}: the data folder is read-only"
+    ]
+    out = tmp_path / "export.md"  # outside the read-only folder
+    exported = ro_cli("export", run_ids[0], "--format", "md", "--out", str(out))
+    assert exported.returncode == 1  # these runs have no outline yet: one line says so
+    assert exported.stderr.strip().splitlines() == [
+        f"draftwell: run {run_ids[0]} has no outline yet: nothing to export"
     ]
     for path in [*data.rglob("*"), data]:
         path.chmod(0o755 if path.is_dir() else 0o644)
