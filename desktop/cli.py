@@ -367,10 +367,13 @@ def cmd_resume(args) -> int:
     settings = _settings_for(args, data_dir)
     _configure_network(args, settings)
     journal = RunJournal.open(data_dir, args.run_id)
-    info = journal.info()
-    journal.close()
-    if info.status == "finished":
-        raise CliError(f"run {args.run_id} is already finished")
+    try:
+        info = journal.info()
+        if info.status == "finished":
+            raise CliError(f"run {args.run_id} is already finished")
+        journal.claim()  # refused here, before the model loads, if another process holds it
+    finally:
+        journal.close()
     choice = _model_choice(args, settings)
     if choice.path is None and not choice.server_url and info.model.endswith(".gguf"):
         choice = ModelChoice.from_settings(settings)
@@ -601,6 +604,7 @@ def _configure_logging(verbose: bool) -> None:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from desktop.export.atomic import ExportError
+    from desktop.knowledge.library import LibraryError
     from desktop.llm.base import BackendError
     from desktop.network import OfflineError
     from desktop.session import SessionError
@@ -613,6 +617,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         SessionError,
         JournalError,
         ExportError,
+        LibraryError,
     ]
     try:
         from desktop.llm.models import ModelError  # type: ignore[attr-defined]

@@ -241,6 +241,7 @@ class ResearchSession:
         unless offline mode forbids it now (then local only, and `notice` says so)."""
         journal = RunJournal.open(data_dir, run_id)
         try:
+            journal.claim()  # one writer per run: refused with one line if another holds it
             state = journal.latest_state()
             config = journal.config
             if config_overrides:

@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from desktop import crashpoints
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +55,9 @@ def write_atomically(path: Path, write: Callable[[Path], None], *, force: bool =
         with open(tmp, "rb+") as handle:  # the rename must not land before the data does
             os.fsync(handle.fileno())
         os.chmod(tmp, _default_mode())
+        crashpoints.reached("export.written")
         os.replace(tmp, path)
+        crashpoints.reached("export.renamed")
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:

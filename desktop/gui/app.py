@@ -94,6 +94,25 @@ def arm_exit_deadline(seconds: float = EXIT_DEADLINE_SECONDS) -> None:
     faulthandler.dump_traceback_later(seconds, exit=True)
 
 
+def claim_data_folder(data_dir: str | None, paths: list[str]):
+    """This app's SingleInstance claim, or None when another app has the folder (it was asked
+    to come to the front and take `paths`; one line on stderr says so)."""
+    from desktop.gui.single_instance import SingleInstance
+    from desktop.settings import resolve_data_dir
+
+    folder = resolve_data_dir(data_dir)
+    instance = SingleInstance(folder)
+    if instance.claim():
+        return instance
+    raised = instance.forward(paths)
+    action = "brought it to the front" if raised else "it did not answer"
+    print(
+        f"draftwell: Draftwell is already open on {folder} ({instance.holder_text}); {action}",
+        file=sys.stderr,
+    )
+    return None
+
+
 def run_gui(argv: Sequence[str]) -> int:
     """Open the main window and run the event loop; returns the exit code."""
     args = parse_args(argv)
@@ -107,18 +126,26 @@ def run_gui(argv: Sequence[str]) -> int:
 
     app = QApplication.instance() or QApplication(list(argv))
     configure_app(app)
+    from desktop.gui.single_instance import bring_to_front
+
+    paths = [os.path.abspath(p) for p in args.paths]
     try:
+        instance = claim_data_folder(args.data_dir, paths)
+        if instance is None:
+            return 0
         window = make_window(args.data_dir)
     except OSError as exc:
         log.error("cannot open the data folder: %s", exc)
         return 1
+    instance.activated.connect(lambda handed: bring_to_front(window, handed))
     window.shuttingDown.connect(lambda: arm_exit_deadline())
     window.show()
     quit_on_signals(window)
     log.info("window shown %.0f ms after start", (time.perf_counter() - _STARTED) * 1000)
-    if args.paths:
-        window.add_documents([os.path.abspath(p) for p in args.paths])
+    if paths:
+        window.add_documents(paths)
     code = int(app.exec())
+    instance.release()
     if not window.workers_ended:
         # A worker thread is stuck in native code (e.g. still importing torch on a loaded
         # machine): Qt would abort on destroying its running thread. The run journal and the

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop import crashpoints
 from desktop.core.cancel import CancelToken
 from desktop.knowledge.catalog import Catalog, ChunkRow
 from desktop.knowledge.chunking import Chunk, Section, chunk_section
@@ -175,6 +176,7 @@ class Ingestor:
                 vectors,
                 [_metadata(e) for e in fresh],
             )
+            crashpoints.reached("ingest.upserted")
         failed = [e for e in group if isinstance(e, _Failed)]
         if chunks or any(isinstance(e, _Begin | _End | _Failed) for e in group):
             with self._catalog.transaction() as db:
@@ -183,6 +185,8 @@ class Ingestor:
                     self._catalog.update_document(db, digest, next_chunk=next_chunk)
                 for event in group:
                     self._apply(db, event)
+                crashpoints.reached("ingest.before_commit")
+            crashpoints.reached("ingest.committed")
         for event in failed:  # doomed in the transaction above; now actually delete
             self._index.delete_document(event.job.digest)
             self._catalog.forget_doomed(event.job.digest)

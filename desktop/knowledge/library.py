@@ -5,11 +5,18 @@ skipped, a second copy of the same content is a `duplicate` (indexed once), and 
 its index. The index lives in `data_dir/library`: a SQLite catalog plus Chroma (embedded, or a
 `chroma run` server when a URL is given). One `Library` is one writer; retrievers may run on other
 threads at the same time.
+
+One writer per library across processes too: `add` and `remove` hold an OS lock on
+`library/writer.lock` (desktop.locks) while they change anything, so a second window or a
+terminal command waits a moment and then gets one line naming the holder. Because only the lock
+holder can be indexing, a document found `indexing` by the lock holder was interrupted and
+resumes, whatever process id its row names (that pid may have been reused since).
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from desktop import crashpoints
 from desktop.core.cancel import CancelToken
 from desktop.core.evidence import Retriever
 from desktop.knowledge.catalog import Catalog, DocumentRow, PathRow
@@ -32,7 +40,7 @@ from desktop.knowledge.ingest import (
     IngestProgress,
 )
 from desktop.knowledge.retrieval import LibraryRetriever, Scope
-from desktop.processes import pid_alive
+from desktop.locks import LockBusy, ProcessLock, holder_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,10 @@ _HASH_BLOCK = 1 << 20
 
 class LibraryError(RuntimeError):
     """The library cannot do what was asked (for example, another embedding model built it)."""
+
+
+class LibraryBusy(LibraryError):
+    """Another live process is changing the library (the message names it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +103,12 @@ class Library:
     ) -> None:
         self.root = Path(data_dir) / "library"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._catalog = Catalog(self.root / "catalog.sqlite3")
+        try:
+            self._catalog = Catalog(self.root / "catalog.sqlite3")
+        except sqlite3.OperationalError as exc:
+            read_only = not os.access(self.root, os.W_OK)
+            reason = "the data folder is read-only" if read_only else str(exc)
+            raise LibraryError(f"cannot open the library in {self.root}: {reason}") from exc
         self._embedder = embedder or default_embedder()
         self._chroma_url = chroma_url
         self._hybrid = hybrid
@@ -99,6 +116,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writer = ProcessLock(self.root / "writer.lock", "the document library")
         self._ingesting = False
 
     # --- public API ---
@@ -115,7 +133,7 @@ class Library:
         Unchanged files are skipped, interrupted ones resume, failed ones are retried. Raises
         `Cancelled` if `cancel` is set; what was committed stays, the rest resumes next time.
         """
-        with self._write_lock:
+        with self._write_lock, self._writing():
             self._purge()  # finish deletions a crash interrupted, before anything is re-added
             files, missing = _expand(paths)
             plan = self._plan(files, cancel)
@@ -140,7 +158,7 @@ class Library:
 
     def remove(self, paths: Sequence[Path]) -> builtins.list[Path]:
         """Forget files (or everything under folders); return the paths that were removed."""
-        with self._write_lock:
+        with self._write_lock, self._writing():
             targets = [str(Path(p).expanduser().resolve()) for p in paths]
             rows = [r for r in self._catalog.path_rows() if _under_any(r.path, targets)]
             with self._catalog.transaction() as db:
@@ -263,7 +281,7 @@ class Library:
         """Resume an interrupted document, retry a failed one; leave finished ones alone."""
         if document.hash in plan.jobs:
             return
-        if document.status == "indexing" and not self._busy_elsewhere(document):
+        if document.status == "indexing":  # we hold the writer lock: nobody else is indexing it
             resume = document.next_chunk if document.chunker == CHUNKER_VERSION else 0
             self._catalog.delete_chunks_from(db, document.hash, resume)
             if resume == 0:
@@ -310,12 +328,20 @@ class Library:
         index = self._vector_index()
         for digest in doomed:
             index.delete_document(digest)
+            crashpoints.reached("library.purge")
             self._catalog.forget_doomed(digest)
 
-    def _busy_elsewhere(self, document: DocumentRow) -> bool:
-        """Return True if another live process is indexing this document right now."""
-        worker = document.worker
-        return worker is not None and worker != os.getpid() and pid_alive(worker)
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the library's writer lock (across processes) for the block."""
+        try:
+            self._writer.acquire()
+        except LockBusy as exc:
+            raise LibraryBusy(f"{exc}: wait until it has finished") from None
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     # --- status ---
 
@@ -334,9 +360,13 @@ class Library:
         return DocumentStatus(row.path, document.status, document.pages, chunks, error)
 
     def _indexing_now(self, document: DocumentRow) -> bool:
-        if document.worker == os.getpid():
-            return self._ingesting
-        return document.worker is not None and pid_alive(document.worker)
+        """Whether the library's live writer is indexing this document (else: interrupted)."""
+        if document.worker == os.getpid() and self._ingesting:
+            return True
+        if self._writer.held:
+            return False  # we are the writer and not indexing: the row is a leftover
+        holder = holder_of(self._writer.path)
+        return holder is not None and holder.pid == document.worker
 
     def _scope_paths(self, sources: Sequence[Path]) -> dict[str, str]:
         """Map the content hashes under `sources` to the path the user named (first one wins)."""

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from desktop import crashpoints
 from desktop.core.cancel import CancelToken
 from desktop.llm.base import ChatRequest, ChatResult, DeltaCallback
 
@@ -92,8 +93,10 @@ class ScriptedBackend:
             finish, item = item.finish_reason, item.reply
         text = item(request) if callable(item) else item
         started = time.perf_counter()
+        crashpoints.reached("llm.prefill")
         sent = []
         for start in range(0, len(text), self.chunk_chars):
+            crashpoints.reached("llm.stream")
             if cancel is not None and cancel.is_set:
                 return self._result("".join(sent), "cancelled", request, started)
             piece = text[start : start + self.chunk_chars]

@@ -10,21 +10,34 @@ answered before the crash costs nothing). Schema changes are numbered migrations
 
 Writes hold a lock: network log entries may arrive from helper threads (page fetches, a model
 server's stream reader) while the engine's thread commits a step.
+
+Liveness: the process that runs a run holds an OS lock on `RUN_ID.lock` next to the journal
+(desktop.locks) from `create` or `claim` until `close`, and takes it before its first write, so
+a run has one writer. A run whose row says running or paused while nobody holds its lock is
+`interrupted` (offered for resume); the stored `pid` only names the last writer. Journals from
+before the lock (pid only) need no migration: their lock file is simply absent, so free.
+
+A journal in a read-only folder opens read-only (listing and export work); a write that cannot
+happen (read-only folder, full disk) raises JournalError with one line and rolls back, so the
+journal stays as it was after the last commit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from desktop import crashpoints
 from desktop.core.commands import Command, command_to_dict
 from desktop.core.state import (
     RunConfig,
@@ -33,12 +46,34 @@ from desktop.core.state import (
     registry_from_items,
 )
 from desktop.llm.base import ChatResult
+from desktop.locks import LockBusy, ProcessLock, holder_of
 from desktop.network import NetworkEntry
-from desktop.processes import pid_alive
+
+log = logging.getLogger(__name__)
+
+LIVE_STATUSES = ("running", "paused")
 
 
 class JournalError(Exception):
-    """A run journal is missing or unreadable; the message is one clear line."""
+    """A run journal is missing, unreadable or cannot be written; the message is one line."""
+
+
+class RunBusy(JournalError):
+    """Another live process holds the run (the message names it: pid, host, since when)."""
+
+
+def _write_failure(exc: BaseException) -> str:
+    """The reason a journal write failed, in a few plain words."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.Error) and "full" in text.lower():
+        return "the disk is full"
+    if "readonly" in text.lower() or "read-only" in text.lower():
+        return "the data folder is read-only"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the data folder is read-only"
+    return text or type(exc).__name__
 
 
 def _migration_1(db: sqlite3.Connection) -> None:
@@ -124,14 +159,80 @@ class RunJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._claim: ProcessLock | None = None
+        self.read_only = False
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            _migrate(self.db)
+            self.db = self._connect(path)
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"cannot open run journal {path}: {exc}") from exc
         self._known_keys = {row[0] for row in self.db.execute("SELECT key FROM evidence")}
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        """Open read-write (WAL, migrated); in a read-only folder fall back to read-only."""
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(db)
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+        log.info("%s is read-only: opening the run journal read-only", path)
+        self.read_only = True
+        # immutable: no -wal/-shm files can be made here, and nobody can be writing.
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False
+        )
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < len(MIGRATIONS):
+            db.close()
+            raise sqlite3.OperationalError(
+                "the journal needs an upgrade but its folder is read-only"
+            )
+        return db
+
+    # ---- the writer's claim -------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_suffix(".lock")
+
+    def claim(self) -> None:
+        """Become the run's one writer (hold its lock until `close`); raise RunBusy if taken."""
+        if self._claim is not None:
+            return
+        if self.read_only:
+            raise JournalError(
+                f"run {self.path.stem} cannot continue: the data folder is read-only"
+            )
+        lock = ProcessLock(self.lock_path, f"run {self.path.stem}")
+        try:
+            lock.acquire()
+        except LockBusy as exc:
+            raise RunBusy(f"{exc}: continue it there, or close it first") from None
+        except OSError as exc:
+            raise JournalError(
+                f"run {self.path.stem} cannot continue: {_write_failure(exc)}"
+            ) from None
+        self._claim = lock
+
+    @property
+    def claimed(self) -> bool:
+        return self._claim is not None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction by the claimed writer; failures become one JournalError line."""
+        self.claim()
+        with self._lock:
+            try:
+                with self.db:
+                    yield self.db
+            except sqlite3.Error as exc:
+                raise JournalError(
+                    f"cannot save run {self.path.stem}: {_write_failure(exc)}"
+                ) from exc
 
     # ---- creating and opening ---------------------------------------------------------------
     @staticmethod
@@ -153,24 +254,20 @@ class RunJournal:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         journal = cls(cls.runs_dir(data_dir) / f"{run_id}.sqlite")
         now = time.time()
-        with journal.db:
-            journal.db.execute(
-                "INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    state.question,
-                    state.language,
-                    json.dumps(config.to_dict()),
-                    json.dumps(sources),
-                    model,
-                    "created",
-                    None,
-                    os.getpid(),
-                    now,
-                    now,
-                ),
-            )
-        journal.commit(state, "start", {})
+        row = (
+            run_id,
+            state.question,
+            state.language,
+            json.dumps(config.to_dict()),
+            json.dumps(sources),
+            model,
+            "created",
+            None,
+            os.getpid(),
+            now,
+            now,
+        )
+        journal._commit(state, "start", {}, run_row=row)  # a run exists only with its state
         return journal
 
     @classmethod
@@ -211,7 +308,7 @@ class RunJournal:
         row = self._run_row()
         steps = self.db.execute("SELECT COALESCE(MAX(step), 0) FROM snapshots").fetchone()[0]
         status = row["status"]
-        if status in ("running", "paused") and not pid_alive(row["pid"]):
+        if status in LIVE_STATUSES and not self.claimed and holder_of(self.lock_path) is None:
             status = "interrupted"
         return RunInfo(
             row["id"],
@@ -249,6 +346,11 @@ class RunJournal:
     # ---- writing (the Journal protocol of desktop.core.engine) --------------------------------
     def commit(self, state: RunState, kind: str, detail: dict) -> None:
         """Store the state after a step or an edit, with any new evidence, in one transaction."""
+        self._commit(state, kind, detail)
+
+    def _commit(
+        self, state: RunState, kind: str, detail: dict, run_row: tuple | None = None
+    ) -> None:
         new = [
             (
                 int(key.removeprefix("textid")),
@@ -259,9 +361,12 @@ class RunJournal:
             if key not in self._known_keys
         ]
         now = time.time()
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute("BEGIN")
+            if run_row is not None:
+                self.db.execute("INSERT INTO run VALUES (?,?,?,?,?,?,?,?,?,?,?)", run_row)
             self.db.executemany("INSERT INTO evidence VALUES (?,?,?)", new)
+            crashpoints.reached("journal.commit.evidence")
             self.db.execute(
                 "INSERT INTO snapshots (step, kind, phase, detail, state, created) "
                 "VALUES (?,?,?,?,?,?)",
@@ -275,6 +380,8 @@ class RunJournal:
                 ),
             )
             self.db.execute("UPDATE run SET updated = ?", (now,))
+            crashpoints.reached("journal.commit.before_commit")
+        crashpoints.reached("journal.commit.after_commit")
         self._known_keys.update(key for _, key, _ in new)
 
     def cached_reply(self, key: str) -> ChatResult | None:
@@ -282,14 +389,14 @@ class RunJournal:
         return ChatResult(**json.loads(row[0])) if row else None
 
     def store_reply(self, key: str, result: ChatResult) -> None:
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO llm_cache VALUES (?,?,?)",
                 (key, json.dumps(asdict(result), ensure_ascii=False), time.time()),
             )
 
     def record_command(self, command: Command, status: str, message: str) -> None:
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO commands (command, status, message, created) VALUES (?,?,?,?)",
                 (
@@ -302,7 +409,7 @@ class RunJournal:
 
     def record_network(self, entry: NetworkEntry) -> None:
         """Append one outgoing request to the run's network log (from any thread)."""
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO network (time, host, purpose, method, status, bytes_sent, "
                 "bytes_received, outcome) VALUES (?,?,?,?,?,?,?,?)",
@@ -328,7 +435,7 @@ class RunJournal:
 
     def set_meta(self, key: str, value: dict) -> None:
         """Store a JSON record about the run under `key` (replacing an earlier one)."""
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES (?,?)",
                 (key, json.dumps(value, ensure_ascii=False, sort_keys=True)),
@@ -346,15 +453,19 @@ class RunJournal:
         return value if isinstance(value, dict) else None
 
     def set_status(self, status: str, error: str | None = None) -> None:
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE run SET status = ?, error = ?, pid = ?, updated = ?",
                 (status, error, os.getpid(), time.time()),
             )
 
     def close(self) -> None:
+        """Close the database, then let go of the run (in that order: no write after release)."""
         with contextlib.suppress(sqlite3.Error):
             self.db.close()
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
 
 def list_runs(data_dir: Path) -> list[RunInfo]:

@@ -1,0 +1,1 @@
+"""The kill-anywhere harness: a scripted research killed at checkpoints and resumed."""
