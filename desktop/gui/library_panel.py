@@ -38,7 +38,14 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 USABLE = ("indexed", "duplicate")
-COLUMNS = ("Document", "Status", "Pages")
+COLUMNS = ("Document", "Status", "Pages", "Language")
+LANGUAGE_COLUMN = 3
+LANGUAGE_NAMES = {
+    "en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian",
+    "uk": "Ukrainian", "el": "Greek", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi",
+    "th": "Thai", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
+    "pt": "Portuguese", "nl": "Dutch",
+}  # fmt: skip
 STATUS_TEXT = {
     "indexed": "Indexed",
     "indexing": "Indexing",
@@ -120,6 +127,7 @@ class LibraryPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(1, 120)
         header.resizeSection(2, 50)
+        header.resizeSection(LANGUAGE_COLUMN, 80)
         header.setStretchLastSection(False)
         self._rows: dict[str, list[QStandardItem]] = {}
         self.unchecked: set[str] = set()
@@ -185,7 +193,7 @@ class LibraryPanel(QWidget):
         name.setData(path, PATH_ROLE)
         name.setToolTip(path)
         name.setCheckable(True)
-        row = [name, QStandardItem(), QStandardItem()]
+        row = [name, QStandardItem(), QStandardItem(), QStandardItem()]
         row[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.model.appendRow(row)
         self._rows[path] = row
@@ -194,7 +202,7 @@ class LibraryPanel(QWidget):
     def _set_status(self, path: str, status: str, pages: int, error: str | None) -> None:
         self._loading = True
         try:
-            name, state, count = self._row(path)
+            name, state, count, _language = self._row(path)
             state.setText(STATUS_TEXT.get(status, status))
             state.setData(status, STATUS_ROLE)
             state.setToolTip(error or STATUS_TEXT.get(status, status))
@@ -221,8 +229,18 @@ class LibraryPanel(QWidget):
             self.model.removeRow(row[0].row())
         for doc in documents:
             self._set_status(doc.path, doc.status, doc.pages, doc.error)
+            self._set_language(doc.path, getattr(doc, "language", ""))
         self._refresh_chrome()
         self.checkedChanged.emit()
+
+    def _set_language(self, path: str, code: str) -> None:
+        item = self._row(path)[LANGUAGE_COLUMN]
+        item.setText(LANGUAGE_NAMES.get(code, code))
+        item.setToolTip(f"language detected at indexing: {code}" if code else "not known yet")
+
+    def language_of(self, path: str) -> str | None:
+        row = self._rows.get(path)
+        return row[LANGUAGE_COLUMN].text() if row else None
 
     def add_pending(self, paths: Iterable[str]) -> None:
         """Show dropped files right away, before the library thread gets to them."""

@@ -138,6 +138,9 @@ class Library:
         `Cancelled` if `cancel` is set; what was committed stays, the rest resumes next time.
         """
         with self._write_lock:
+            state = self.embedder_state()  # names only: refuse before anything is recorded
+            if state.needs_reindex:
+                raise LibraryError(_mismatch(state.built_with, self._embedder.name))
             self._purge()  # finish deletions a crash interrupted, before anything is re-added
             files, missing = _expand(paths)
             plan = self._plan(files, cancel)
@@ -175,7 +178,11 @@ class Library:
     def retriever(
         self, sources: Sequence[Path] | None = None, *, hybrid: bool | None = None
     ) -> Retriever:
-        """Return a Retriever over the whole library, or only the given files/folders."""
+        """Return a Retriever over the whole library, or only the given files/folders.
+
+        `hybrid` None: the library's default for most questions, and BM25 fused in for questions
+        written in a CJK script (measured: see retrieval.CJK_BM25_WEIGHT); False: vectors only.
+        """
         state = self.embedder_state()  # compare names only: no need to load the model
         if state.needs_reindex:
             raise LibraryError(_mismatch(state.built_with, self._embedder.name))
@@ -186,6 +193,7 @@ class Library:
             self._embedder,
             scope,
             hybrid=self._hybrid if hybrid is None else hybrid,
+            cjk_hybrid=hybrid is not False,  # CJK questions fuse BM25 unless told not to
         )
 
     def embedder_state(self) -> EmbedderState:
