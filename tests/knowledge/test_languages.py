@@ -319,3 +319,33 @@ def test_a_library_refuses_another_models_vectors_and_reindexes_on_request(
         library.close()
     with Library(data, embedder=embedder) as back, pytest.raises(LibraryError):
         back.retriever()
+
+
+def test_the_cli_lists_languages_switches_the_embedder_and_reindexes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], zh_sections: list[tuple[str, str]]
+) -> None:
+    import json
+
+    from desktop.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "zh.txt").write_text(_chinese_text(zh_sections, 2000), encoding="utf-8")
+    (docs / "en.txt").write_text("The server gives the clients their addresses. " * 10)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["library", "add", str(docs), "--json", *data]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {Path(d["path"]).name: d["language"] for d in listed} == {"en.txt": "en", "zh.txt": "zh"}
+    folder = tmp_path / "other-model"
+    folder.symlink_to(_bundled_model_path(), target_is_directory=True)
+    assert main(["library", "embedder", str(folder), "--json", *data]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert state["configured"] == str(folder) and state["needs_reindex"] is True
+    assert main(["library", "add", str(docs), *data]) == 1
+    assert "re-index it (`draftwell library reindex`" in capsys.readouterr().err
+    assert main(["library", "reindex", "--json", *data]) == 0
+    assert [d["status"] for d in json.loads(capsys.readouterr().out)] == ["indexed", "indexed"]
+    assert main(["library", "embedder", "--json", *data]) == 0
+    assert json.loads(capsys.readouterr().out)["needs_reindex"] is False
+    assert main(["library", "embedder", str(tmp_path), *data]) == 1  # not a model folder
+    assert "not a sentence-transformers model" in capsys.readouterr().err
