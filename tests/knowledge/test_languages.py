@@ -7,6 +7,7 @@ the library ingests here are made from that text.
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import shutil
@@ -349,3 +350,102 @@ def test_the_cli_lists_languages_switches_the_embedder_and_reindexes(
     assert json.loads(capsys.readouterr().out)["needs_reindex"] is False
     assert main(["library", "embedder", str(tmp_path), *data]) == 1  # not a model folder
     assert "not a sentence-transformers model" in capsys.readouterr().err
+
+
+class _FakeHub(http.server.BaseHTTPRequestHandler):
+    """Serves a model folder the way the Hub's API and resolve endpoints do (loopback only)."""
+
+    protocol_version = "HTTP/1.1"
+    folder: Path
+    repo = "org/tiny-multilingual"
+    sha = "1" * 40
+    requests: list[str] = []
+
+    def _files(self) -> list[str]:
+        return sorted(
+            str(p.relative_to(self.folder)) for p in self.folder.rglob("*") if p.is_file()
+        )
+
+    def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(code)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        import hashlib
+        import json
+
+        self.requests.append(f"{self.command} {self.path}")
+        path = self.path.split("?", 1)[0]
+        if path.startswith(f"/api/models/{self.repo}/tree/"):
+            tree = [
+                {
+                    "type": "file",
+                    "path": f,
+                    "size": (self.folder / f).stat().st_size,
+                    "oid": hashlib.sha1((self.folder / f).read_bytes()).hexdigest(),
+                }
+                for f in self._files()
+            ]
+            self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
+            return
+        if path.startswith(f"/api/models/{self.repo}"):
+            siblings = [{"rfilename": f} for f in self._files()]
+            body = json.dumps({"id": self.repo, "sha": self.sha, "siblings": siblings}).encode()
+            self._send(200, body, {"Content-Type": "application/json"})
+            return
+        prefix = f"/{self.repo}/resolve/"
+        if path.startswith(prefix):
+            name = path[len(prefix) :].split("/", 1)[1]
+            file = self.folder / name
+            if file.is_file():
+                data = file.read_bytes()
+                etag = hashlib.sha256(data).hexdigest()
+                self._send(200, data, {"X-Repo-Commit": self.sha, "ETag": f'"{etag}"'})
+                return
+        self._send(404, b"", {"X-Error-Code": "EntryNotFound"})
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_hub_model_id_downloads_with_progress_and_becomes_the_embedder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import huggingface_hub.constants
+
+    from desktop import network
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    _FakeHub.folder = _bundled_model_path()
+    _FakeHub.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    network.configure(offline=True)  # loopback stays allowed: the fake Hub is on this machine
+    seen: list[tuple[int, int | None]] = []
+    try:
+        folder = download_embedder(
+            _FakeHub.repo,
+            tmp_path,
+            progress=lambda done, total: seen.append((done, total)),
+            endpoint=f"http://127.0.0.1:{server.server_port}",
+        )
+    finally:
+        server.shutdown()
+        thread.join()
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert seen and seen[-1][0] == seen[-1][1]  # every file reported, the last one at total
+    assert network.recent_entries(1)[-1].purpose == f"embedding model download ({_FakeHub.repo})"
+    chosen = embedder_from_setting(_FakeHub.repo, tmp_path)
+    assert chosen.name == "tiny-multilingual"
+    assert chosen.embed_query("网络").shape == (384,)
