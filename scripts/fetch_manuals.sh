@@ -2,12 +2,14 @@
 # Fetch Debian's PDF manuals (R, gnuplot, LaTeX) into a cache dir for tests and benchmarks.
 #
 # Usage: scripts/fetch_manuals.sh [CACHE_DIR]   (default: ~/.cache/draftwell-manuals)
+#        FETCH_PACKAGES="debian-edu-doc-zh-cn linuxcnc-doc-zh-cn" scripts/fetch_manuals.sh DIR
+#        (the Chinese manuals of the multilingual retrieval benchmark and tests)
 # Prints the cache dir on stdout. Idempotent: packages already unpacked are skipped.
 # The manuals are other people's documents: never commit them.
 set -euo pipefail
 
 CACHE_DIR="${1:-${HOME}/.cache/draftwell-manuals}"
-PACKAGES=(r-doc-pdf gnuplot-doc texlive-latex-recommended-doc)
+read -r -a PACKAGES <<< "${FETCH_PACKAGES:-r-doc-pdf gnuplot-doc texlive-latex-recommended-doc}"
 
 mkdir -p "${CACHE_DIR}/debs" "${CACHE_DIR}/root"
 cd "${CACHE_DIR}/debs"

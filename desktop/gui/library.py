@@ -31,7 +31,8 @@ class LibraryWorker(QObject):
 
     Signals: ready(object) — the opened library; documents(list) — every DocumentStatus;
     progress(object) — an IngestProgress; failed(str) — one line for the user;
-    busyChanged(bool) — ingestion started or ended; warmedUp() — the embedder is loaded.
+    busyChanged(bool) — ingestion started or ended; warmedUp() — the embedder is loaded;
+    reindexNeeded(str) — why the library must be re-indexed with the chosen model ("" if not).
     """
 
     ready = Signal(object)
@@ -40,6 +41,7 @@ class LibraryWorker(QObject):
     failed = Signal(str)
     busyChanged = Signal(bool)
     warmedUp = Signal()
+    reindexNeeded = Signal(str)  # why the library must be re-indexed ("" when it need not)
 
     def __init__(self, opener: Callable[[Path, Settings], LibraryLike]) -> None:
         super().__init__()
@@ -51,6 +53,9 @@ class LibraryWorker(QObject):
 
     @Slot(object, object)
     def open(self, data_dir: Path, settings: Settings) -> None:
+        if self._library is not None:  # reopened: another embedding model was chosen
+            self._library.close()
+            self._library = None
         try:
             self._library = self._opener(data_dir, settings)
         except Exception as exc:
@@ -81,6 +86,33 @@ class LibraryWorker(QObject):
         except Exception as exc:
             log.exception("listing the library failed")
             self.failed.emit(f"The document list could not be read: {exc}")
+            return
+        state = getattr(self._library, "embedder_state", None)
+        if state is not None:
+            current = state()
+            self.reindexNeeded.emit(
+                f"Built with {current.built_with}; Settings now choose {current.configured}."
+                if current.needs_reindex
+                else ""
+            )
+
+    @Slot()
+    def reindex(self) -> None:
+        """Re-embed every document with the chosen model (progress and Stop as for add)."""
+        if self._library is None or self.closing.is_set():
+            return
+        self.cancel.clear()
+        self.busyChanged.emit(True)
+        try:
+            self._library.reindex(progress=self._progress, cancel=self.cancel)  # type: ignore[attr-defined]
+        except Cancelled:
+            log.info("re-indexing cancelled")
+        except Exception as exc:
+            log.exception("re-indexing failed")
+            self.failed.emit(f"Re-indexing failed: {exc}")
+        finally:
+            self.busyChanged.emit(False)
+            self.refresh()
 
     @Slot(list)
     def add(self, paths: list[str]) -> None:
@@ -137,7 +169,8 @@ class LibraryController(QObject):
     """The GUI side of the library thread.
 
     Signals: ready(); documents(list); progress(object); failed(str); busyChanged(bool);
-    warmedUp() — the embedder is loaded (the window waits for nothing; benchmarks do).
+    warmedUp() — the embedder is loaded (the window waits for nothing; benchmarks do);
+    reindexNeeded(str) — as the worker's.
     """
 
     ready = Signal()
@@ -146,7 +179,9 @@ class LibraryController(QObject):
     failed = Signal(str)
     busyChanged = Signal(bool)
     warmedUp = Signal()
+    reindexNeeded = Signal(str)
     _openRequested = Signal(object, object)
+    _reindexRequested = Signal()
     _addRequested = Signal(list)
     _removeRequested = Signal(list)
     _closeRequested = Signal()
@@ -161,6 +196,8 @@ class LibraryController(QObject):
         self._worker.moveToThread(self._thread)
         self._openRequested.connect(self._worker.open)
         self._addRequested.connect(self._worker.add)
+        self._reindexRequested.connect(self._worker.reindex)
+        self._worker.reindexNeeded.connect(self.reindexNeeded)
         self._removeRequested.connect(self._worker.remove)
         self._closeRequested.connect(self._worker.close)
         self._worker.ready.connect(self._on_ready)
@@ -188,6 +225,10 @@ class LibraryController(QObject):
 
     def remove(self, paths: Sequence[str]) -> None:
         self._removeRequested.emit([str(p) for p in paths])
+
+    def reindex(self) -> None:
+        """Re-embed the whole library with the embedding model the settings choose."""
+        self._reindexRequested.emit()
 
     def cancel(self) -> None:
         """Stop indexing after the current page; what was indexed stays."""

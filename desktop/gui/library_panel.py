@@ -38,7 +38,14 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
 USABLE = ("indexed", "duplicate")
-COLUMNS = ("Document", "Status", "Pages")
+COLUMNS = ("Document", "Status", "Pages", "Language")
+LANGUAGE_COLUMN = 3
+LANGUAGE_NAMES = {
+    "en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian",
+    "uk": "Ukrainian", "el": "Greek", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi",
+    "th": "Thai", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
+    "pt": "Portuguese", "nl": "Dutch",
+}  # fmt: skip
 STATUS_TEXT = {
     "indexed": "Indexed",
     "indexing": "Indexing",
@@ -89,7 +96,8 @@ class LibraryPanel(QWidget):
     """Documents with status, progress and a run checkbox (see the module docstring).
 
     Signals: addFilesRequested(); addFolderRequested(); removeRequested(list) — paths;
-    cancelRequested(); checkedChanged() — the run's sources changed.
+    cancelRequested(); checkedChanged() — the run's sources changed; samplesRequested();
+    reindexRequested() — re-embed the library with the model chosen in Settings.
     """
 
     addFilesRequested = Signal()
@@ -98,6 +106,7 @@ class LibraryPanel(QWidget):
     cancelRequested = Signal()
     checkedChanged = Signal()
     samplesRequested = Signal()
+    reindexRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,6 +129,7 @@ class LibraryPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(1, 120)
         header.resizeSection(2, 50)
+        header.resizeSection(LANGUAGE_COLUMN, 80)
         header.setStretchLastSection(False)
         self._rows: dict[str, list[QStandardItem]] = {}
         self.unchecked: set[str] = set()
@@ -149,6 +159,17 @@ class LibraryPanel(QWidget):
         self.cancel_button.hide()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.reindex_note = QLabel()
+        self.reindex_note.setObjectName("reindexNote")
+        self.reindex_note.setWordWrap(True)
+        self.reindex_button = QPushButton("Re-index with the New Model")
+        self.reindex_button.setToolTip(
+            "Embed every document again with the embedding model chosen in Settings "
+            "(vectors of two models are never mixed; Stop Indexing pauses it)"
+        )
+        self.reindex_button.clicked.connect(self.reindexRequested)
+        self.reindex_note.hide()
+        self.reindex_button.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -172,6 +193,8 @@ class LibraryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.reindex_note)
+        layout.addWidget(self.reindex_button)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
         self._refresh_chrome()
@@ -185,7 +208,7 @@ class LibraryPanel(QWidget):
         name.setData(path, PATH_ROLE)
         name.setToolTip(path)
         name.setCheckable(True)
-        row = [name, QStandardItem(), QStandardItem()]
+        row = [name, QStandardItem(), QStandardItem(), QStandardItem()]
         row[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.model.appendRow(row)
         self._rows[path] = row
@@ -194,7 +217,7 @@ class LibraryPanel(QWidget):
     def _set_status(self, path: str, status: str, pages: int, error: str | None) -> None:
         self._loading = True
         try:
-            name, state, count = self._row(path)
+            name, state, count, _language = self._row(path)
             state.setText(STATUS_TEXT.get(status, status))
             state.setData(status, STATUS_ROLE)
             state.setToolTip(error or STATUS_TEXT.get(status, status))
@@ -221,8 +244,28 @@ class LibraryPanel(QWidget):
             self.model.removeRow(row[0].row())
         for doc in documents:
             self._set_status(doc.path, doc.status, doc.pages, doc.error)
+            self._set_language(doc.path, getattr(doc, "language", ""))
         self._refresh_chrome()
         self.checkedChanged.emit()
+
+    def _set_language(self, path: str, code: str) -> None:
+        item = self._row(path)[LANGUAGE_COLUMN]
+        item.setText(LANGUAGE_NAMES.get(code, code))
+        item.setToolTip(f"language detected at indexing: {code}" if code else "not known yet")
+
+    def language_of(self, path: str) -> str | None:
+        row = self._rows.get(path)
+        return row[LANGUAGE_COLUMN].text() if row else None
+
+    def set_reindex_notice(self, reason: str) -> None:
+        """Show why the library needs re-indexing and the button that does it ("" hides them)."""
+        self.reindex_note.setText(
+            f"<b>Re-index needed.</b> {reason} Searching is off until the library is re-indexed."
+            if reason
+            else ""
+        )
+        self.reindex_note.setVisible(bool(reason))
+        self.reindex_button.setVisible(bool(reason))
 
     def add_pending(self, paths: Iterable[str]) -> None:
         """Show dropped files right away, before the library thread gets to them."""

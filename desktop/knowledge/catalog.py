@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.knowledge.keywords import index_text
+
 log = logging.getLogger(__name__)
 
 
@@ -87,7 +89,52 @@ def _migration_2(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE doomed (hash TEXT PRIMARY KEY)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
+_FTS_3 = (
+    "DROP TRIGGER IF EXISTS chunks_ai",
+    "DROP TRIGGER IF EXISTS chunks_ad",
+    "DROP TABLE IF EXISTS chunks_fts",
+    # The index holds its own rewritten copy (fts_text: CJK runs as bigrams), so it is a plain
+    # FTS5 table keyed by the chunk's rowid rather than an external-content one.
+    """CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, heading, tokenize='porter unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts(rowid, text, heading)
+        VALUES (new.rowid, fts_text(new.text), fts_text(new.heading));
+    END""",
+    """CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+        DELETE FROM chunks_fts WHERE rowid = old.rowid;
+    END""",
+    "INSERT INTO chunks_fts(rowid, text, heading) "
+    "SELECT rowid, fts_text(text), fts_text(heading) FROM chunks",
+)
+
+
+def _migration_3(db: sqlite3.Connection) -> None:
+    """Languages and CJK keyword search: each document's language, an FTS index of bigrams.
+
+    `documents.language` is the ISO 639-1 code guessed at ingestion ('' until known). The FTS
+    index is rebuilt from the chunks with CJK runs written as overlapping bigrams (see
+    `desktop.knowledge.keywords`), since `unicode61` alone keeps a Han run as one token. The
+    vector collection's name is recorded in `meta` (`collection`), next to the embedder that
+    built it (`embedder`), so a re-index with another model can build a new one beside it.
+    """
+    db.execute("ALTER TABLE documents ADD COLUMN language TEXT NOT NULL DEFAULT ''")
+    for statement in _FTS_3:
+        db.execute(statement)
+    row = db.execute("SELECT value FROM meta WHERE key = 'library_id'").fetchone()
+    if row is not None:  # an existing library keeps the collection it has
+        db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('collection', ?)",
+            (f"draftwell-{row[0]}",),
+        )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +149,7 @@ class DocumentRow:
     chunker: int
     error: str | None
     worker: int | None
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +199,8 @@ class Catalog:
             db.execute("PRAGMA synchronous=NORMAL")
             # INSERT OR REPLACE must fire the delete trigger, or FTS keeps a stale entry.
             db.execute("PRAGMA recursive_triggers=ON")
+            # The FTS triggers index CJK text as bigrams (migration 3).
+            db.create_function("fts_text", 1, index_text, deterministic=True)
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -203,8 +253,7 @@ class Catalog:
         row = (
             self._db()
             .execute(
-                "SELECT hash, path, title, status, pages, chunks, next_chunk, chunker, error, worker "
-                "FROM documents WHERE hash = ?",
+                f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE hash = ?",
                 (digest,),
             )
             .fetchone()
@@ -212,10 +261,7 @@ class Catalog:
         return DocumentRow(*row) if row else None
 
     def documents(self, digests: Iterable[str] | None = None) -> dict[str, DocumentRow]:
-        sql = (
-            "SELECT hash, path, title, status, pages, chunks, next_chunk, chunker, error, worker "
-            "FROM documents"
-        )
+        sql = f"SELECT {_DOCUMENT_COLUMNS} FROM documents"
         if digests is None:
             rows = self._db().execute(sql).fetchall()
         else:
@@ -323,6 +369,11 @@ class Catalog:
         sql += " ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?"
         params.append(limit)
         return [row[0] for row in self._db().execute(sql, params)]
+
+
+_DOCUMENT_COLUMNS = (
+    "hash, path, title, status, pages, chunks, next_chunk, chunker, error, worker, language"
+)
 
 
 def _json_list(values: Iterable[str]) -> str:

@@ -1,25 +1,70 @@
-"""Split a section of text into ~150-word chunks that respect paragraphs and sentences.
+"""Split a section of text into chunks of ~190 tokens that respect paragraphs and sentences.
 
 A `Section` is a run of text under one heading on one page (or in one unpaged document). Its
 paragraphs are separated by blank lines. Chunks never cross a section, so every chunk has exactly
 one page and one heading; consecutive chunks of a section share a small sentence overlap.
+
+Sizes are estimated tokens, per script: a CJK character (Han, kana, Hangul) is one token (what
+BERT-style vocabularies such as MiniLM's make of it), any other word one token plus one for each
+punctuation mark in it (word pieces). Sentences end at ``. ! ?`` before whitespace and at
+``。！？；`` (and their full-width closing quotes), which need none. When a `ChunkBudget` carries
+the embedder's tokenizer, every chunk is checked with it and split until its embedded text
+(heading included) fits the model's input limit: no tail is ever silently truncated away.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-TARGET_WORDS = 150
-MAX_WORDS = 200
-OVERLAP_WORDS = 25
-MIN_WORDS = 3  # a fragment smaller than this (a stray page number) is not worth a chunk
+TARGET_TOKENS = 190
+MAX_TOKENS = 230
+OVERLAP_TOKENS = 30
+MIN_TOKENS = 3  # a fragment smaller than this (a stray page number) is not worth a chunk
+DEFAULT_LIMIT = 256  # all-MiniLM-L6-v2's max_seq_length, in word pieces
 
+# Han (with extensions A and compatibility), kana, Hangul syllables, CJK punctuation.
+_CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+CJK = re.compile(f"[{_CJK_CHARS}]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
-_WORD = re.compile(r"\S+")
+# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace,
+# or at a CJK full stop, exclamation, question mark or semicolon (whitespace optional).
+_SENTENCE_END = re.compile(
+    r"(?:(?<=[.!?])[\"')\]]*\s+)|(?:(?<=[。！？；])[」』”’）》〉】\"')\]]*\s*)"
+)
+# One estimated token: a CJK character, or a run of other non-space characters (a word).
+_PIECE = re.compile(f"[{_CJK_CHARS}]|[^\\s{_CJK_CHARS}]+")
+_SPACE_BETWEEN_CJK = re.compile(
+    f"(?<=[{_CJK_CHARS}，、。：；！？）」』”])\\s+(?=[{_CJK_CHARS}（「『“])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkBudget:
+    """How many tokens an embedded chunk may hold, and how to count them exactly.
+
+    `count` returns the number of tokens the embedder reads for a text, special tokens
+    included (None: trust the estimate). `limit` is the model's input limit.
+    """
+
+    limit: int = DEFAULT_LIMIT
+    count: Callable[[str], int] | None = None
+
+    @property
+    def target(self) -> int:
+        return min(TARGET_TOKENS, self.limit * 3 // 4)
+
+    @property
+    def maximum(self) -> int:
+        return min(MAX_TOKENS, self.limit - 16)
+
+    @property
+    def overlap(self) -> int:
+        return min(OVERLAP_TOKENS, self.target // 6)
+
+
+ESTIMATE_ONLY = ChunkBudget()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,45 +95,66 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    """A sentence or paragraph: a char span of the section text and its word count."""
+    """A sentence or paragraph: a char span of the section text and its estimated tokens."""
 
     start: int
     end: int
-    words: int
+    tokens: int
     paragraph_end: bool
 
 
-def chunk_section(section: Section) -> list[Chunk]:
-    """Return the chunks of one section, in order."""
+def chunk_section(section: Section, budget: ChunkBudget = ESTIMATE_ONLY) -> list[Chunk]:
+    """Return the chunks of one section, in order, each within `budget`."""
     chunks = []
-    for group in _merge_tail(list(_pack(list(_units(section.text))))):
-        start, end = group[0].start, group[-1].end
-        text = _clean(section.text[start:end])
-        if not any(ch.isalpha() for ch in text):
-            continue  # a page number or a rule: nothing to find
-        chunks.append(
-            Chunk(
-                text=text,
-                page=section.page,
-                heading=section.heading,
-                start=section.offset + start,
-                end=section.offset + end,
+    units = list(_units(section.text, budget))
+    for group in _merge_tail(list(_pack(units, budget)), budget):
+        for start, end in _fit(section, group[0].start, group[-1].end, budget):
+            text = _clean(section.text[start:end])
+            if not any(ch.isalpha() for ch in text):
+                continue  # a page number or a rule: nothing to find
+            chunks.append(
+                Chunk(
+                    text=text,
+                    page=section.page,
+                    heading=section.heading,
+                    start=section.offset + start,
+                    end=section.offset + end,
+                )
             )
-        )
     return chunks
 
 
-def _units(text: str) -> Iterator[_Unit]:
-    """Yield paragraphs that fit in a chunk whole, else their sentences (or word windows)."""
+def estimate_tokens(text: str, start: int = 0, end: int | None = None) -> int:
+    """Return the estimated token count of `text[start:end]` (see the module docstring)."""
+    return sum(
+        _piece_cost(m.group())
+        for m in _PIECE.finditer(text, start, len(text) if end is None else end)
+    )
+
+
+def is_cjk_text(text: str, share: float = 0.2) -> bool:
+    """Whether at least `share` of the text's letters are CJK characters."""
+    letters = sum(1 for ch in text if ch.isalpha())
+    return letters > 0 and len(CJK.findall(text)) >= share * letters
+
+
+def _piece_cost(piece: str) -> int:
+    if len(piece) == 1 and CJK.match(piece):
+        return 1
+    return 1 + sum(1 for ch in piece if not ch.isalnum()) + len(piece) // 12
+
+
+def _units(text: str, budget: ChunkBudget) -> Iterator[_Unit]:
+    """Yield paragraphs that fit in a chunk whole, else their sentences (or token windows)."""
     for para_start, para_end in _paragraph_spans(text):
-        words = _count_words(text, para_start, para_end)
-        if words <= TARGET_WORDS:
-            yield _Unit(para_start, para_end, words, True)
+        tokens = estimate_tokens(text, para_start, para_end)
+        if tokens <= budget.target:
+            yield _Unit(para_start, para_end, tokens, True)
             continue
         pieces = list(_sentence_spans(text, para_start, para_end))
         for index, (start, end) in enumerate(pieces):
             last = index == len(pieces) - 1
-            yield from _split_long(text, start, end, last)
+            yield from _split_long(text, start, end, last, budget)
 
 
 def _paragraph_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -112,56 +178,69 @@ def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 def _sentence_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     position = start
     for match in _SENTENCE_END.finditer(text, start, end):
-        yield from _trimmed(text, position, match.start())
+        if match.end() <= position:
+            continue
+        yield from _trimmed(text, position, match.end())
         position = match.end()
     yield from _trimmed(text, position, end)
 
 
-def _split_long(text: str, start: int, end: int, paragraph_end: bool) -> Iterator[_Unit]:
-    """Yield a sentence whole, or cut it into word windows if it is longer than a chunk."""
-    words = [m.span() for m in _WORD.finditer(text, start, end)]
-    if len(words) <= MAX_WORDS:
-        yield _Unit(start, end, len(words), paragraph_end)
+def _split_long(
+    text: str, start: int, end: int, paragraph_end: bool, budget: ChunkBudget
+) -> Iterator[_Unit]:
+    """Yield a sentence whole, or cut it into token windows if it is longer than a chunk."""
+    pieces = [
+        (m.start(), m.end(), _piece_cost(m.group())) for m in _PIECE.finditer(text, start, end)
+    ]
+    total = sum(cost for _, _, cost in pieces)
+    if total <= budget.maximum:
+        yield _Unit(start, end, total, paragraph_end)
         return
-    for first in range(0, len(words), TARGET_WORDS):
-        window = words[first : first + TARGET_WORDS]
-        last = first + TARGET_WORDS >= len(words)
-        yield _Unit(window[0][0], window[-1][1], len(window), paragraph_end and last)
+    window: list[tuple[int, int, int]] = []
+    tokens = 0
+    for index, piece in enumerate(pieces):
+        if window and tokens + piece[2] > budget.target:
+            yield _Unit(window[0][0], window[-1][1], tokens, False)
+            window, tokens = [], 0
+        window.append(piece)
+        tokens += piece[2]
+        if index == len(pieces) - 1:
+            yield _Unit(window[0][0], window[-1][1], tokens, paragraph_end)
 
 
-def _pack(units: list[_Unit]) -> Iterator[list[_Unit]]:
+def _pack(units: list[_Unit], budget: ChunkBudget) -> Iterator[list[_Unit]]:
     """Group units greedily up to the target size, carrying a small overlap forward."""
     group: list[_Unit] = []
-    words = 0
+    tokens = 0
     fresh = 0  # units in the group that were not carried over from the previous chunk
     for unit in units:
-        if group and fresh and words + unit.words > TARGET_WORDS:
+        if group and fresh and tokens + unit.tokens > budget.target:
             yield group
-            group = _overlap(group)
-            words = sum(u.words for u in group)
+            group = _overlap(group, budget)
+            tokens = sum(u.tokens for u in group)
             fresh = 0
-            if words + unit.words > MAX_WORDS:
-                group, words = [], 0
+            if tokens + unit.tokens > budget.maximum:
+                group, tokens = [], 0
         group.append(unit)
-        words += unit.words
+        tokens += unit.tokens
         fresh += 1
     if group and fresh:
         yield group
 
 
-def _merge_tail(groups: list[list[_Unit]]) -> list[list[_Unit]]:
+def _merge_tail(groups: list[list[_Unit]], budget: ChunkBudget) -> list[list[_Unit]]:
     """Fold a tiny last chunk (a trailing short sentence) into the one before it."""
     if len(groups) < 2:
         return groups
     previous, last = groups[-2], groups[-1]
     fresh = [u for u in last if u.start >= previous[-1].end]
-    small = sum(u.words for u in fresh) < MIN_WORDS
-    if small and sum(u.words for u in previous + fresh) <= MAX_WORDS:
+    small = sum(u.tokens for u in fresh) < MIN_TOKENS
+    if small and sum(u.tokens for u in previous + fresh) <= budget.maximum:
         return [*groups[:-2], previous + fresh]
     return groups
 
 
-def _overlap(group: list[_Unit]) -> list[_Unit]:
+def _overlap(group: list[_Unit], budget: ChunkBudget) -> list[_Unit]:
     """Return the trailing sentences of a chunk to repeat at the start of the next one.
 
     Only sentences inside a paragraph carry over: a chunk that ended on a paragraph boundary
@@ -170,20 +249,47 @@ def _overlap(group: list[_Unit]) -> list[_Unit]:
     if group[-1].paragraph_end:
         return []
     carried: list[_Unit] = []
-    words = 0
+    tokens = 0
     for unit in reversed(group):
-        if unit.paragraph_end or words + unit.words > OVERLAP_WORDS:
+        if unit.paragraph_end or tokens + unit.tokens > budget.overlap:
             break
         carried.insert(0, unit)
-        words += unit.words
+        tokens += unit.tokens
     return carried
 
 
-def _count_words(text: str, start: int, end: int) -> int:
-    return sum(1 for _ in _WORD.finditer(text, start, end))
+def _fit(section: Section, start: int, end: int, budget: ChunkBudget) -> list[tuple[int, int]]:
+    """Return `[start, end)` as one span, or split in halves until each fits the exact count."""
+    if budget.count is None:
+        return [(start, end)]
+    text = _clean(section.text[start:end])
+    embedded = f"{section.heading}\n{text}" if section.heading else text
+    if budget.count(embedded) <= budget.limit:
+        return [(start, end)]
+    middle = _split_point(section.text, start, end)
+    if middle is None:
+        return [(start, end)]  # cannot happen for a span of 2+ characters
+    return _fit(section, start, middle, budget) + _fit(section, middle, end, budget)
+
+
+def _split_point(text: str, start: int, end: int) -> int | None:
+    """Return a cut near the middle of the span: a sentence end, else a piece boundary."""
+    middle = (start + end) // 2
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text, start, end) if start < m.end() < end]
+    if not cuts:
+        cuts = [m.start() for m in _PIECE.finditer(text, start, end) if m.start() > start]
+    if not cuts:
+        return middle if end - start > 1 else None
+    best = min(cuts, key=lambda cut: abs(cut - middle))
+    # A cut that leaves almost everything on one side would recurse for ever on one long word.
+    if min(best - start, end - best) * 8 < end - start and end - start > 1:
+        return middle
+    return best
 
 
 def _clean(text: str) -> str:
-    """Collapse whitespace inside paragraphs; keep paragraph breaks as blank lines."""
-    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
+    """Collapse whitespace inside paragraphs (none between CJK characters); keep paragraph breaks."""
+    paragraphs = (
+        _SPACE_BETWEEN_CJK.sub("", " ".join(p.split())) for p in _PARAGRAPH_BREAK.split(text)
+    )
     return "\n\n".join(p for p in paragraphs if p)

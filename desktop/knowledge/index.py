@@ -55,6 +55,17 @@ class VectorIndex:
             raise VectorStoreError(f"cannot open the vector collection {name}: {exc}") from exc
         return cls(collection, client)
 
+    @staticmethod
+    def drop(name: str, *, path: Path | None = None, url: str | None = None) -> None:
+        """Delete collection `name` if it exists (a re-index with another model retires it)."""
+        client = _http_client(url) if url else _persistent_client(path)
+        try:
+            client.delete_collection(name)
+        except Exception as exc:  # NotFoundError (already gone) or the server's ValueError
+            log.info("vector collection %s not deleted: %s", name, exc)
+        finally:
+            client.close()
+
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]
     ) -> None:

@@ -27,14 +27,15 @@ import numpy as np
 from desktop import crashpoints
 from desktop.core.cancel import CancelToken
 from desktop.knowledge.catalog import Catalog, ChunkRow
-from desktop.knowledge.chunking import Chunk, Section, chunk_section
+from desktop.knowledge.chunking import Chunk, ChunkBudget, Section, chunk_section
 from desktop.knowledge.embedder import Embedder
 from desktop.knowledge.formats import DocumentError, PageDone, no_text_error, open_document
 from desktop.knowledge.index import VectorIndex
+from desktop.knowledge.language import SAMPLE_CHARS, detect_language
 
 log = logging.getLogger(__name__)
 
-CHUNKER_VERSION = 1  # bump when chunking changes: interrupted documents then restart from 0
+CHUNKER_VERSION = 2  # bump when chunking changes: interrupted documents then restart from 0
 QUEUE_EVENTS = 512
 EMBED_SLICE = 16  # chunks embedded between two cancel checks
 FLUSH_AFTER_S = 0.05  # embed a partial batch when the parser has been quiet this long
@@ -96,6 +97,7 @@ class _Page:
 class _End:
     job: IngestJob
     chunks: int
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +148,12 @@ class Ingestor:
             return
         events: queue.Queue[object] = queue.Queue(maxsize=QUEUE_EVENTS)
         stop = threading.Event()
+        budget = self._embedder.chunk_budget()  # the model's input limit and its tokenizer
         parser = threading.Thread(
-            target=_parse_all, args=(jobs, events, stop), name="draftwell-parse", daemon=True
+            target=_parse_all,
+            args=(jobs, events, stop, budget),
+            name="draftwell-parse",
+            daemon=True,
         )
         states: dict[str, _DocState] = {}
         parser.start()
@@ -211,17 +217,17 @@ class Ingestor:
         match event:
             case _Begin(title=title, pages=pages):
                 catalog.update_document(db, digest, title=title, pages=pages)
-            case _End(chunks=0):
+            case _End(chunks=0, language=language):
                 row = db.execute("SELECT pages FROM documents WHERE hash = ?", (digest,))
                 message = no_text_message(row.fetchone()[0])
                 catalog.update_document(
                     db, digest, status="no-text", error=message, chunks=0, next_chunk=0,
-                    worker=None,
+                    worker=None, language=language,
                 )  # fmt: skip
-            case _End(chunks=count):
+            case _End(chunks=count, language=language):
                 catalog.update_document(
                     db, digest, status="indexed", error=None, chunks=count, next_chunk=count,
-                    worker=None,
+                    worker=None, language=language,
                 )  # fmt: skip
             case _Failed(error=error):
                 catalog.delete_chunks_from(db, digest, 0)
@@ -334,12 +340,15 @@ def _groups(
 
 
 def _parse_all(
-    jobs: Sequence[IngestJob], events: queue.Queue[object], stop: threading.Event
+    jobs: Sequence[IngestJob],
+    events: queue.Queue[object],
+    stop: threading.Event,
+    budget: ChunkBudget,
 ) -> None:
     """Parser thread: turn every job into events; always end with _DONE (or an exception)."""
     try:
         for job in jobs:
-            _parse_one(job, events, stop)
+            _parse_one(job, events, stop, budget)
         _put(events, _DONE, stop)
     except _Stopped:
         return
@@ -351,10 +360,14 @@ def _parse_all(
             return
 
 
-def _parse_one(job: IngestJob, events: queue.Queue[object], stop: threading.Event) -> None:
+def _parse_one(
+    job: IngestJob, events: queue.Queue[object], stop: threading.Event, budget: ChunkBudget
+) -> None:
     """Emit _Begin, the chunks from `job.resume_from` on, each page, then _End or _Failed."""
     seq = 0
     seen: dict[bytes, int] = {}
+    sample: list[str] = []  # the first SAMPLE_CHARS of text, to tell the language
+    sampled = 0
     try:
         document = open_document(job.path)
         _put(events, _Begin(job, document.title, document.pages), stop)
@@ -362,7 +375,10 @@ def _parse_one(job: IngestJob, events: queue.Queue[object], stop: threading.Even
             if isinstance(item, PageDone):
                 _put(events, _Page(job, item.page), stop)
                 continue
-            seq = _emit_chunks(job, item, seq, seen, events, stop)
+            if sampled < SAMPLE_CHARS:
+                sample.append(item.text[: SAMPLE_CHARS - sampled])
+                sampled += len(sample[-1])
+            seq = _emit_chunks(job, item, seq, seen, events, stop, budget)
     except DocumentError as exc:
         _put(events, _Failed(job, exc), stop)
         return
@@ -372,7 +388,7 @@ def _parse_one(job: IngestJob, events: queue.Queue[object], stop: threading.Even
         log.warning("cannot parse %s: %s", job.path, exc, exc_info=True)
         _put(events, _Failed(job, DocumentError("failed", _describe(exc))), stop)
         return
-    _put(events, _End(job, seq), stop)
+    _put(events, _End(job, seq, detect_language("\n".join(sample))), stop)
 
 
 def _emit_chunks(
@@ -382,13 +398,14 @@ def _emit_chunks(
     seen: dict[bytes, int],
     events: queue.Queue[object],
     stop: threading.Event,
+    budget: ChunkBudget,
 ) -> int:
     """Emit a section's chunks numbered from `seq`; return the next number.
 
     A chunk whose embedded text already occurred in this document (boilerplate repeated on many
     pages) reuses the first one's vector: many identical vectors would also degrade HNSW recall.
     """
-    for chunk in chunk_section(section):
+    for chunk in chunk_section(section, budget):
         key = hashlib.sha1(chunk.embed_text.encode("utf-8")).digest()
         first = seen.setdefault(key, seq)
         if seq >= job.resume_from:

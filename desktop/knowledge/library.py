@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,14 @@ from desktop.locks import LockBusy, ProcessLock, holder_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DocumentStatus", "IngestProgress", "Library", "LibraryError", "STATUSES"]
+__all__ = [
+    "DocumentStatus",
+    "EmbedderState",
+    "IngestProgress",
+    "Library",
+    "LibraryError",
+    "STATUSES",
+]
 
 STATUSES = ("indexed", "indexing", "failed", "no-text", "encrypted", "duplicate")
 # BM25 fused with vectors did not beat vectors alone on held-out questions over real manuals
@@ -71,6 +79,7 @@ class DocumentStatus:
     pages: int
     chunks: int
     error: str | None = None
+    language: str = ""  # ISO 639-1 code guessed at ingestion ("" unknown)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -79,7 +88,20 @@ class DocumentStatus:
             "pages": self.pages,
             "chunks": self.chunks,
             "error": self.error,
+            "language": self.language,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderState:
+    """Which model built the library's vectors and which one is configured now."""
+
+    built_with: str | None  # name/dimension, None for an empty library
+    configured: str  # name (not loaded: no dimension yet)
+
+    @property
+    def needs_reindex(self) -> bool:
+        return self.built_with is not None and self.built_with.rsplit("/", 1)[0] != self.configured
 
 
 @dataclass(slots=True)
@@ -134,6 +156,9 @@ class Library:
         `Cancelled` if `cancel` is set; what was committed stays, the rest resumes next time.
         """
         with self._write_lock, self._writing():
+            state = self.embedder_state()  # names only: refuse before anything is recorded
+            if state.needs_reindex:
+                raise LibraryError(_mismatch(state.built_with, self._embedder.name))
             self._purge()  # finish deletions a crash interrupted, before anything is re-added
             files, missing = _expand(paths)
             plan = self._plan(files, cancel)
@@ -171,10 +196,14 @@ class Library:
     def retriever(
         self, sources: Sequence[Path] | None = None, *, hybrid: bool | None = None
     ) -> Retriever:
-        """Return a Retriever over the whole library, or only the given files/folders."""
-        stored = self._catalog.meta("embedder")  # compare names only: no need to load the model
-        if stored is not None and stored.rsplit("/", 1)[0] != self._embedder.name:
-            raise LibraryError(f"this library was indexed with {stored}, not {self._embedder.name}")
+        """Return a Retriever over the whole library, or only the given files/folders.
+
+        `hybrid` None: the library's default for most questions, and BM25 fused in for questions
+        written in a CJK script (measured: see retrieval.CJK_BM25_WEIGHT); False: vectors only.
+        """
+        state = self.embedder_state()  # compare names only: no need to load the model
+        if state.needs_reindex:
+            raise LibraryError(_mismatch(state.built_with, self._embedder.name))
         scope = Scope(None if sources is None else self._scope_paths(sources))
         return LibraryRetriever(
             self._catalog,
@@ -182,7 +211,90 @@ class Library:
             self._embedder,
             scope,
             hybrid=self._hybrid if hybrid is None else hybrid,
+            cjk_hybrid=hybrid is not False,  # CJK questions fuse BM25 unless told not to
         )
+
+    def embedder_state(self) -> EmbedderState:
+        return EmbedderState(self._catalog.meta("embedder"), self._embedder.name)
+
+    def reindex(
+        self,
+        *,
+        progress: Callable[[IngestProgress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> builtins.list[DocumentStatus]:
+        """Re-embed every document with the configured model; return the statuses.
+
+        If the model changed, a new vector collection is started (vectors of two models are
+        never mixed) and the old one dropped; every document restarts from its first chunk.
+        Cancelling leaves the rest marked as interrupted: `reindex` again continues there.
+        """
+        with self._write_lock, self._writing():
+            self._purge()
+            built_with = self._catalog.meta("embedder")
+            if built_with is None:
+                self._catalog.set_meta("embedder", self._embedder_identity())
+            elif built_with != self._embedder_identity():
+                self._switch_collection()
+            jobs = self._interrupted_jobs()
+            if jobs:
+                index = self._vector_index()
+                ingestor = Ingestor(self._catalog, index, self._embedder, self._batch_size)
+                self._ingesting = True
+                try:
+                    ingestor.run(jobs, progress, cancel)
+                finally:
+                    self._ingesting = False
+            return self.list()
+
+    def _switch_collection(self) -> None:
+        """Start a new vector collection for the configured model; reset every document."""
+        library_id = self._catalog.meta("library_id")
+        old = self._collection_name()
+        new = f"draftwell-{library_id}-{uuid.uuid4().hex[:8]}"
+        log.info("re-indexing the library with %s into %s", self._embedder.name, new)
+        with self._catalog.transaction() as db:
+            db.execute("DELETE FROM chunks")
+            db.execute(
+                "UPDATE documents SET status = 'indexing', error = NULL, chunks = 0, "
+                "next_chunk = 0, chunker = ?, worker = ? WHERE status != 'encrypted'",
+                (CHUNKER_VERSION, os.getpid()),
+            )
+            db.execute("DELETE FROM doomed")
+            for key, value in (
+                ("embedder", self._embedder_identity()),
+                ("collection", new),
+                ("retired_collection", old),
+            ):
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        self._drop_retired_collection()
+
+    def _drop_retired_collection(self) -> None:
+        retired = self._catalog.meta("retired_collection")
+        if not retired:
+            return
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+        VectorIndex.drop(retired, path=self.root / "chroma", url=self._chroma_url)
+        with self._catalog.transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'retired_collection'")
+
+    def _interrupted_jobs(self) -> builtins.list[IngestJob]:
+        """Return jobs for every document left 'indexing' that nobody else is working on."""
+        jobs: builtins.list[IngestJob] = []
+        with self._catalog.transaction() as db:
+            for document in self._catalog.documents().values():
+                if document.status != "indexing" or self._busy_elsewhere(document):
+                    continue
+                resume = document.next_chunk if document.chunker == CHUNKER_VERSION else 0
+                self._catalog.delete_chunks_from(db, document.hash, resume)
+                self._catalog.update_document(
+                    db, document.hash, worker=os.getpid(), chunker=CHUNKER_VERSION
+                )
+                jobs.append(IngestJob(document.hash, Path(document.path), resume, len(jobs) + 1))
+        return jobs
 
     def verify(self) -> builtins.list[str]:
         """Check the catalog against the vector store; return the problems found (none: [])."""
@@ -218,6 +330,7 @@ class Library:
         desktop app calls this off its GUI thread while idle (loading holds Python's GIL at
         times); `stop` is checked between the stages, so closing the app cuts it short."""
         stages = (
+            self._drop_retired_collection,  # a re-index interrupted before it dropped the old one
             load_pymupdf,
             lambda: self._vector_index().count(),
             self._embedder.load,
@@ -348,16 +461,19 @@ class Library:
     def _status(self, row: PathRow, document: DocumentRow | None) -> DocumentStatus:
         if document is None:
             return DocumentStatus(row.path, "failed", 0, 0, "missing from the catalog")
+        language = document.language
         if document.path != row.path:
             if document.status in ("indexed", "indexing"):
                 message = f"same content as {document.path}"
-                return DocumentStatus(row.path, "duplicate", document.pages, 0, message)
-            return DocumentStatus(row.path, document.status, document.pages, 0, document.error)
+                return DocumentStatus(row.path, "duplicate", document.pages, 0, message, language)
+            return DocumentStatus(
+                row.path, document.status, document.pages, 0, document.error, language
+            )
         error = document.error
         if document.status == "indexing" and not self._indexing_now(document):
             error = _INTERRUPTED
         chunks = document.chunks if document.status == "indexed" else document.next_chunk
-        return DocumentStatus(row.path, document.status, document.pages, chunks, error)
+        return DocumentStatus(row.path, document.status, document.pages, chunks, error, language)
 
     def _indexing_now(self, document: DocumentRow) -> bool:
         """Whether the library's live writer is indexing this document (else: interrupted)."""
@@ -382,15 +498,18 @@ class Library:
     def _vector_index(self) -> VectorIndex:
         with self._index_lock:
             if self._index is None:
-                name = f"draftwell-{self._catalog.meta('library_id')}"
+                name = self._collection_name()
                 if self._chroma_url:
                     self._index = VectorIndex.open(name, url=self._chroma_url)
                 else:
                     self._index = VectorIndex.open(name, path=self.root / "chroma")
             return self._index
 
+    def _collection_name(self) -> str:
+        return self._catalog.meta("collection") or f"draftwell-{self._catalog.meta('library_id')}"
+
     def _embedder_identity(self) -> str:
-        return f"{self._embedder.name}/{self._embedder.dimension}"
+        return self._embedder.identity
 
     def _check_embedder(self) -> None:
         """Refuse to mix vectors from two models in one index."""
@@ -399,10 +518,15 @@ class Library:
         if stored is None:
             self._catalog.set_meta("embedder", identity)
         elif stored != identity:
-            raise LibraryError(
-                f"this library was indexed with {stored}, not {identity}: "
-                "use the same model or a new data directory"
-            )
+            raise LibraryError(_mismatch(stored, identity))
+
+
+def _mismatch(built_with: str | None, configured: str) -> str:
+    return (
+        f"this library was indexed with {built_with}, not {configured}: vectors of two models "
+        "cannot be mixed; re-index it (`draftwell library reindex`, or Re-index in the Library "
+        "panel) or switch the embedding model back in Settings"
+    )
 
 
 def _expand(paths: Sequence[Path]) -> tuple[list[Path], list[DocumentStatus]]:

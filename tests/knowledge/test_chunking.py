@@ -1,10 +1,10 @@
-"""Chunks respect paragraphs and sentences, stay near 150 words, overlap a little, map back."""
+"""Chunks respect paragraphs and sentences, stay near 190 estimated tokens, overlap a little, map back."""
 
 from __future__ import annotations
 
 import random
 
-from desktop.knowledge.chunking import MAX_WORDS, OVERLAP_WORDS, Section, chunk_section
+from desktop.knowledge.chunking import MAX_TOKENS, OVERLAP_TOKENS, Section, chunk_section
 
 
 def _sentence(rng: random.Random, words: int) -> str:
@@ -42,7 +42,7 @@ def test_chunks_stay_within_size_and_cover_the_text() -> None:
     text = _text()
     chunks = chunk_section(Section(text, page=4, heading="Results", offset=1000))
     assert len(chunks) > 3
-    assert all(len(c.text.split()) <= MAX_WORDS for c in chunks)
+    assert all(len(c.text.split()) <= MAX_TOKENS for c in chunks)
     assert all(c.page == 4 and c.heading == "Results" for c in chunks)
     covered = set()
     for chunk in chunks:
@@ -67,7 +67,7 @@ def test_consecutive_chunks_overlap_by_a_few_sentences_at_most() -> None:
     for before, after in zip(chunks, chunks[1:], strict=False):
         overlap = before.end - after.start
         assert overlap > 0  # inside one paragraph, context carries over
-        assert len(one_paragraph[after.start : before.end].split()) <= OVERLAP_WORDS
+        assert len(one_paragraph[after.start : before.end].split()) <= OVERLAP_TOKENS
 
 
 def test_short_paragraphs_are_kept_whole_and_together() -> None:
@@ -80,7 +80,7 @@ def test_a_sentence_longer_than_a_chunk_is_cut_into_windows() -> None:
     text = " ".join(f"w{i}" for i in range(500))
     chunks = chunk_section(Section(text))
     assert len(chunks) >= 3
-    assert all(len(c.text.split()) <= MAX_WORDS for c in chunks)
+    assert all(len(c.text.split()) <= MAX_TOKENS for c in chunks)
     assert _norm(" ".join(c.text for c in chunks)).startswith("w0 w1")
 
 

@@ -226,18 +226,26 @@ def test_cancel_stops_ingestion_and_the_next_add_resumes(
 
 
 def test_list_json_matches_the_cli_contract(library: Library, docs: Path) -> None:
-    (docs / "x.txt").write_text("Some text worth indexing.")
+    (docs / "x.txt").write_text("This is some of the text that is worth indexing.")
     (docs / "y.txt").write_bytes(b"")
     library.add([docs, docs / "missing.pdf"])
     payload = json.loads(json.dumps([s.to_json() for s in library.list()]))
     assert payload == [
-        {"path": str(docs / "x.txt"), "status": "indexed", "pages": 0, "chunks": 1, "error": None},
+        {
+            "path": str(docs / "x.txt"),
+            "status": "indexed",
+            "pages": 0,
+            "chunks": 1,
+            "error": None,
+            "language": "en",
+        },
         {
             "path": str(docs / "y.txt"),
             "status": "failed",
             "pages": 0,
             "chunks": 0,
             "error": "the file is empty (0 bytes)",
+            "language": "",
         },
     ]
 
