@@ -100,7 +100,7 @@ def _emit_json(data) -> None:
 def _library(data_dir: Path, settings):
     from desktop.knowledge.library import Library
 
-    return Library(data_dir, chroma_url=settings.chroma_url)
+    return Library(data_dir, chroma_url=settings.chroma_url, ocr=settings.ocr)
 
 
 def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:

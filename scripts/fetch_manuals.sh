@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Fetch Debian's PDF manuals (R, gnuplot, LaTeX) into a cache dir for tests and benchmarks.
 #
-# Usage: scripts/fetch_manuals.sh [CACHE_DIR]   (default: ~/.cache/draftwell-manuals)
+# Usage: scripts/fetch_manuals.sh [CACHE_DIR [PACKAGE...]]   (default: ~/.cache/draftwell-manuals;
+#        packages default to r-doc-pdf gnuplot-doc texlive-latex-recommended-doc)
 # Prints the cache dir on stdout. Idempotent: packages already unpacked are skipped.
 # The manuals are other people's documents: never commit them.
 set -euo pipefail
 
 CACHE_DIR="${1:-${HOME}/.cache/draftwell-manuals}"
-PACKAGES=(r-doc-pdf gnuplot-doc texlive-latex-recommended-doc)
+PACKAGES=("${@:2}")
+[ ${#PACKAGES[@]} -gt 0 ] || PACKAGES=(r-doc-pdf gnuplot-doc texlive-latex-recommended-doc)
 
 mkdir -p "${CACHE_DIR}/debs" "${CACHE_DIR}/root"
 cd "${CACHE_DIR}/debs"

@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
             confirm=lambda parent, title, text: self.services.prompts.confirm(
                 parent, title, text, "Open"
             ),
+            ocr_words=self.library.ocr_words,
         )
         self.library_dock = self._dock("Library", "libraryDock", self.library_panel, left)
         self.outline_dock = self._dock("Outline", "outlineDock", self.outline_panel, left)
@@ -460,6 +461,7 @@ class MainWindow(QMainWindow):
         self.library_panel.addFilesRequested.connect(self.ask_add_files)
         self.library_panel.addFolderRequested.connect(self.ask_add_folder)
         self.library_panel.removeRequested.connect(self.remove_documents)
+        self.library_panel.rerunOcrRequested.connect(self.library.rerun_ocr)
         self.library_panel.cancelRequested.connect(self.library.cancel)
         self.library_panel.samplesRequested.connect(self.add_sample_documents)
         self.library_panel.checkedChanged.connect(self._on_sources_changed)
@@ -1092,6 +1094,7 @@ class MainWindow(QMainWindow):
 
     def _on_settings_saved(self, settings: Settings) -> None:
         self.settings = settings
+        self.library.set_ocr(settings.ocr)
         self._apply_network_mode()
         note = " (applies to the next run)" if self.runs.active else ""
         self.statusBar().showMessage(f"Settings saved{note}", 5000)

@@ -41,6 +41,14 @@ class LibraryLike(Protocol):
 
     def remove(self, paths: Sequence[Path]) -> list[Path]: ...
 
+    def rerun_ocr(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: Callable[[IngestProgress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[DocumentStatus]: ...
+
     def retriever(self, sources: Sequence[Path] | None = None) -> Retriever: ...
 
     def close(self) -> None: ...
@@ -121,7 +129,7 @@ def open_real_library(data_dir: Path, settings: Settings) -> LibraryLike:
     """The real document library (imported here, on the library thread)."""
     from desktop.knowledge.library import Library
 
-    return Library(data_dir, chroma_url=settings.chroma_url)
+    return Library(data_dir, chroma_url=settings.chroma_url, ocr=settings.ocr)
 
 
 class Prompts:

@@ -241,12 +241,18 @@ class SettingsDialog(QDialog):
         self.max_step = _spin(1, 5000, suffix=" steps")
         self.max_extend = _spin(0, 100, suffix=" extensions")
         self.hard_mode = QCheckBox("Hard mode (stricter checks of every model reply)")
+        self.ocr = QCheckBox("Read scanned PDF pages with &OCR when indexing (on this computer)")
+        self.ocr.setToolTip(
+            "Pages without a text layer are recognised by Tesseract, English and Chinese. "
+            "Off: scans stay 'No text layer'."
+        )
         self.page_size = QComboBox()
         self.page_size.addItems(["A4", "Letter"])
         form = QFormLayout(group)
         form.addRow("Maximum steps:", self.max_step)
         form.addRow("Maximum deepenings:", self.max_extend)
         form.addRow("", self.hard_mode)
+        form.addRow("", self.ocr)
         form.addRow("Export page size:", self.page_size)
         return group
 
@@ -329,6 +335,7 @@ class SettingsDialog(QDialog):
         self.max_step.setValue(s.max_step)
         self.max_extend.setValue(s.max_extend)
         self.hard_mode.setChecked(s.hard_mode)
+        self.ocr.setChecked(s.ocr)
         self.page_size.setCurrentText(s.page_size)
         self.offline.setChecked(s.offline)
         self.web_search.setChecked(s.web_search)
@@ -355,6 +362,7 @@ class SettingsDialog(QDialog):
             max_step=self.max_step.value(),
             max_extend=self.max_extend.value(),
             hard_mode=self.hard_mode.isChecked(),
+            ocr=self.ocr.isChecked(),
             page_size=self.page_size.currentText(),
             offline=self.offline.isChecked(),
             web_search=self.web_search.isChecked(),

@@ -31,7 +31,7 @@ from desktop.knowledge.ingest import (
     Ingestor,
     IngestProgress,
 )
-from desktop.knowledge.ocr import find_tessdata
+from desktop.knowledge.ocr import OcrPage, OcrWord, find_tessdata
 from desktop.knowledge.retrieval import LibraryRetriever, Scope
 from desktop.processes import pid_alive
 
@@ -190,6 +190,14 @@ class Library:
                     self._detach(db, row.path, row.hash)
             self._purge()
         return [Path(r.path) for r in rows]
+
+    def ocr_words(self, path: str, page: int) -> builtins.list[OcrWord] | None:
+        """The word boxes OCR read on `page` (1-based) of the file at `path`, or None."""
+        known = self._catalog.path_row(str(path))
+        row = self._catalog.ocr_page(known.hash, page) if known else None
+        if row is None:
+            return None
+        return list(OcrPage.from_json(row.page, row.engine, row.blocks, row.words).words)
 
     def retriever(
         self, sources: Sequence[Path] | None = None, *, hybrid: bool | None = None

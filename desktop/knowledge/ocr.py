@@ -178,16 +178,26 @@ def read_page(page: Any, tessdata: Path, language: str, dpi: int = OCR_DPI) -> O
 
 def block_text(words: Sequence[OcrWord]) -> str:
     """Join a block's words into lines by position (MuPDF's OCR line numbers are unreliable):
-    a word whose vertical middle lies within the current line's first word continues it."""
+    a word continues a line when its vertical middle is within 40% of the smaller of its own
+    and the line's height from the line's middle; lines read top to bottom, left to right."""
     lines: list[list[OcrWord]] = []
-    for word in sorted(words, key=lambda w: (w.y0 + w.y1) / 2):
-        middle = (word.y0 + word.y1) / 2
-        if lines and lines[-1][0].y0 <= middle <= lines[-1][0].y1:
-            lines[-1].append(word)
-        else:
-            lines.append([word])
+    middles: list[float] = []
+    for word in sorted(words, key=_middle):
+        height = word.y1 - word.y0
+        if lines:
+            line_height = min(w.y1 - w.y0 for w in lines[-1])
+            if abs(_middle(word) - middles[-1]) <= 0.4 * min(height, line_height):
+                lines[-1].append(word)
+                middles[-1] = sum(_middle(w) for w in lines[-1]) / len(lines[-1])
+                continue
+        lines.append([word])
+        middles.append(_middle(word))
     text = "\n".join(" ".join(w.text for w in sorted(line, key=lambda w: w.x0)) for line in lines)
     return close_cjk_gaps(text).strip()
+
+
+def _middle(word: OcrWord) -> float:
+    return (word.y0 + word.y1) / 2
 
 
 def close_cjk_gaps(text: str) -> str:
@@ -237,7 +247,7 @@ class OcrProcess:
     def read(self, path: str, number: int, stopped: Callable[[], bool]) -> OcrPage:
         """OCR page `number` (1-based) of `path`. Raises OcrStopped (process ended) when
         `stopped()` turns true first, RuntimeError when the engine fails on the page."""
-        self._start()
+        self.start()
         self._connection.send((path, number, str(self.tessdata), self.language, self.dpi))
         while not self._connection.poll(_POLL_S):
             if stopped():
@@ -255,7 +265,8 @@ class OcrProcess:
             raise RuntimeError(value)
         return value
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the helper process now (it otherwise starts with the first page)."""
         if self._process is not None and self._process.is_alive():
             return
         context = multiprocessing.get_context("spawn")
