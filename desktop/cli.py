@@ -103,7 +103,7 @@ def _library(data_dir: Path, settings):
     return Library(data_dir, chroma_url=settings.chroma_url, ocr=settings.ocr)
 
 
-def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:
+def _ingest(library, paths: Sequence[Path], cancel: CancelToken, rerun_ocr: bool = False) -> list:
     """Add paths to the library, printing one line per finished file (and long-file progress)."""
 
     def progress(p) -> None:
@@ -115,14 +115,15 @@ def _ingest(library, paths: Sequence[Path], cancel: CancelToken) -> list:
                 file=sys.stderr,
                 flush=True,
             )
-        elif p.pages >= 50 and p.page % 50 == 0:
+        elif p.pages >= 50 and p.page % 50 == 0 or (p.ocr_pages and p.page % 10 == 0):
             print(
                 f"  [{p.file_index}/{p.file_count}] {name}: page {p.page}/{p.pages}",
                 file=sys.stderr,
                 flush=True,
             )
 
-    return library.add(list(paths), progress=progress, cancel=cancel)
+    run = library.rerun_ocr if rerun_ocr else library.add
+    return run(list(paths), progress=progress, cancel=cancel)
 
 
 def _install_sigint(cancel: CancelToken) -> None:
@@ -456,10 +457,11 @@ def cmd_library(args) -> int:
     data_dir = _data_dir(args)
     library = _library(data_dir, Settings.load(data_dir))
     try:
-        if args.library_command == "add":
+        if args.library_command in ("add", "ocr"):
             cancel = CancelToken()
             _install_sigint(cancel)
-            statuses = _ingest(library, [Path(p) for p in args.paths], cancel)
+            rerun = args.library_command == "ocr"
+            statuses = _ingest(library, [Path(p) for p in args.paths], cancel, rerun)
         elif args.library_command == "remove":
             removed = library.remove([Path(p) for p in args.paths])
             for path in removed:
@@ -474,7 +476,8 @@ def cmd_library(args) -> int:
     else:
         for s in statuses:
             extra = f"  {s.error}" if s.error else ""
-            print(f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks  {s.path}{extra}")
+            ocr = f"  ({s.ocr_pages} pages read by OCR)" if s.ocr_pages else ""
+            print(f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks  {s.path}{ocr}{extra}")
     failed = [s for s in statuses if s.status == "failed"]
     return (
         EXIT_ERROR
@@ -569,8 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     library = sub.add_parser("library", parents=[common], help="manage the document library")
     lib_sub = library.add_subparsers(dest="library_command", required=True)
-    for name in ("add", "remove"):
-        p = lib_sub.add_parser(name, parents=[common])
+    for name in ("add", "remove", "ocr"):
+        helps = {"ocr": "read these PDFs' scanned pages by OCR again and re-index them"}
+        p = lib_sub.add_parser(name, parents=[common], help=helps.get(name))
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--json", action="store_true")
     lib_list = lib_sub.add_parser("list", parents=[common])

@@ -156,3 +156,28 @@ def test_a_garbage_text_layer_counts_as_no_text() -> None:
 
 def test_spaces_between_chinese_characters_are_closed_but_not_between_words() -> None:
     assert close_cjk_gaps("中央 用户 数据库 and web 代理") == "中央用户数据库 and web 代理"
+
+
+def test_the_cli_lists_ocr_pages_and_runs_ocr_again(tmp_path: Path, docs: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    scan = make_image_pdf(docs / "scan.pdf", [LIGHTHOUSE, CRANES])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+
+    def cli(*args: str) -> list[dict]:
+        command = [sys.executable, "-m", "desktop.cli", "library", *args, "--json"]
+        done = subprocess.run(
+            [*command, "--data-dir", str(tmp_path / "data")],
+            capture_output=True, text=True, timeout=600, env=env, check=True,
+        )  # fmt: skip
+        return json.loads(done.stdout)
+
+    (added,) = cli("add", str(scan))
+    assert (added["status"], added["ocr_pages"]) == ("indexed", 2)
+    (listed,) = cli("list")
+    assert (listed["status"], listed["pages"], listed["ocr_pages"]) == ("indexed", 2, 2)
+    (again,) = cli("ocr", str(scan))
+    assert (again["status"], again["ocr_pages"]) == ("indexed", 2)
