@@ -10,7 +10,11 @@ both sides (the text layer's stream order is not the visual order), whitespace r
 (full-width punctuation = half-width). Only pages without images are used (OCR would read text
 in screenshots that the text layer does not have), and no table-of-contents pages.
 
-    python bench/bench_ocr.py [--manuals DIR] [--pages N]
+    python bench/bench_ocr.py [--manuals DIR] [--pages N] [--stall]
+
+--stall also measures how late a 10 ms tick on the main thread fires while pages are OCR'd on
+a worker thread: in-process (pymupdf holds the GIL for the whole Tesseract call, the reason
+Draftwell does not do that) and through `Library.add`, which OCRs in the helper process.
 
 The manuals are fetched by scripts/fetch_manuals.sh (apt-get download; never committed).
 """
@@ -23,8 +27,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,10 +170,62 @@ def measure(pages: list[SourcePage], dpi: int, folder: Path) -> tuple[float, flo
     return errors / total, len(pages) / elapsed, per_page
 
 
+def tick_lateness(work: Callable[[], object]) -> tuple[float, float]:
+    """Run `work` on a thread; return the worst and the 99th-percentile lateness (ms) of a
+    10 ms sleep on this thread meanwhile (what a GUI thread's timer would see)."""
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            work()
+        finally:
+            done.set()
+
+    late: list[float] = []
+    thread = threading.Thread(target=target)
+    thread.start()
+    while not done.is_set():
+        started = time.perf_counter()
+        time.sleep(0.01)
+        late.append((time.perf_counter() - started - 0.01) * 1000)
+    thread.join()
+    late.sort()
+    return late[-1], late[int(0.99 * (len(late) - 1))]
+
+
+def stall(pages: list[SourcePage], folder: Path) -> None:
+    """Print main-thread tick lateness while OCR runs in-process and through Library.add."""
+    from desktop.knowledge.library import Library
+    from desktop.knowledge.ocr import find_tessdata, languages
+
+    pdf = scan(pages, 300, folder / "stall.pdf")
+    pymupdf = load_pymupdf()
+    tessdata = find_tessdata()
+    assert tessdata is not None
+
+    def in_process() -> None:
+        with pymupdf.open(pdf) as doc:
+            for page in doc:
+                page.get_textpage_ocr(
+                    language=languages(tessdata), dpi=OCR_DPI, full=True, tessdata=str(tessdata)
+                )
+
+    worst, p99 = tick_lateness(in_process)
+    print(f"stall, OCR in-process (not used):    worst {worst:7.0f} ms, p99 {p99:6.0f} ms")
+    with Library(folder / "data") as library:
+        library.warm_up()
+        worst, p99 = tick_lateness(lambda: library.add([pdf]))
+        (status,) = library.list()
+    print(f"stall, Library.add (helper process): worst {worst:7.0f} ms, p99 {p99:6.0f} ms "
+          f"({status.status}, {status.ocr_pages} OCR pages)")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manuals", type=Path, help="root the manuals are unpacked into")
     parser.add_argument("--pages", type=int, default=3, help="pages per manual (default 3)")
+    parser.add_argument("--stall", action="store_true", help="also measure main-thread stalls")
+    parser.add_argument("--no-cer", action="store_true", help="skip the accuracy table")
     args = parser.parse_args()
     root = fetch_manuals(args.manuals)
     print(f"engine: {ENGINE} (OCR render {OCR_DPI} dpi), load: {os.getloadavg()[0]:.1f}, "
@@ -176,7 +234,9 @@ def main() -> int:
           f"{'pages/s':>8}  per-page CER")  # fmt: skip
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
-        for language in SOURCES:
+        if args.stall:
+            stall(choose_pages(root, "English", 2)[:3], Path(tmp))
+        for language in SOURCES if not args.no_cer else ():
             pages = choose_pages(root, language, args.pages)
             for dpi in DPIS:
                 cer, speed, per_page = measure(pages, dpi, Path(tmp))

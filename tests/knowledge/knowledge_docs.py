@@ -82,6 +82,28 @@ def make_image_pdf(path: Path, pages: Sequence[str], *, dpi: int = 150, font: st
     return path
 
 
+def make_garbage_text_pdf(path: Path, text: str) -> Path:
+    """Write a PDF whose visible text has a garbage text layer: its font's ToUnicode map sends
+    every glyph to the private use area (what broken subset fonts produce)."""
+    import pymupdf
+
+    make_pdf(path, [text])
+    doc = pymupdf.open(path)
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Garbage def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange 1 beginbfrange <00> <FF> <E000> "
+        b"endbfrange endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    for font in doc[0].get_fonts():
+        stream = doc.get_new_xref()
+        doc.update_object(stream, "<<>>")
+        doc.update_stream(stream, cmap)
+        doc.xref_set_key(font[0], "ToUnicode", f"{stream} 0 R")
+    doc.save(path, incremental=True, encryption=pymupdf.PDF_ENCRYPT_KEEP)
+    doc.close()
+    return path
+
+
 def make_truncated_pdf(path: Path, source: Path) -> Path:
     data = source.read_bytes()
     path.write_bytes(data[: len(data) // 2])

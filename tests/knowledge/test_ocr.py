@@ -15,7 +15,7 @@ from desktop.knowledge.formats import PageDone, open_document
 from desktop.knowledge.library import Library
 from desktop.knowledge.ocr import OcrProcess, close_cjk_gaps, find_tessdata, is_garbage
 
-from .knowledge_docs import make_image_pdf
+from .knowledge_docs import make_garbage_text_pdf, make_image_pdf
 
 pytestmark = pytest.mark.skipif(
     find_tessdata() is None, reason="Tesseract language data is not installed (make setup)"
@@ -145,6 +145,14 @@ def test_ocr_reads_chinese_and_english_with_word_boxes_on_the_page(tmp_path: Pat
     assert len(keeper) == 1
     box = keeper[0]
     assert 40 < box.x0 < box.x1 < 300 and 40 < box.y0 < box.y1 < 90  # line 1, inside the margin
+
+
+def test_a_page_with_a_garbage_text_layer_is_read_by_ocr(library: Library, docs: Path) -> None:
+    broken = make_garbage_text_pdf(docs / "broken.pdf", "Otters hold hands while they sleep.")
+    (status,) = library.add([broken])
+    assert (status.status, status.ocr_pages) == ("indexed", 1)
+    hit = library.retriever().search("otters sleeping", 1)[0]
+    assert "Otters hold hands" in hit.text and "\ue000" not in hit.text
 
 
 def test_a_garbage_text_layer_counts_as_no_text() -> None:
