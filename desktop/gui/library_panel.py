@@ -131,8 +131,8 @@ class LibraryPanel(QWidget):
         header = self.view.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 120)
-        header.resizeSection(2, 80)
+        header.resizeSection(1, 140)
+        header.resizeSection(2, 96)
         header.setStretchLastSection(False)
         self._rows: dict[str, list[QStandardItem]] = {}
         self.unchecked: set[str] = set()

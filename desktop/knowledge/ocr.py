@@ -9,6 +9,9 @@ pymupdf holds Python's GIL for the whole Tesseract call (seconds per page), whic
 the window, so pages are OCR'd in a helper process (`OcrProcess`, one per ingestion run, started
 on the first page that needs it). Stopping ends that process at once: a page in progress is
 dropped and done again on resume; pages already done are kept in the catalog (`ocr_pages`).
+The helper is started with multiprocessing's "spawn": like any such program, a script that
+indexes must keep its top level behind `if __name__ == "__main__":` (the app's entry points,
+the CLI and pytest do; the frozen app calls `multiprocessing.freeze_support()`).
 """
 
 from __future__ import annotations
