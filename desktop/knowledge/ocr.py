@@ -33,6 +33,7 @@ ENGINE = "tesseract"
 OCR_DPI = 300  # rendering resolution handed to Tesseract (150 dpi scans are upsampled)
 LANGUAGES = ("eng", "chi_sim")
 GARBAGE_SHARE = 0.5  # a text layer with at least this share of unmapped glyphs is garbage
+SPARSE_TEXT_CHARS = 80  # fewer visible characters over a page-sized image: still a scan
 TESSDATA_ENV = "DRAFTWELL_TESSDATA"
 _SYSTEM_TESSDATA = (
     "/usr/share/tesseract-ocr/5/tessdata",
@@ -145,15 +146,29 @@ def is_garbage(text: str) -> bool:
 
 
 def needs_ocr(page: Any, texts: Sequence[str]) -> bool:
-    """True for a page without text that shows an image (a scan), or with a garbage text layer."""
+    """True for a page whose text layer is garbage, or that shows a scan: an image and no text,
+    or a large image (half the page or more) under a few words of text (a stamped header)."""
     joined = "".join(texts)
-    if joined.strip():
-        return is_garbage(joined)
+    visible = sum(1 for c in joined if not c.isspace())
+    if visible and is_garbage(joined):
+        return True
+    if visible >= SPARSE_TEXT_CHARS:
+        return False
     try:
-        return bool(page.get_images(full=False))
+        images = page.get_image_info()
     except Exception as exc:  # a damaged page: OCR can still try to read what it renders
         log.info("cannot list the images of page %d: %s", page.number + 1, exc)
         return True
+    if not visible:
+        return bool(images)
+    area = abs(page.rect)
+    return any(abs(_rect(info["bbox"]) & page.rect) >= 0.5 * area for info in images)
+
+
+def _rect(bbox: Sequence[float]) -> Any:
+    import pymupdf
+
+    return pymupdf.Rect(bbox)
 
 
 # --- reading one page (runs in the helper process) -------------------------------------------

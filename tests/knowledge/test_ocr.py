@@ -155,6 +155,25 @@ def test_a_page_with_a_garbage_text_layer_is_read_by_ocr(library: Library, docs:
     assert "Otters hold hands" in hit.text and "\ue000" not in hit.text
 
 
+def test_a_scan_under_a_stamped_line_of_text_is_still_read_by_ocr(tmp_path: Path) -> None:
+    import pymupdf
+
+    scan = make_image_pdf(tmp_path / "stamped.pdf", [CRANES])
+    doc = pymupdf.open(scan)
+    doc[0].insert_text((40, 820), "Downloaded 2024-03-01", fontsize=8)  # a text layer of 3 words
+    doc.save(tmp_path / "stamped-2.pdf")
+    doc.close()
+    engine = OcrProcess()
+    try:
+        path = tmp_path / "stamped-2.pdf"
+        items = list(open_document(path, _Reader(engine, path)).items)
+    finally:
+        engine.close()
+    (done,) = [item for item in items if isinstance(item, PageDone)]
+    assert done.ocr is not None
+    assert "reservoir for three days" in " ".join(done.ocr.blocks)
+
+
 def test_a_garbage_text_layer_counts_as_no_text() -> None:
     assert is_garbage("\ufffd\ufffd\ufffd \ufffd\ufffd ab")
     assert is_garbage("\ue001\ue002\ue003\ue004")
