@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
@@ -41,7 +42,9 @@ from PySide6.QtWidgets import (
 from desktop import network
 from desktop.core.report import Reference
 from desktop.gui.tasks import BackgroundTasks
-from desktop.knowledge.ocr import OcrWord
+
+if TYPE_CHECKING:  # desktop.knowledge is imported on workers only (numpy; time to window)
+    from desktop.knowledge.ocr import OcrWord
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ MIN_OCR_MATCH = 6  # characters in a row the passage and the OCR words must shar
 # Asks the user a yes/no question: (parent, title, text) → yes?
 Confirm = Callable[[QWidget, str, str], bool]
 # The word boxes OCR read on (path, 1-based page), or None if it never read that page.
-OcrWords = Callable[[str, int], Sequence[OcrWord] | None]
+OcrWords = Callable[[str, int], "Sequence[OcrWord] | None"]
 
 
 def ask_question(parent: QWidget, title: str, text: str) -> bool:
