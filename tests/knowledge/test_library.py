@@ -231,12 +231,20 @@ def test_list_json_matches_the_cli_contract(library: Library, docs: Path) -> Non
     library.add([docs, docs / "missing.pdf"])
     payload = json.loads(json.dumps([s.to_json() for s in library.list()]))
     assert payload == [
-        {"path": str(docs / "x.txt"), "status": "indexed", "pages": 0, "chunks": 1, "error": None},
+        {
+            "path": str(docs / "x.txt"),
+            "status": "indexed",
+            "pages": 0,
+            "chunks": 1,
+            "ocr_pages": 0,
+            "error": None,
+        },
         {
             "path": str(docs / "y.txt"),
             "status": "failed",
             "pages": 0,
             "chunks": 0,
+            "ocr_pages": 0,
             "error": "the file is empty (0 bytes)",
         },
     ]
