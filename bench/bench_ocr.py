@@ -1,7 +1,7 @@
 """OCR accuracy and speed on real pages nobody here wrote: Debian's manuals, rasterised.
 
-Pages of r-doc-pdf (R-intro), gnuplot-doc and debian-edu-doc-zh-cn (the Chinese Debian Edu
-manual) are rendered to grey images at 150 and 300 dpi and put into image-only PDFs. Those are
+Pages of r-doc-pdf (R-intro), gnuplot-doc, debian-edu-doc-zh-cn (the Chinese Debian Edu
+manuals for bookworm and bullseye) are rendered to grey images at 150 and 300 dpi and put into image-only PDFs. Those are
 read through the ingestion's own path (`open_document` with the OCR helper process), and each
 page's OCR text is compared with the original page's text layer.
 
@@ -51,7 +51,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("r-doc-pdf", "gnuplot-doc", "debian-edu-doc-zh-cn")
 SOURCES = {
     "English": ("doc/r-doc-pdf/manual/R-intro.pdf", "doc/gnuplot/gnuplot.pdf"),
-    "Chinese": ("doc/debian-edu-doc-zh-cn/debian-edu-bookworm-manual.pdf",),
+    "Chinese": (
+        # partly translated: the pages that are mostly Chinese are used
+        "doc/debian-edu-doc-zh-cn/debian-edu-bookworm-manual.pdf",
+        "doc/debian-edu-doc-zh-cn/debian-edu-bullseye-manual.pdf",
+    ),
 }
 TARGETS = {"English": 0.03, "Chinese": 0.08}
 DPIS = (150, 300)
@@ -101,8 +105,9 @@ def choose_pages(root: Path, language: str, count: int) -> list[SourcePage]:
                 words = [OcrWord(*w[:5]) for w in page.get_text("words")]
                 text = position_text(words)
                 cjk = len(_CJK.findall(text))
-                wanted = cjk > 0.5 * len(text) if language == "Chinese" else cjk == 0
-                if len(text) > 800 and wanted and "....." not in text:  # no contents pages
+                wanted = cjk > 0.4 * len(text) if language == "Chinese" else cjk == 0
+                seen = any(text[40:240] in other.reference for other in chosen + found)
+                if len(text) > 800 and wanted and not seen and "....." not in text:
                     found.append(SourcePage(path, index, text))
                 if len(found) == count:
                     break
