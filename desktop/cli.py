@@ -102,10 +102,12 @@ def _library(data_dir: Path, settings):
     from desktop.knowledge.library import Library
 
     embedder = embedder_from_setting(settings.embedder, data_dir)
-    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder)
+    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder, ocr=settings.ocr)
 
 
-def _ingest(library, paths: Sequence[Path] | None, cancel: CancelToken) -> list:
+def _ingest(
+    library, paths: Sequence[Path] | None, cancel: CancelToken, rerun_ocr: bool = False
+) -> list:
     """Add paths to the library (None: re-index it), printing a line per finished file."""
 
     def progress(p) -> None:
@@ -117,7 +119,7 @@ def _ingest(library, paths: Sequence[Path] | None, cancel: CancelToken) -> list:
                 file=sys.stderr,
                 flush=True,
             )
-        elif p.pages >= 50 and p.page % 50 == 0:
+        elif p.pages >= 50 and p.page % 50 == 0 or (p.ocr_pages and p.page % 10 == 0):
             print(
                 f"  [{p.file_index}/{p.file_count}] {name}: page {p.page}/{p.pages}",
                 file=sys.stderr,
@@ -126,7 +128,8 @@ def _ingest(library, paths: Sequence[Path] | None, cancel: CancelToken) -> list:
 
     if paths is None:
         return library.reindex(progress=progress, cancel=cancel)
-    return library.add(list(paths), progress=progress, cancel=cancel)
+    run = library.rerun_ocr if rerun_ocr else library.add
+    return run(list(paths), progress=progress, cancel=cancel)
 
 
 def _install_sigint(cancel: CancelToken) -> None:
@@ -465,11 +468,11 @@ def cmd_library(args) -> int:
         return _library_embedder(args, data_dir)
     library = _library(data_dir, Settings.load(data_dir))
     try:
-        if args.library_command in ("add", "reindex"):
+        if args.library_command in ("add", "reindex", "ocr"):
             cancel = CancelToken()
             _install_sigint(cancel)
             paths = None if args.library_command == "reindex" else [Path(p) for p in args.paths]
-            statuses = _ingest(library, paths, cancel)
+            statuses = _ingest(library, paths, cancel, args.library_command == "ocr")
         elif args.library_command == "remove":
             removed = library.remove([Path(p) for p in args.paths])
             for path in removed:
@@ -485,8 +488,10 @@ def cmd_library(args) -> int:
         for s in statuses:
             extra = f"  {s.error}" if s.error else ""
             language = s.language or "?"
+            ocr = f"  ({s.ocr_pages} pages read by OCR)" if s.ocr_pages else ""
             print(
-                f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks {language:>3}  {s.path}{extra}"
+                f"{s.status:<10} {s.pages:>5} p {s.chunks:>6} chunks {language:>3}  "
+                f"{s.path}{ocr}{extra}"
             )
     failed = [s for s in statuses if s.status == "failed"]
     return (
@@ -644,8 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     library = sub.add_parser("library", parents=[common], help="manage the document library")
     lib_sub = library.add_subparsers(dest="library_command", required=True)
-    for name in ("add", "remove"):
-        p = lib_sub.add_parser(name, parents=[common])
+    for name in ("add", "remove", "ocr"):
+        helps = {"ocr": "read these PDFs' scanned pages by OCR again and re-index them"}
+        p = lib_sub.add_parser(name, parents=[common], help=helps.get(name))
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--json", action="store_true")
     lib_list = lib_sub.add_parser("list", parents=[common])

@@ -56,6 +56,7 @@ class Settings:
     web_share: float = 0.5  # share of each search's passages given to web results (0.0–1.0)
     offline: bool = True  # no internet at all (loopback servers stay allowed); see desktop.network
     page_size: str = "A4"
+    ocr: bool = True  # read scanned PDF pages by OCR when indexing (desktop.knowledge.ocr)
 
     @staticmethod
     def path(data_dir: Path) -> Path:

@@ -9,7 +9,9 @@
    kernel allows it; otherwise DRAFTWELL_OFFLINE=1 and HF_HUB_OFFLINE=1 only, and it says so),
    from a temp directory, with HOME and the data dir in a temp folder: `--help`, `models list`,
    a short `research … --json` on the bundled sample documents, then `export` to PDF and DOCX.
-   Every reference in the report must name a sample PDF and a page it has.
+   Every reference in the report must name a sample PDF and a page it has. Then OCR: a one-page
+   scan (an image only, made here) added with `library add` must come out `indexed` with
+   `ocr_pages` 1, read by the bundle's own Tesseract data.
 3. Opens the GUI offscreen (QT_QPA_PLATFORM=offscreen), waits for the window, keeps it running a
    few seconds, checks it is alive and wrote no traceback, then ends it with SIGTERM (exit 0).
 
@@ -77,6 +79,9 @@ def inspect_bundle(dist: Path) -> Path:
         ("pylopdf_fonts_zh_cn", "*.otf"),
     ):
         check(any((internal / package).glob(pattern)), f"the fonts of {package} are missing")
+    for language in ("eng", "chi_sim"):
+        data = internal / "tessdata" / f"{language}.traineddata"
+        check(data.is_file(), f"the OCR language data {data.name} is missing from the bundle")
     samples = sorted((internal / "resources" / "samples").glob("*.pdf"))
     check(bool(samples), "the sample documents (resources/samples) are missing")
     check((internal / "resources" / "icons" / "draftwell.svg").is_file(), "the app icon is missing")
@@ -258,12 +263,56 @@ def headless(exe: list[str], internal: Path, work: Path, env, args) -> dict[str,
     with pymupdf.open(work / "report.pdf") as doc:
         fonts = {f[3] for page in doc for f in page.get_fonts()}
     check(any("Plex" in f for f in fonts), f"the PDF does not use the bundled fonts: {fonts}")
+    times["ocr one scanned page"] = check_ocr(exe, work, data, env)
     stray = [
-        p.name for p in work.iterdir() if p.name not in {"data", "samples", "home", "gui-data"}
+        p.name
+        for p in work.iterdir()
+        if p.name not in {"data", "samples", "home", "gui-data", "scan"}
     ]
     stray = [n for n in stray if not n.startswith("report.")]
     check(not stray, f"the app wrote into its working directory: {stray}")
     return times
+
+
+OCR_SENTENCE = "Seven lanterns hang above the gate of the old observatory."
+
+
+def make_scan(path: Path) -> Path:
+    """A one-page PDF whose only content is an image of a typeset sentence (no text layer)."""
+    import pymupdf
+
+    source = pymupdf.open()
+    page = source.new_page()
+    page.insert_textbox(page.rect + (60, 60, -60, -60), OCR_SENTENCE, fontsize=14)
+    pixmap = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
+    scan = pymupdf.open()
+    scan.new_page(width=page.rect.width, height=page.rect.height).insert_image(
+        page.rect, pixmap=pixmap
+    )
+    scan.save(path)
+    source.close()
+    scan.close()
+    return path
+
+
+def check_ocr(exe: list[str], work: Path, data: Path, env) -> float:
+    """`library add` a scanned page: indexed by OCR, with the bundle's language data."""
+    folder = work / "scan"
+    folder.mkdir()
+    scan = make_scan(folder / "scan.pdf")
+    env = {k: v for k, v in env.items() if k not in ("TESSDATA_PREFIX", "DRAFTWELL_TESSDATA")}
+    cmd = [*exe, "library", "add", str(scan), "--json", "--data-dir", str(data)]
+    done, seconds = run(cmd, env=env, cwd=work, timeout=600)
+    check(done.returncode == 0, f"library add of a scan failed: {done.stderr.strip()[-800:]}")
+    (status,) = json.loads(done.stdout)
+    check(
+        status["status"] == "indexed" and status["ocr_pages"] == 1,
+        f"the scanned page was not indexed by OCR: {status}",
+    )
+    print(
+        f"  OCR: a scanned page was indexed by OCR in {seconds:.1f} s ({status['chunks']} chunks)"
+    )
+    return seconds
 
 
 # ---- 3. GUI ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch Debian's PDF manuals (R, gnuplot, LaTeX) into a cache dir for tests and benchmarks.
 #
-# Usage: scripts/fetch_manuals.sh [CACHE_DIR]   (default: ~/.cache/draftwell-manuals)
+# Usage: scripts/fetch_manuals.sh [CACHE_DIR [PACKAGE...]]   (default: ~/.cache/draftwell-manuals;
+#        packages default to $FETCH_PACKAGES, else r-doc-pdf gnuplot-doc texlive-latex-recommended-doc)
 #        FETCH_PACKAGES="debian-edu-doc-zh-cn linuxcnc-doc-zh-cn" scripts/fetch_manuals.sh DIR
 #        (the Chinese manuals of the multilingual retrieval benchmark and tests)
 # Prints the cache dir on stdout. Idempotent: packages already unpacked are skipped.
@@ -9,7 +10,8 @@
 set -euo pipefail
 
 CACHE_DIR="${1:-${HOME}/.cache/draftwell-manuals}"
-read -r -a PACKAGES <<< "${FETCH_PACKAGES:-r-doc-pdf gnuplot-doc texlive-latex-recommended-doc}"
+PACKAGES=("${@:2}")
+[ ${#PACKAGES[@]} -gt 0 ] || read -r -a PACKAGES <<< "${FETCH_PACKAGES:-r-doc-pdf gnuplot-doc texlive-latex-recommended-doc}"
 
 mkdir -p "${CACHE_DIR}/debs" "${CACHE_DIR}/root"
 cd "${CACHE_DIR}/debs"

@@ -2,7 +2,9 @@
 
 Rendering uses pymupdf on a worker (`render_page` returns a QImage, which is safe to build off
 the GUI thread): the passage is located with `page.search_for` on short runs of its words and
-painted over in translucent yellow.
+painted over in translucent yellow. A scanned page has no text layer to search: its passage is
+matched against the word boxes OCR read (stored by the library, `ocr_words`; or, without a
+library, read again by the OCR helper process) and those words are highlighted.
 
 Web sources show their title, URL, access date and the cited passage as plain text: the viewer
 never loads anything remote (no web engine; `LocalOnlyBrowser` refuses every non-local
@@ -14,9 +16,13 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
@@ -37,6 +43,9 @@ from desktop import network
 from desktop.core.report import Reference
 from desktop.gui.tasks import BackgroundTasks
 
+if TYPE_CHECKING:  # desktop.knowledge is imported on workers only (numpy; time to window)
+    from desktop.knowledge.ocr import OcrWord
+
 log = logging.getLogger(__name__)
 
 RENDER_ZOOM = 1.6  # ~115 dpi: sharp enough, quick to render
@@ -45,8 +54,11 @@ MAX_PROBES = 16
 HIGHLIGHT = QColor(255, 214, 0, 110)
 WEB_SCHEMES = ("http", "https")
 
+MIN_OCR_MATCH = 6  # characters in a row the passage and the OCR words must share
 # Asks the user a yes/no question: (parent, title, text) → yes?
 Confirm = Callable[[QWidget, str, str], bool]
+# The word boxes OCR read on (path, 1-based page), or None if it never read that page.
+OcrWords = Callable[[str, int], "Sequence[OcrWord] | None"]
 
 
 def ask_question(parent: QWidget, title: str, text: str) -> bool:
@@ -110,7 +122,47 @@ def probes(text: str) -> list[str]:
     return [r for r in runs if len(r) >= 8][:MAX_PROBES]
 
 
-def render_page(path: str, page_number: int, passage: str, zoom: float = RENDER_ZOOM) -> PageImage:
+def _match_key(text: str) -> str:
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+def ocr_rects(words: Sequence[OcrWord], passage: str) -> list[tuple[float, float, float, float]]:
+    """The boxes of the OCR words that spell the passage (runs of >= MIN_OCR_MATCH characters
+    shared in order, compared without spaces and punctuation, so Chinese works too)."""
+    owners: list[int] = []
+    keys: list[str] = []
+    for index, word in enumerate(words):
+        key = _match_key(word.text)
+        keys.append(key)
+        owners.extend([index] * len(key))
+    matcher = SequenceMatcher(None, "".join(keys), _match_key(passage), autojunk=False)
+    hit: set[int] = set()
+    for block in matcher.get_matching_blocks():
+        if block.size >= MIN_OCR_MATCH:
+            hit.update(owners[block.a : block.a + block.size])
+    return [(words[i].x0, words[i].y0, words[i].x1, words[i].y1) for i in sorted(hit)]
+
+
+def _engine_words(path: str, page: object) -> Sequence[OcrWord] | None:
+    """Read a scanned page's words now (no library to ask), in the OCR helper process."""
+    from desktop.knowledge.ocr import OcrProcess, find_tessdata, needs_ocr
+
+    if find_tessdata() is None or not needs_ocr(page, [page.get_text()]):  # type: ignore[attr-defined]
+        return None
+    engine = OcrProcess()
+    try:
+        return engine.read(path, page.number + 1, lambda: False).words  # type: ignore[attr-defined]
+    finally:
+        engine.close()
+
+
+def render_page(
+    path: str,
+    page_number: int,
+    passage: str,
+    zoom: float = RENDER_ZOOM,
+    ocr_words: OcrWords | None = None,
+) -> PageImage:
     """Render one page (1-based) with the passage highlighted. Runs on a worker thread."""
     from desktop.knowledge.formats import load_pymupdf
 
@@ -123,6 +175,11 @@ def render_page(path: str, page_number: int, passage: str, zoom: float = RENDER_
         rects = []
         for probe in probes(passage):
             rects.extend(page.search_for(probe))
+        if not rects:  # a scan: highlight the words OCR read
+            words = ocr_words(path, page_number) if ocr_words is not None else None
+            if words is None:
+                words = _engine_words(path, page)
+            rects = [pymupdf.Rect(*box) for box in ocr_rects(words or (), passage)]
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
         image = QImage(
             pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888
@@ -154,10 +211,12 @@ class CitationViewer(QWidget):
         parent: QWidget | None = None,
         *,
         confirm: Confirm | None = None,
+        ocr_words: OcrWords | None = None,
     ) -> None:
         super().__init__(parent)
         self._tasks = tasks
         self._confirm = confirm
+        self._ocr_words = ocr_words
         self.reference: Reference | None = None
         self._request = 0
         self.header = QLabel("Click a citation such as [1] in the draft to see its source here.")
@@ -215,7 +274,7 @@ class CitationViewer(QWidget):
         self._show_message("Rendering the page…")
         request = self._request
         self._tasks.submit(
-            lambda: render_page(p.source, p.page, p.text),
+            lambda: render_page(p.source, p.page, p.text, ocr_words=self._ocr_words),
             lambda result: self._on_rendered(request, result),
             lambda exc: self._on_failed(request, exc),
         )

@@ -116,6 +116,19 @@ class LibraryWorker(QObject):
 
     @Slot(list)
     def add(self, paths: list[str]) -> None:
+        self._index(paths, rerun_ocr=False)
+
+    @Slot(list)
+    def rerun_ocr(self, paths: list[str]) -> None:
+        self._index(paths, rerun_ocr=True)
+
+    @Slot(bool)
+    def set_ocr(self, enabled: bool) -> None:
+        """Turn OCR of scanned pages on or off for the next indexing (the OCR setting)."""
+        if self._library is not None and hasattr(self._library, "ocr"):
+            self._library.ocr = enabled  # type: ignore[attr-defined]
+
+    def _index(self, paths: list[str], rerun_ocr: bool) -> None:
         if self._library is None:
             self.failed.emit("The document library is not open.")
             return
@@ -123,8 +136,9 @@ class LibraryWorker(QObject):
             return
         self.cancel.clear()
         self.busyChanged.emit(True)
+        run = self._library.rerun_ocr if rerun_ocr else self._library.add
         try:
-            self._library.add([Path(p) for p in paths], progress=self._progress, cancel=self.cancel)
+            run([Path(p) for p in paths], progress=self._progress, cancel=self.cancel)
         except Cancelled:
             log.info("indexing cancelled")
         except Exception as exc:
@@ -184,6 +198,8 @@ class LibraryController(QObject):
     _reindexRequested = Signal()
     _addRequested = Signal(list)
     _removeRequested = Signal(list)
+    _rerunOcrRequested = Signal(list)
+    _ocrChanged = Signal(bool)
     _closeRequested = Signal()
 
     def __init__(
@@ -199,6 +215,8 @@ class LibraryController(QObject):
         self._reindexRequested.connect(self._worker.reindex)
         self._worker.reindexNeeded.connect(self.reindexNeeded)
         self._removeRequested.connect(self._worker.remove)
+        self._rerunOcrRequested.connect(self._worker.rerun_ocr)
+        self._ocrChanged.connect(self._worker.set_ocr)
         self._closeRequested.connect(self._worker.close)
         self._worker.ready.connect(self._on_ready)
         self._worker.documents.connect(self._on_documents)
@@ -230,6 +248,14 @@ class LibraryController(QObject):
         """Re-embed the whole library with the embedding model the settings choose."""
         self._reindexRequested.emit()
 
+    def rerun_ocr(self, paths: Sequence[str]) -> None:
+        """Read these documents' scanned pages by OCR again, then re-index them."""
+        self._pending_adds += 1
+        self._rerunOcrRequested.emit([str(p) for p in paths])
+
+    def set_ocr(self, enabled: bool) -> None:
+        self._ocrChanged.emit(enabled)
+
     def cancel(self) -> None:
         """Stop indexing after the current page; what was indexed stays."""
         self._worker.cancel.set()
@@ -245,6 +271,11 @@ class LibraryController(QObject):
             return library.retriever(paths)
 
         return make
+
+    def ocr_words(self, path: str, page: int):
+        """The word boxes OCR read on a page of a library document, or None (any thread)."""
+        lookup = getattr(self._library, "ocr_words", None)
+        return None if lookup is None else lookup(path, page)
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         self._worker.closing.set()

@@ -2,7 +2,8 @@
 
 Rows come from the library thread (`set_documents`, `on_progress`); the panel only draws and
 asks. Each indexed document has a checkbox: the checked ones are the run's sources. Files
-being indexed show a progress bar (page n of m) in the Status column.
+being indexed show a progress bar (page n of m) in the Status column; the Pages column says how
+many pages were read by OCR (scans), and a PDF's context menu can run OCR on it again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
+OCR_ROLE = Qt.ItemDataRole.UserRole + 4
 USABLE = ("indexed", "duplicate")
 COLUMNS = ("Document", "Status", "Pages", "Language")
 LANGUAGE_COLUMN = 3
@@ -71,6 +73,13 @@ def local_paths(mime: QMimeData) -> list[str]:
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
 
 
+def pages_text(pages: int, ocr_pages: int) -> str:
+    """The Pages column: the page count, and how many of them OCR read ("12 · 12 OCR")."""
+    if not pages:
+        return ""
+    return f"{pages} · {ocr_pages} OCR" if ocr_pages else str(pages)
+
+
 class _ProgressDelegate(QStyledItemDelegate):
     """Draws a progress bar in the Status column while a file is being indexed. Signals: none."""
 
@@ -79,13 +88,15 @@ class _ProgressDelegate(QStyledItemDelegate):
         if progress is None:
             super().paint(painter, option, index)
             return
-        page, pages = progress
+        page, pages, ocr_pages = progress
         bar = QStyleOptionProgressBar()
         bar.rect = option.rect.adjusted(2, 3, -2, -3)
         bar.minimum = 0
         bar.maximum = max(pages, 0)
         bar.progress = min(page, pages) if pages else 0
         bar.text = f"page {page}/{pages}" if pages else "indexing…"
+        if ocr_pages:
+            bar.text += " · OCR"
         bar.textVisible = True
         bar.state = option.state
         style = option.widget.style() if option.widget else QApplication.style()
@@ -96,13 +107,15 @@ class LibraryPanel(QWidget):
     """Documents with status, progress and a run checkbox (see the module docstring).
 
     Signals: addFilesRequested(); addFolderRequested(); removeRequested(list) — paths;
-    cancelRequested(); checkedChanged() — the run's sources changed; samplesRequested();
-    reindexRequested() — re-embed the library with the model chosen in Settings.
+    rerunOcrRequested(list) — PDF paths to OCR again; cancelRequested(); checkedChanged() —
+    the run's sources changed; samplesRequested(); reindexRequested() — re-embed the library
+    with the model chosen in Settings.
     """
 
     addFilesRequested = Signal()
     addFolderRequested = Signal()
     removeRequested = Signal(list)
+    rerunOcrRequested = Signal(list)
     cancelRequested = Signal()
     checkedChanged = Signal()
     samplesRequested = Signal()
@@ -127,8 +140,8 @@ class LibraryPanel(QWidget):
         header = self.view.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(1, 120)
-        header.resizeSection(2, 50)
+        header.resizeSection(1, 140)
+        header.resizeSection(2, 96)
         header.resizeSection(LANGUAGE_COLUMN, 80)
         header.setStretchLastSection(False)
         self._rows: dict[str, list[QStandardItem]] = {}
@@ -214,14 +227,18 @@ class LibraryPanel(QWidget):
         self._rows[path] = row
         return row
 
-    def _set_status(self, path: str, status: str, pages: int, error: str | None) -> None:
+    def _set_status(
+        self, path: str, status: str, pages: int, error: str | None, ocr_pages: int = 0
+    ) -> None:
         self._loading = True
         try:
             name, state, count, _language = self._row(path)
             state.setText(STATUS_TEXT.get(status, status))
             state.setData(status, STATUS_ROLE)
             state.setToolTip(error or STATUS_TEXT.get(status, status))
-            count.setText(str(pages) if pages else "")
+            count.setText(pages_text(pages, ocr_pages))
+            count.setData(ocr_pages, OCR_ROLE)
+            count.setToolTip(f"{ocr_pages} of {pages} pages read by OCR" if ocr_pages else "")
             usable = status in USABLE
             name.setEnabled(True)
             name.setCheckable(usable)
@@ -243,7 +260,8 @@ class LibraryPanel(QWidget):
             row = self._rows.pop(path)
             self.model.removeRow(row[0].row())
         for doc in documents:
-            self._set_status(doc.path, doc.status, doc.pages, doc.error)
+            ocr_pages = getattr(doc, "ocr_pages", 0)
+            self._set_status(doc.path, doc.status, doc.pages, doc.error, ocr_pages)
             self._set_language(doc.path, getattr(doc, "language", ""))
         self._refresh_chrome()
         self.checkedChanged.emit()
@@ -277,12 +295,16 @@ class LibraryPanel(QWidget):
 
     def on_progress(self, progress) -> None:
         """Update one file's row from an IngestProgress."""
+        ocr_pages = getattr(progress, "ocr_pages", 0)
         if progress.done:
-            self._set_status(progress.path, progress.status, progress.pages, progress.error)
+            self._set_status(
+                progress.path, progress.status, progress.pages, progress.error, ocr_pages
+            )
             self.checkedChanged.emit()
         else:
-            self._set_status(progress.path, "indexing", progress.pages, None)
-            self._row(progress.path)[1].setData((progress.page, progress.pages), PROGRESS_ROLE)
+            self._set_status(progress.path, "indexing", progress.pages, None, ocr_pages)
+            bar = (progress.page, progress.pages, ocr_pages)
+            self._row(progress.path)[1].setData(bar, PROGRESS_ROLE)
         self._refresh_chrome()
 
     def set_busy(self, busy: bool) -> None:
@@ -313,7 +335,12 @@ class LibraryPanel(QWidget):
 
     def progress_of(self, path: str) -> tuple[int, int] | None:
         row = self._rows.get(path)
-        return row[1].data(PROGRESS_ROLE) if row else None
+        progress = row[1].data(PROGRESS_ROLE) if row else None
+        return None if progress is None else tuple(progress[:2])
+
+    def ocr_pages_of(self, path: str) -> int:
+        row = self._rows.get(path)
+        return int(row[2].data(OCR_ROLE) or 0) if row else 0
 
     def set_checked(self, path: str, checked: bool) -> None:
         row = self._rows.get(path)
@@ -330,6 +357,12 @@ class LibraryPanel(QWidget):
         if paths:
             self.removeRequested.emit(paths)
 
+    def rerun_ocr_selected(self) -> None:
+        """Ask for OCR again on the selected PDFs (their scanned pages are read afresh)."""
+        paths = [p for p in self.selected_paths() if p.lower().endswith(".pdf")]
+        if paths:
+            self.rerunOcrRequested.emit(paths)
+
     def _context_menu(self, pos) -> None:
         index: QModelIndex | QPersistentModelIndex = self.view.indexAt(pos)
         menu = QMenu(self)
@@ -337,6 +370,8 @@ class LibraryPanel(QWidget):
         menu.addAction("Add a Folder…", self.addFolderRequested.emit)
         if index.isValid():
             menu.addSeparator()
+            if any(p.lower().endswith(".pdf") for p in self.selected_paths()):
+                menu.addAction("Re-run OCR", self.rerun_ocr_selected)
             menu.addAction("Remove from Library", self.remove_selected)
         menu.popup(self.view.viewport().mapToGlobal(pos))
 
@@ -349,7 +384,9 @@ class LibraryPanel(QWidget):
             return
         usable = sum(1 for r in self._rows.values() if r[1].data(STATUS_ROLE) in USABLE)
         chosen = len(self.checked_sources())
+        ocr_pages = sum(int(r[2].data(OCR_ROLE) or 0) for r in self._rows.values())
+        ocr = f" · {ocr_pages} page{'s' if ocr_pages != 1 else ''} read by OCR" if ocr_pages else ""
         self.summary.setText(
-            f"{total} document{'s' if total != 1 else ''} · {usable} indexed · "
+            f"{total} document{'s' if total != 1 else ''} · {usable} indexed{ocr} · "
             f"{chosen} used by the next run"
         )

@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
             confirm=lambda parent, title, text: self.services.prompts.confirm(
                 parent, title, text, "Open"
             ),
+            ocr_words=self.library.ocr_words,
         )
         self.library_dock = self._dock("Library", "libraryDock", self.library_panel, left)
         self.outline_dock = self._dock("Outline", "outlineDock", self.outline_panel, left)
@@ -460,6 +461,7 @@ class MainWindow(QMainWindow):
         self.library_panel.addFilesRequested.connect(self.ask_add_files)
         self.library_panel.addFolderRequested.connect(self.ask_add_folder)
         self.library_panel.removeRequested.connect(self.remove_documents)
+        self.library_panel.rerunOcrRequested.connect(self.library.rerun_ocr)
         self.library_panel.cancelRequested.connect(self.library.cancel)
         self.library.reindexNeeded.connect(self.library_panel.set_reindex_notice)
         self.library_panel.reindexRequested.connect(self.library.reindex)
@@ -1096,6 +1098,7 @@ class MainWindow(QMainWindow):
         if settings.embedder != self.settings.embedder and not self.runs.active:
             self.library.open(self.data_dir, settings)  # reopened with the new embedding model
         self.settings = settings
+        self.library.set_ocr(settings.ocr)
         self._apply_network_mode()
         note = " (applies to the next run)" if self.runs.active else ""
         self.statusBar().showMessage(f"Settings saved{note}", 5000)

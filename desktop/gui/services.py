@@ -41,6 +41,14 @@ class LibraryLike(Protocol):
 
     def remove(self, paths: Sequence[Path]) -> list[Path]: ...
 
+    def rerun_ocr(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: Callable[[IngestProgress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[DocumentStatus]: ...
+
     def retriever(self, sources: Sequence[Path] | None = None) -> Retriever: ...
 
     def close(self) -> None: ...
@@ -123,7 +131,7 @@ def open_real_library(data_dir: Path, settings: Settings) -> LibraryLike:
     from desktop.knowledge.library import Library
 
     embedder = embedder_from_setting(settings.embedder, data_dir)
-    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder)
+    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder, ocr=settings.ocr)
 
 
 class Prompts:

@@ -247,6 +247,11 @@ class SettingsDialog(QDialog):
             "Raised automatically where a reply's format needs more."
         )
         self.hard_mode = QCheckBox("Hard mode (stricter checks of every model reply)")
+        self.ocr = QCheckBox("Read scanned PDF pages with &OCR when indexing (on this computer)")
+        self.ocr.setToolTip(
+            "Pages without a text layer are recognised by Tesseract, English and Chinese. "
+            "Off: scans stay 'No text layer'."
+        )
         self.page_size = QComboBox()
         self.page_size.addItems(["A4", "Letter"])
         form = QFormLayout(group)
@@ -254,6 +259,7 @@ class SettingsDialog(QDialog):
         form.addRow("Maximum deepenings:", self.max_extend)
         form.addRow("Reply length:", self.max_tokens)
         form.addRow("", self.hard_mode)
+        form.addRow("", self.ocr)
         form.addRow("Export page size:", self.page_size)
         return group
 
@@ -372,6 +378,7 @@ class SettingsDialog(QDialog):
         self.max_extend.setValue(s.max_extend)
         self.max_tokens.setValue(s.max_tokens)
         self.hard_mode.setChecked(s.hard_mode)
+        self.ocr.setChecked(s.ocr)
         self.page_size.setCurrentText(s.page_size)
         known = self.embedder.findData(s.embedder)
         if known >= 0:
@@ -404,6 +411,7 @@ class SettingsDialog(QDialog):
             max_extend=self.max_extend.value(),
             max_tokens=self.max_tokens.value(),
             hard_mode=self.hard_mode.isChecked(),
+            ocr=self.ocr.isChecked(),
             page_size=self.page_size.currentText(),
             embedder=self._embedder_value(),
             offline=self.offline.isChecked(),

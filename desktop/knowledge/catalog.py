@@ -130,10 +130,29 @@ def _migration_3(db: sqlite3.Connection) -> None:
         )
 
 
+def _migration_4(db: sqlite3.Connection) -> None:
+    """Add `ocr_pages`: each page OCR produced, with its text blocks and word boxes.
+
+    Written in the same transaction as the page's chunks, so an interrupted scan resumes without
+    running OCR again on the pages it already did; the citation viewer highlights from `words`.
+    """
+    db.execute(
+        """CREATE TABLE ocr_pages (
+            doc TEXT NOT NULL,
+            page INTEGER NOT NULL,
+            engine TEXT NOT NULL,
+            blocks TEXT NOT NULL,
+            words TEXT NOT NULL,
+            PRIMARY KEY (doc, page)
+        )"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
+    _migration_4,
 ]
 
 
@@ -173,6 +192,16 @@ class ChunkRow:
     end: int
     text: str
     vec: str
+
+
+@dataclass(frozen=True, slots=True)
+class OcrPageRow:
+    """One OCR'd page: `blocks` and `words` are JSON (see desktop.knowledge.ocr.OcrPage)."""
+
+    page: int
+    engine: str
+    blocks: str
+    words: str
 
 
 class Catalog:
@@ -312,6 +341,7 @@ class Catalog:
 
     def delete_document(self, db: sqlite3.Connection, digest: str) -> None:
         db.execute("DELETE FROM chunks WHERE doc = ?", (digest,))
+        db.execute("DELETE FROM ocr_pages WHERE doc = ?", (digest,))
         db.execute("DELETE FROM documents WHERE hash = ?", (digest,))
 
     def doom(self, db: sqlite3.Connection, digest: str) -> None:
@@ -324,6 +354,34 @@ class Catalog:
     def forget_doomed(self, digest: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM doomed WHERE hash = ?", (digest,))
+
+    # --- OCR'd pages ---
+
+    def put_ocr_page(self, db: sqlite3.Connection, digest: str, page: OcrPageRow) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO ocr_pages(doc, page, engine, blocks, words) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (digest, page.page, page.engine, page.blocks, page.words),
+        )
+
+    def ocr_page(self, digest: str, page: int) -> OcrPageRow | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT page, engine, blocks, words FROM ocr_pages WHERE doc = ? AND page = ?",
+                (digest, page),
+            )
+            .fetchone()
+        )
+        return OcrPageRow(*row) if row else None
+
+    def ocr_page_counts(self) -> dict[str, int]:
+        """Return how many pages OCR read, per document hash (documents with none are absent)."""
+        rows = self._db().execute("SELECT doc, count(*) FROM ocr_pages GROUP BY doc")
+        return {row[0]: int(row[1]) for row in rows}
+
+    def delete_ocr_pages(self, db: sqlite3.Connection, digest: str) -> None:
+        db.execute("DELETE FROM ocr_pages WHERE doc = ?", (digest,))
 
     # --- chunks ---
 

@@ -3,7 +3,9 @@
 `open_document(path)` checks the file (empty, wrong content, encrypted, truncated) and raises
 `DocumentError` with a status and a one-line message for the user; otherwise it returns a
 `ParsedDocument` whose `items` iterator yields `Section`s and, for paged formats, a `PageDone`
-after each page. PDFs stream page by page, so memory stays flat on huge files.
+after each page. PDFs stream page by page, so memory stays flat on huge files. Given a `PageOcr`,
+PDF pages without a usable text layer (scans, garbage glyphs) are read by OCR instead
+(desktop.knowledge.ocr); their sections come from the OCR text, with the same page numbers.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 from xml.etree import ElementTree
 
 from desktop.knowledge.chunking import Section
 from desktop.knowledge.htmltext import decode_html, extract
+from desktop.knowledge.ocr import OcrPage, OcrStopped, needs_ocr
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,16 @@ class DocumentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PageDone:
-    """Marker: every section of `page` has been yielded."""
+    """Marker: every section of `page` has been yielded; `ocr` is set if OCR read the page."""
 
     page: int
+    ocr: OcrPage | None = None
+
+
+class PageOcr(Protocol):
+    """Reads one page of the open PDF by OCR (None: OCR is off or found nothing it could use)."""
+
+    def read(self, page: int) -> OcrPage | None: ...
 
 
 Item = Section | PageDone
@@ -76,8 +86,10 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def open_document(path: Path) -> ParsedDocument:
-    """Open `path` by its suffix, or raise DocumentError saying why it cannot be indexed."""
+def open_document(path: Path, ocr: PageOcr | None = None) -> ParsedDocument:
+    """Open `path` by its suffix, or raise DocumentError saying why it cannot be indexed.
+
+    `ocr` reads the PDF pages that need it (see the module docstring); None: no OCR."""
     suffix = path.suffix.lower()
     try:
         size = path.stat().st_size
@@ -87,7 +99,7 @@ def open_document(path: Path) -> ParsedDocument:
         raise DocumentError("failed", "the file is empty (0 bytes)")
     try:
         if suffix in PDF_SUFFIXES:
-            return _open_pdf(path)
+            return _open_pdf(path, ocr)
         if suffix in MARKDOWN_SUFFIXES:
             return _open_markdown(path)
         if suffix in TEXT_SUFFIXES:
@@ -117,7 +129,7 @@ def load_pymupdf() -> Any:
     return pymupdf
 
 
-def _open_pdf(path: Path) -> ParsedDocument:
+def _open_pdf(path: Path, ocr: PageOcr | None = None) -> ParsedDocument:
     pymupdf = load_pymupdf()
 
     _check_pdf_bytes(path)
@@ -136,7 +148,7 @@ def _open_pdf(path: Path) -> ParsedDocument:
         doc.close()
         raise DocumentError("failed", "the PDF has no pages")
     title = (doc.metadata or {}).get("title", "").strip() or path.stem
-    return ParsedDocument(title=title, pages=doc.page_count, items=_pdf_items(doc))
+    return ParsedDocument(title=title, pages=doc.page_count, items=_pdf_items(doc, ocr))
 
 
 def _check_pdf_bytes(path: Path) -> None:
@@ -154,7 +166,7 @@ def _check_pdf_bytes(path: Path) -> None:
         )
 
 
-def _pdf_items(doc: Any) -> Iterator[Item]:
+def _pdf_items(doc: Any, ocr: PageOcr | None = None) -> Iterator[Item]:
     """Yield each page's sections (split where a bookmark title starts), then PageDone."""
     pymupdf = load_pymupdf()
 
@@ -164,19 +176,40 @@ def _pdf_items(doc: Any) -> Iterator[Item]:
     try:
         for index in range(doc.page_count):
             number = index + 1
-            try:
-                blocks = doc.load_page(index).get_text("blocks", flags=flags)
-            except Exception as exc:  # one damaged page must not lose the rest
-                log.warning("page %d of %s unreadable: %s", number, doc.name, exc)
-                blocks = []
-            texts = [b[4] for b in blocks if b[6] == 0 and b[4].strip()]
+            texts, read = _page_texts(doc, index, flags, ocr)
             for section in _page_sections(texts, number, heading, toc.get(number, [])):
                 heading = section.heading
                 yield section
             heading = toc[number][-1] if toc.get(number) else heading
-            yield PageDone(number)
+            yield PageDone(number, read)
     finally:
         doc.close()
+
+
+def _page_texts(
+    doc: Any, index: int, flags: int, ocr: PageOcr | None
+) -> tuple[list[str], OcrPage | None]:
+    """Return a page's text blocks: from its text layer, or from OCR when the page needs it."""
+    number = index + 1
+    try:
+        page = doc.load_page(index)
+        blocks = page.get_text("blocks", flags=flags)
+    except Exception as exc:  # one damaged page must not lose the rest
+        log.warning("page %d of %s unreadable: %s", number, doc.name, exc)
+        return [], None
+    texts = [b[4] for b in blocks if b[6] == 0 and b[4].strip()]
+    if ocr is None or not needs_ocr(page, texts):
+        return texts, None
+    try:
+        read = ocr.read(number)
+    except OcrStopped:
+        raise
+    except Exception as exc:  # the engine failed on this page: keep the rest of the document
+        log.warning("OCR of page %d of %s failed: %s", number, doc.name, exc)
+        return [], None
+    if read is None:  # no usable OCR: an empty or garbage text layer adds nothing
+        return [], None
+    return list(read.blocks), read
 
 
 def _toc_by_page(doc: Any) -> dict[int, list[str]]:

@@ -9,6 +9,11 @@ document's resume point (`next_chunk`). Chunk ids are deterministic (document ha
 number), so a process killed anywhere re-runs at most one batch on restart, overwriting the same
 ids: no duplicate and no missing chunk. Progress callbacks run on the calling thread, after the
 data they report is committed.
+
+Pages without a usable text layer are OCR'd in the parser thread through a helper process
+(desktop.knowledge.ocr). Each OCR'd page is committed to the catalog (`ocr_pages`) with the
+batch that holds its chunks, so a resumed scan reads the pages it already did from there and
+runs OCR only from the page where it stopped.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import numpy as np
 
 from desktop import crashpoints
 from desktop.core.cancel import CancelToken
-from desktop.knowledge.catalog import Catalog, ChunkRow
+from desktop.knowledge.catalog import Catalog, ChunkRow, OcrPageRow
 from desktop.knowledge.chunking import Chunk, ChunkBudget, Section, chunk_section
 from desktop.knowledge.embedder import Embedder
 from desktop.knowledge.formats import DocumentError, PageDone, no_text_error, open_document
 from desktop.knowledge.index import VectorIndex
 from desktop.knowledge.language import SAMPLE_CHARS, detect_language
+from desktop.knowledge.ocr import OcrPage, OcrProcess, OcrStopped, OcrUnavailable, find_tessdata
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,7 @@ class IngestProgress:
     status: str
     done: bool
     error: str | None = None
+    ocr_pages: int = 0  # pages of this file read by OCR so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +96,12 @@ class _ChunkEvent:
 
 @dataclass(frozen=True, slots=True)
 class _Page:
+    """A page is done; `ocr` if OCR read it, `fresh` if that happened now (not in the catalog)."""
+
     job: IngestJob
     page: int
+    ocr: OcrPage | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +135,74 @@ class _DocState:
     pages: int = 0
     page: int = 0
     chunks: int = 0
+    ocr_pages: int = 0
+
+
+class _JobOcr:
+    """One job's `PageOcr`: pages OCR'd before come from the catalog, the others from the engine."""
+
+    def __init__(
+        self, job: IngestJob, catalog: Catalog, engine: OcrProcess, stop: threading.Event
+    ) -> None:
+        self._job = job
+        self._catalog = catalog
+        self._engine = engine
+        self._stop = stop
+        self.fresh: set[int] = set()
+
+    def read(self, page: int) -> OcrPage | None:
+        row = self._catalog.ocr_page(self._job.digest, page)
+        if row is not None:
+            return OcrPage.from_json(row.page, row.engine, row.blocks, row.words)
+        result = self._engine.read(str(self._job.path), page, self._stop.is_set)
+        self.fresh.add(page)
+        return result
+
+
+@dataclass(slots=True)
+class _OcrContext:
+    """What the parser thread needs for OCR; `engine` is None when OCR is off or unavailable."""
+
+    catalog: Catalog
+    engine: OcrProcess | None
+
+    def reader(self, job: IngestJob, stop: threading.Event) -> _JobOcr | None:
+        return None if self.engine is None else _JobOcr(job, self.catalog, self.engine, stop)
 
 
 class Ingestor:
     """Runs jobs through parse → embed → store with progress and cancellation."""
 
     def __init__(
-        self, catalog: Catalog, index: VectorIndex, embedder: Embedder, batch_size: int = 32
+        self,
+        catalog: Catalog,
+        index: VectorIndex,
+        embedder: Embedder,
+        batch_size: int = 32,
+        *,
+        ocr: bool = True,
     ) -> None:
         self._catalog = catalog
         self._index = index
         self._embedder = embedder
         self._batch_size = batch_size
+        self._ocr = ocr
+        self._no_ocr_reason = "" if ocr else OCR_OFF
+
+    def _ocr_engine(self) -> OcrProcess | None:
+        """The OCR helper for this run (started lazily), or None: OCR is off or not installed."""
+        if not self._ocr:
+            return None
+        tessdata = find_tessdata()
+        if tessdata is None:
+            self._no_ocr_reason = OCR_MISSING
+            log.warning("OCR is on but no Tesseract language data was found")
+            return None
+        try:
+            return OcrProcess(tessdata)
+        except OcrUnavailable as exc:
+            self._no_ocr_reason = str(exc)
+            return None
 
     def run(
         self,
@@ -149,9 +216,11 @@ class Ingestor:
         events: queue.Queue[object] = queue.Queue(maxsize=QUEUE_EVENTS)
         stop = threading.Event()
         budget = self._embedder.chunk_budget()  # the model's input limit and its tokenizer
+        engine = self._ocr_engine()
+        context = _OcrContext(self._catalog, engine)
         parser = threading.Thread(
             target=_parse_all,
-            args=(jobs, events, stop, budget),
+            args=(jobs, events, stop, budget, context),
             name="draftwell-parse",
             daemon=True,
         )
@@ -163,6 +232,8 @@ class Ingestor:
         finally:
             stop.set()
             parser.join(timeout=10)
+            if engine is not None:
+                engine.close(kill=parser.is_alive())
 
     def _commit(
         self,
@@ -184,7 +255,7 @@ class Ingestor:
             )
             crashpoints.reached("ingest.upserted")
         failed = [e for e in group if isinstance(e, _Failed)]
-        if chunks or any(isinstance(e, _Begin | _End | _Failed) for e in group):
+        if chunks or any(_needs_transaction(e) for e in group):
             with self._catalog.transaction() as db:
                 self._catalog.add_chunks(db, [_row(e) for e in chunks])
                 for digest, next_chunk in _resume_points(chunks).items():
@@ -197,7 +268,7 @@ class Ingestor:
             self._index.delete_document(event.job.digest)
             self._catalog.forget_doomed(event.job.digest)
         for event in group:
-            report = _track(event, states, file_count)
+            report = _track(event, states, file_count, self._no_ocr_reason)
             if report is not None and progress is not None:
                 progress(report)
 
@@ -219,7 +290,10 @@ class Ingestor:
                 catalog.update_document(db, digest, title=title, pages=pages)
             case _End(chunks=0, language=language):
                 row = db.execute("SELECT pages FROM documents WHERE hash = ?", (digest,))
-                message = no_text_message(row.fetchone()[0])
+                ocr_pages = db.execute("SELECT count(*) FROM ocr_pages WHERE doc = ?", (digest,))
+                message = no_text_message(
+                    row.fetchone()[0], ocr_pages.fetchone()[0], self._no_ocr_reason
+                )
                 catalog.update_document(
                     db, digest, status="no-text", error=message, chunks=0, next_chunk=0,
                     worker=None, language=language,
@@ -236,13 +310,32 @@ class Ingestor:
                     db, digest, status=error.status, error=error.message, chunks=0,
                     next_chunk=0, worker=None,
                 )  # fmt: skip
+            case _Page(ocr=OcrPage() as read, fresh=True):
+                row = OcrPageRow(read.page, read.engine, read.blocks_json(), read.words_json())
+                catalog.put_ocr_page(db, digest, row)
             case _ChunkEvent() | _Page():
                 pass
 
 
-def no_text_message(pages: int) -> str:
+OCR_OFF = "OCR is off (Settings)"
+OCR_MISSING = "OCR is not installed here (Tesseract language data not found)"
+
+
+def no_text_message(pages: int, ocr_pages: int = 0, no_ocr_reason: str = "") -> str:
     """Return the user's hint for a document without text (paged formats may be scans)."""
-    return no_text_error().message if pages else "no text found in the document"
+    if not pages:
+        return "no text found in the document"
+    if ocr_pages:
+        return f"OCR found no text on its {ocr_pages} scanned page{'s' if ocr_pages > 1 else ''}"
+    hint = no_text_error().message
+    return f"{hint} ({no_ocr_reason})" if no_ocr_reason else hint
+
+
+def _needs_transaction(event: _Event) -> bool:
+    """True for events that change the catalog besides chunk rows."""
+    if isinstance(event, _Page):
+        return event.fresh and event.ocr is not None
+    return isinstance(event, _Begin | _End | _Failed)
 
 
 def _resume_points(chunks: Sequence[_ChunkEvent]) -> dict[str, int]:
@@ -271,7 +364,9 @@ def _row(event: _ChunkEvent) -> ChunkRow:
     )
 
 
-def _track(event: _Event, states: dict[str, _DocState], count: int) -> IngestProgress | None:
+def _track(
+    event: _Event, states: dict[str, _DocState], count: int, no_ocr_reason: str = ""
+) -> IngestProgress | None:
     """Update the per-file counters for `event`; return the progress report it causes, if any."""
     job = event.job
     state = states.setdefault(job.digest, _DocState())
@@ -285,17 +380,20 @@ def _track(event: _Event, states: dict[str, _DocState], count: int) -> IngestPro
         case _ChunkEvent():
             state.chunks += 1
             return None
-        case _Page(page=page):
+        case _Page(page=page, ocr=read):
             state.page = page
+            state.ocr_pages += read is not None
             return IngestProgress(
-                path, job.number, count, page, state.pages, state.chunks, "indexing", False
-            )
+                path, job.number, count, page, state.pages, state.chunks, "indexing", False,
+                ocr_pages=state.ocr_pages,
+            )  # fmt: skip
         case _End(chunks=chunks):
             status = "indexed" if chunks else "no-text"
-            error = None if chunks else no_text_message(state.pages)
+            error = None if chunks else no_text_message(state.pages, state.ocr_pages, no_ocr_reason)
             return IngestProgress(
-                path, job.number, count, state.page, state.pages, chunks, status, True, error
-            )
+                path, job.number, count, state.page, state.pages, chunks, status, True, error,
+                state.ocr_pages,
+            )  # fmt: skip
         case _Failed(error=error):
             return IngestProgress(
                 path, job.number, count, state.page, state.pages, 0, error.status, True,
@@ -344,11 +442,12 @@ def _parse_all(
     events: queue.Queue[object],
     stop: threading.Event,
     budget: ChunkBudget,
+    ocr: _OcrContext | None = None,
 ) -> None:
     """Parser thread: turn every job into events; always end with _DONE (or an exception)."""
     try:
         for job in jobs:
-            _parse_one(job, events, stop, budget)
+            _parse_one(job, events, stop, budget, ocr.reader(job, stop) if ocr else None)
         _put(events, _DONE, stop)
     except _Stopped:
         return
@@ -361,7 +460,11 @@ def _parse_all(
 
 
 def _parse_one(
-    job: IngestJob, events: queue.Queue[object], stop: threading.Event, budget: ChunkBudget
+    job: IngestJob,
+    events: queue.Queue[object],
+    stop: threading.Event,
+    budget: ChunkBudget,
+    ocr: _JobOcr | None = None,
 ) -> None:
     """Emit _Begin, the chunks from `job.resume_from` on, each page, then _End or _Failed."""
     seq = 0
@@ -369,11 +472,12 @@ def _parse_one(
     sample: list[str] = []  # the first SAMPLE_CHARS of text, to tell the language
     sampled = 0
     try:
-        document = open_document(job.path)
+        document = open_document(job.path, ocr)
         _put(events, _Begin(job, document.title, document.pages), stop)
         for item in document.items:
             if isinstance(item, PageDone):
-                _put(events, _Page(job, item.page), stop)
+                fresh = ocr is not None and item.page in ocr.fresh
+                _put(events, _Page(job, item.page, item.ocr, fresh), stop)
                 continue
             if sampled < SAMPLE_CHARS:
                 sample.append(item.text[: SAMPLE_CHARS - sampled])
@@ -382,6 +486,8 @@ def _parse_one(
     except DocumentError as exc:
         _put(events, _Failed(job, exc), stop)
         return
+    except OcrStopped as exc:
+        raise _Stopped() from exc
     except _Stopped:
         raise
     except Exception as exc:  # a parser library choked on this file: fail it, keep the batch

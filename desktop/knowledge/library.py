@@ -40,6 +40,7 @@ from desktop.knowledge.ingest import (
     Ingestor,
     IngestProgress,
 )
+from desktop.knowledge.ocr import OcrPage, OcrWord, find_tessdata
 from desktop.knowledge.retrieval import LibraryRetriever, Scope
 from desktop.locks import LockBusy, ProcessLock, holder_of
 
@@ -80,6 +81,7 @@ class DocumentStatus:
     chunks: int
     error: str | None = None
     language: str = ""  # ISO 639-1 code guessed at ingestion ("" unknown)
+    ocr_pages: int = 0  # pages whose text came from OCR
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -87,6 +89,7 @@ class DocumentStatus:
             "status": self.status,
             "pages": self.pages,
             "chunks": self.chunks,
+            "ocr_pages": self.ocr_pages,
             "error": self.error,
             "language": self.language,
         }
@@ -122,6 +125,7 @@ class Library:
         chroma_url: str | None = None,
         hybrid: bool = HYBRID_DEFAULT,
         batch_size: int = 32,
+        ocr: bool = True,
     ) -> None:
         self.root = Path(data_dir) / "library"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -135,6 +139,7 @@ class Library:
         self._chroma_url = chroma_url
         self._hybrid = hybrid
         self._batch_size = batch_size
+        self.ocr = ocr  # OCR scanned pages (desktop.knowledge.ocr); the settings can turn it off
         self._index: VectorIndex | None = None
         self._index_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -166,7 +171,9 @@ class Library:
             if plan.jobs:
                 self._check_embedder()
                 index = self._vector_index()
-                ingestor = Ingestor(self._catalog, index, self._embedder, self._batch_size)
+                ingestor = Ingestor(
+                    self._catalog, index, self._embedder, self._batch_size, ocr=self.ocr
+                )
                 self._ingesting = True
                 try:
                     ingestor.run(list(plan.jobs.values()), progress, cancel)
@@ -179,7 +186,41 @@ class Library:
     def list(self) -> list[DocumentStatus]:
         """Return every file in the library with its status, sorted by path."""
         documents = self._catalog.documents()
-        return [self._status(row, documents.get(row.hash)) for row in self._catalog.path_rows()]
+        ocr = self._catalog.ocr_page_counts()
+        return [
+            self._status(row, documents.get(row.hash), ocr.get(row.hash, 0))
+            for row in self._catalog.path_rows()
+        ]
+
+    def rerun_ocr(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: Callable[[IngestProgress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> builtins.list[DocumentStatus]:
+        """Forget what OCR read in these files and index them again (OCR runs afresh).
+
+        Files not in the library are simply added. Returns each file's status, like `add`.
+        """
+        with self._write_lock:
+            for given in paths:
+                self._restart_with_fresh_ocr(Path(given).expanduser().resolve())
+        return self.add(paths, progress=progress, cancel=cancel)
+
+    def _restart_with_fresh_ocr(self, path: Path) -> None:
+        known = self._catalog.path_row(str(path))
+        document = self._catalog.document(known.hash) if known else None
+        if document is None or self._busy_elsewhere(document):
+            return
+        with self._catalog.transaction() as db:
+            self._catalog.delete_ocr_pages(db, document.hash)
+            self._catalog.delete_chunks_from(db, document.hash, 0)
+            self._catalog.doom(db, document.hash)
+            self._catalog.update_document(
+                db, document.hash, status="indexing", error=None, chunks=0, next_chunk=0,
+                chunker=CHUNKER_VERSION, worker=os.getpid(),
+            )  # fmt: skip
 
     def remove(self, paths: Sequence[Path]) -> builtins.list[Path]:
         """Forget files (or everything under folders); return the paths that were removed."""
@@ -192,6 +233,14 @@ class Library:
                     self._detach(db, row.path, row.hash)
             self._purge()
         return [Path(r.path) for r in rows]
+
+    def ocr_words(self, path: str, page: int) -> builtins.list[OcrWord] | None:
+        """The word boxes OCR read on `page` (1-based) of the file at `path`, or None."""
+        known = self._catalog.path_row(str(path))
+        row = self._catalog.ocr_page(known.hash, page) if known else None
+        if row is None:
+            return None
+        return list(OcrPage.from_json(row.page, row.engine, row.blocks, row.words).words)
 
     def retriever(
         self, sources: Sequence[Path] | None = None, *, hybrid: bool | None = None
@@ -403,7 +452,9 @@ class Library:
                 db, document.hash, worker=os.getpid(), chunker=CHUNKER_VERSION
             )
             self._add_job(plan, document.hash, Path(document.path), resume)
-        elif document.status == "failed" and document.path == str(path):
+        elif document.path == str(path) and (
+            document.status == "failed" or self._scan_without_ocr(document)
+        ):
             self._catalog.delete_chunks_from(db, document.hash, 0)
             self._catalog.update_document(
                 db, document.hash, status="indexing", error=None, next_chunk=0,
@@ -411,6 +462,12 @@ class Library:
             )  # fmt: skip
             self._catalog.doom(db, document.hash)
             self._add_job(plan, document.hash, path, 0)
+
+    def _scan_without_ocr(self, document: DocumentRow) -> bool:
+        """A PDF left `no-text` while OCR was off or missing: worth another try with OCR on."""
+        if not (self.ocr and document.status == "no-text" and document.pages and find_tessdata()):
+            return False
+        return self._catalog.ocr_page_counts().get(document.hash, 0) == 0
 
     @staticmethod
     def _add_job(plan: _Plan, digest: str, path: Path, resume_from: int) -> None:
@@ -458,7 +515,9 @@ class Library:
 
     # --- status ---
 
-    def _status(self, row: PathRow, document: DocumentRow | None) -> DocumentStatus:
+    def _status(
+        self, row: PathRow, document: DocumentRow | None, ocr_pages: int = 0
+    ) -> DocumentStatus:
         if document is None:
             return DocumentStatus(row.path, "failed", 0, 0, "missing from the catalog")
         language = document.language
@@ -473,7 +532,9 @@ class Library:
         if document.status == "indexing" and not self._indexing_now(document):
             error = _INTERRUPTED
         chunks = document.chunks if document.status == "indexed" else document.next_chunk
-        return DocumentStatus(row.path, document.status, document.pages, chunks, error, language)
+        return DocumentStatus(
+            row.path, document.status, document.pages, chunks, error, language, ocr_pages
+        )
 
     def _indexing_now(self, document: DocumentRow) -> bool:
         """Whether the library's live writer is indexing this document (else: interrupted)."""

@@ -46,3 +46,25 @@ def test_remove_asks_for_the_selected_paths(qtbot, tmp_path):
     with qtbot.waitSignal(panel.removeRequested) as removed:
         qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
     assert removed.args[0] == [a]
+
+
+def test_ocr_pages_are_counted_and_a_pdf_can_be_ocrd_again(qtbot, tmp_path):
+    panel = LibraryPanel()
+    qtbot.addWidget(panel)
+    scan, notes = str(tmp_path / "scan.pdf"), str(tmp_path / "notes.md")
+    panel.on_progress(IngestProgress(scan, 1, 1, 2, 3, 4, "indexing", False, ocr_pages=2))
+    assert panel.progress_of(scan) == (2, 3) and panel.ocr_pages_of(scan) == 2
+    panel.set_documents(
+        [DocumentStatus(scan, "indexed", 3, 6, ocr_pages=3), DocumentStatus(notes, "indexed", 0, 1)]
+    )
+    assert panel.model.item(0, 2).text() == "3 · 3 OCR"
+    assert "3 of 3 pages read by OCR" in panel.model.item(0, 2).toolTip()
+    assert "3 pages read by OCR" in panel.summary.text()
+    selection = panel.view.selectionModel()
+    for row in (0, 1):
+        selection.select(
+            panel.model.index(row, 0), selection.SelectionFlag.Rows | selection.SelectionFlag.Select
+        )
+    with qtbot.waitSignal(panel.rerunOcrRequested) as asked:
+        panel.rerun_ocr_selected()
+    assert asked.args[0] == [scan]  # only PDFs have pages to OCR

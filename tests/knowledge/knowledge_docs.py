@@ -60,6 +60,50 @@ def make_scanned_pdf(path: Path, pages: int = 2) -> Path:
     return path
 
 
+def make_image_pdf(path: Path, pages: Sequence[str], *, dpi: int = 150, font: str = "helv") -> Path:
+    """Write an image-only PDF: each text is typeset on a page, rendered at `dpi` and inserted
+    as the page's only content (a scan with no text layer). `font` "china-s" for Chinese."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    for text in pages:
+        source = pymupdf.open()
+        typeset = source.new_page()
+        spare = typeset.insert_textbox(
+            typeset.rect + (50, 50, -50, -50), text, fontsize=12, fontname=font
+        )
+        assert spare >= 0, "the text does not fit on one page"
+        pixmap = typeset.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+        page = doc.new_page(width=typeset.rect.width, height=typeset.rect.height)
+        page.insert_image(page.rect, pixmap=pixmap)
+        source.close()
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def make_garbage_text_pdf(path: Path, text: str) -> Path:
+    """Write a PDF whose visible text has a garbage text layer: its font's ToUnicode map sends
+    every glyph to the private use area (what broken subset fonts produce)."""
+    import pymupdf
+
+    make_pdf(path, [text])
+    doc = pymupdf.open(path)
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Garbage def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange 1 beginbfrange <00> <FF> <E000> "
+        b"endbfrange endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    for font in doc[0].get_fonts():
+        stream = doc.get_new_xref()
+        doc.update_object(stream, "<<>>")
+        doc.update_stream(stream, cmap)
+        doc.xref_set_key(font[0], "ToUnicode", f"{stream} 0 R")
+    doc.save(path, incremental=True, encryption=pymupdf.PDF_ENCRYPT_KEEP)
+    doc.close()
+    return path
+
+
 def make_truncated_pdf(path: Path, source: Path) -> Path:
     data = source.read_bytes()
     path.write_bytes(data[: len(data) // 2])
