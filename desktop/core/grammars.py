@@ -82,6 +82,22 @@ def _items_rule(low: int, high: int) -> str:
     return f'"[" sp item ("," sp item){{{low - 1},{high - 1}}} sp "]"'
 
 
+PLACEHOLDER_KEYWORD = "keyword-"  # the search example's placeholders are keyword-1, keyword-2
+
+
+def _not_prefixed(prefix: str, first: str, chars: str, rest: str) -> str:
+    """Alternatives for a string that opens with `first`, continues with `rest`, and never
+    begins with `prefix` (so a copied `keyword-1` cannot be sampled)."""
+    def excluding(cls: str, letter: str) -> str:  # "[^…]" + letter, placed first in the class
+        return f"[^{letter}{cls[2:]}"
+
+    alternatives = [f"{excluding(first, prefix[0])} {rest}"]
+    for i in range(1, len(prefix)):
+        head = _literal(prefix[:i])
+        alternatives.append(f"{head} ({excluding(chars, prefix[i])} {rest})?")
+    return " | ".join(alternatives)
+
+
 def search_grammar(limits: GrammarLimits = GrammarLimits(), *, latin_ok: bool = True) -> str:
     """One to five keywords; each opens with a letter, digit or CJK character."""
     # Keywords are plain words: no quotes, markup or brackets (a `</action>` inside a string
@@ -89,10 +105,12 @@ def search_grammar(limits: GrammarLimits = GrammarLimits(), *, latin_ok: bool = 
     plain = '"\\\\\\x00-\\x1f<>{}\\[\\]'
     chars = f"[^{plain}]" if latin_ok else CJK  # Chinese keywords: CJK only
     first = f"[^{plain} .,;:!?'-]" if latin_ok else CJK
+    rest = _repeat(chars, 0, limits.keyword_chars - 1)
+    body = _not_prefixed(PLACEHOLDER_KEYWORD, first, chars, rest) if latin_ok else f"{first} {rest}"
     return (
         _envelope("search", limits)
         + 'sp ::= " "?\n'
-        + f'kw ::= "\\"" {first} {_repeat(chars, 0, limits.keyword_chars - 1)} "\\""\n'
+        + f'kw ::= "\\"" ({body}) "\\""\n'
         + 'search ::= "{" sp "\\"name\\":" sp "\\"search\\"," sp "\\"keywords\\":" sp '
         + '"[" sp kw ("," sp kw){0,4} sp "]" sp "}"\n'
     )

@@ -72,3 +72,18 @@ def test_the_probe_can_tell_both_apart(probe, grammar):
     assert probe.check(grammar, ok).accepted
     assert not probe.check(grammar, ok.replace("textid1", "textid11")).accepted
     assert not probe.check('root ::= "x"', ok).accepted
+
+
+@pytest.mark.parametrize("tiny", [False, True])
+def test_search_grammar_refuses_the_examples_placeholder_keywords(probe, tiny):
+    config = RunConfig.for_small_model() if tiny else RunConfig()
+    grammar = grammars.search_grammar(config.grammar_limits("en"))
+
+    def admits(keyword: str) -> bool:
+        payload = '{"name": "search", "keywords": ["' + keyword + '"]}'
+        return probe.check(grammar, f"<thought>x</thought>\n<action>{payload}</action>").accepted
+
+    assert not admits("keyword-1") and not admits("keyword-2")
+    assert not admits("...") and not admits(" space first")
+    for keyword in ["keyword", "booktabs rules", "3D plots", "k", "lm() summary", "a-b"]:
+        assert admits(keyword), keyword
