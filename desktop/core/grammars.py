@@ -12,10 +12,11 @@ line outside code, or a `=`/`---` underline), the literal word `bibkey` (the pac
 key) and `</a…` (which would end the action early). Tiny models get a stricter sentence grammar
 instead (`tiny_write_grammar`): a citation at least every `cite_every` sentences.
 
-Cost: llama.cpp expands a bounded repetition `x{0,N}` into N nested rules, and every rule
-alternative it can be in multiplies the checks per sampled token, so long texts use unbounded
-repetitions (`*`, `+`; length is bounded by max_tokens) and each rule is written to be nearly
-deterministic. `bench/bench_grammar.py` measures what each grammar costs per token.
+Cost: the in-process sampler asks the grammar only about the token it sampled and masks the
+whole vocabulary only when that token is refused (desktop/llm/sampling.py), so bounds such as a
+4,000-character thought stay cheap; rules are still written to be nearly deterministic, since
+a full mask checks every candidate against every live alternative. `bench/bench_grammar.py`
+measures what each grammar costs per token.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from dataclasses import dataclass
 TERMINATORS = ".!?。！？"
 CJK = "[一-鿿]"  # U+4E00..U+9FFF: with the script guard, text must open with a Chinese character
 MAX_KEYS_PER_CITE = 12
-# Bounded repetitions cost one nested rule per unit; above this, a bound becomes `*`.
-MAX_BOUNDED = 160
+# A bounded repetition is one nested rule per unit (cheap to check one token against, since
+# the sampler asks the grammar only about the sampled token); above this it becomes `*`.
+MAX_BOUNDED = 4096
 
 
 @dataclass(frozen=True, slots=True)
