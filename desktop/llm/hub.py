@@ -36,7 +36,7 @@ from urllib.parse import quote
 import httpx
 
 from desktop import network
-from desktop.core.cancel import CancelToken
+from desktop.core.cancel import Cancelled, CancelToken
 from desktop.llm.gguf import GGUFError, GiB, MiB, format_bytes, read_metadata
 from desktop.llm.models import ModelError
 
@@ -450,6 +450,9 @@ def download_file(
                 time.sleep(retry_delay * failures)
             except network.OfflineError as exc:
                 raise HubError(str(exc)) from None
+            except Cancelled:
+                meter.update(partial_bytes(dest_dir, file), force=True)  # where it paused
+                raise
     meter.update(done, force=True)
     _verify(part, file, meter, cancel)
     os.replace(part, dest)

@@ -1,0 +1,177 @@
+"""The models page against the fake Hub on loopback (tests.fakehub; never the real Hub): it lists
+the quantizations, downloads with a progress bar, resumes after a dropped connection and after a
+pause, rejects a sha256 mismatch, refuses in Offline mode (with a logged one-time allow); and the
+honest first run: the embedded model is called a demo on the first-run page, in the status bar
+and once in a run's activity log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop import network
+from desktop.gui.engine_worker import RunOpened
+from desktop.gui.main_window import EMBEDDED_RUN_NOTE
+from desktop.settings import Settings
+from tests.fakehub import Q4, Q8, FakeHub, make_gguf_files
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    server = FakeHub(make_gguf_files(tmp_path / "hub-files"))
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("DRAFTWELL_OFFLINE", raising=False)
+    yield server
+    server.close()
+
+
+def _page(make_window, qtbot, fake: FakeHub, *, offline: bool = False):
+    window = make_window(settings=Settings(max_step=40, max_extend=1, offline=offline))
+    window.show_models()
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: dialog.machine is not None and bool(dialog.local), timeout=30_000)
+    dialog.tabs.setCurrentIndex(1)
+    dialog.repo_edit.setText(fake.repo)
+    return window, dialog
+
+
+def _list(qtbot, dialog) -> None:
+    with qtbot.waitSignal(dialog.listed, timeout=10_000):
+        dialog.list_button.click()
+
+
+def _rows(table) -> list[list[str]]:
+    return [
+        [table.item(r, c).text() for c in range(table.columnCount())]
+        for r in range(table.rowCount())
+    ]
+
+
+def _select(dialog, name: str) -> None:
+    names = [f.name for f in dialog.listing.models()]
+    dialog.hub_table.selectRow(names.index(name))
+
+
+def test_lists_the_quantizations_with_sizes_and_a_recommendation(make_window, qtbot, fake):
+    _window, dialog = _page(make_window, qtbot, fake)
+    assert dialog.repo_edit.text() == fake.repo
+    _list(qtbot, dialog)
+    rows = _rows(dialog.hub_table)
+    assert [(r[0], r[1]) for r in rows] == [("Q4_K_M", Q4), ("Q8_0", Q8)]
+    assert rows[0][2] == "2 MiB" and rows[1][2] == "5 MiB"
+    assert rows[0][4] == "recommended" and rows[0][3].startswith("yes")
+    assert dialog.selected_hub_file().name == Q4
+    assert "Q4_K_M" in dialog.recommend_label.text()
+
+
+def test_downloads_with_a_progress_bar_resumes_after_a_drop_and_activates(make_window, qtbot, fake):
+    window, dialog = _page(make_window, qtbot, fake)
+    _list(qtbot, dialog)
+    fake.drop_once.add(Q4)
+    values: list[int] = []
+    dialog.progress.valueChanged.connect(values.append)
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=20_000) as ended:
+        dialog.download_button.click()
+    assert ended.args == ["finished"], dialog.status.text()
+    assert dialog.progress.value() == 1000 and any(0 < v < 1000 for v in values)
+    gets = fake.gets(Q4)
+    assert len(gets) == 2 and gets[0] is None and gets[1].startswith("bytes=")
+    path = window.data_dir / "models" / Q4
+    assert path.read_bytes() == fake.files[Q4]
+    assert window.settings.model_path == str(path)
+    assert Settings.load(window.data_dir).model_path == str(path)
+    assert "demo only" not in window.model_label.text()
+    qtbot.waitUntil(
+        lambda: any(r[0] == "●" and r[1] == "Tiny Report" for r in _rows(dialog.local_table))
+    )
+
+
+def test_pause_keeps_the_part_and_resume_continues_it(make_window, qtbot, fake):
+    _window, dialog = _page(make_window, qtbot, fake)
+    _list(qtbot, dialog)
+    fake.hold = Q8
+    _select(dialog, Q8)
+    dialog.download_button.click()
+    qtbot.waitUntil(fake.holding.is_set, timeout=10_000)
+    assert dialog.pause_button.isEnabled() and not dialog.download_button.isEnabled()
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000) as ended:
+        dialog.pause_button.click()
+        fake.release()
+    assert ended.args == ["paused"] and "Resume" in dialog.status.text()
+    assert 0 < dialog.progress.value() < 1000
+    assert dialog.resume_button.isEnabled()
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000) as ended:
+        dialog.resume_button.click()
+    assert ended.args == ["finished"]
+    assert fake.gets(Q8)[-1].startswith("bytes=") and fake.gets(Q8)[-1] != "bytes=0-"
+
+
+def test_a_sha256_mismatch_is_rejected_and_nothing_is_kept(make_window, qtbot, fake):
+    window, dialog = _page(make_window, qtbot, fake)
+    fake.wrong_sha.add(Q8)
+    _list(qtbot, dialog)
+    _select(dialog, Q8)
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=20_000) as ended:
+        dialog.download_button.click()
+    assert ended.args == ["failed"]
+    assert "does not match the Hub's sha256" in dialog.status.text()
+    assert not list((window.data_dir / "models").glob("Tiny-Report-Q8_0*"))
+    assert window.settings.model_path is None
+
+
+def test_offline_refuses_in_one_line_and_allows_once_with_a_log_entry(make_window, qtbot, fake):
+    _window, dialog = _page(make_window, qtbot, fake, offline=True)
+    dialog.list_button.click()
+    qtbot.waitUntil(lambda: dialog.offline_label.isVisibleTo(dialog), timeout=10_000)
+    text = dialog.offline_label.text()
+    assert text.startswith("Offline mode is on") and "Settings" in text and "\n" not in text
+    assert dialog.allow_button.isVisibleTo(dialog)
+    assert fake.requests == [] and dialog.hub_table.rowCount() == 0
+    with qtbot.waitSignal(dialog.listed, timeout=10_000):
+        dialog.allow_button.click()
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=20_000) as ended:
+        dialog.download_button.click()
+    assert ended.args == ["finished"]
+    outcomes = [(e.purpose, e.outcome) for e in network.recent_entries(20)]
+    assert (f"model download ({fake.repo})", "allowed once") in outcomes
+    assert network.is_offline()  # the allowance did not switch Offline off
+
+
+def test_dropping_a_gguf_on_the_window_adds_it_to_the_models_page(
+    make_window, qtbot, fake, tmp_path
+):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    model = tmp_path / "hub-files" / Q4
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(model))])
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    assert window.libraries[0].added == [] if hasattr(window.libraries[0], "added") else True
+
+
+def test_the_embedded_model_is_called_a_demo_once_per_run(make_window, qtbot):
+    window = make_window()
+    assert "only demonstrates the pipeline" in window.draft.empty.toPlainText()
+    assert window.model_label.text().endswith("demo only")
+    opened = RunOpened("run-1", "q?", "SmolLM2", 40, 0, False, ("a.pdf",), "en")
+    window._on_opened(opened)
+    window._on_opened(opened)  # resumed or reopened: not again
+    rows = window.activity.model.rowCount()
+    notes = [
+        window.activity.model.item(r, 3).text()
+        for r in range(rows)
+        if window.activity.model.item(r, 3).text() == EMBEDDED_RUN_NOTE
+    ]
+    assert len(notes) == 1
