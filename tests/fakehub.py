@@ -7,7 +7,8 @@ type, path, size, git oid, LFS sha256) and the resolve endpoint
 generated (a Q4_K_M and a Q8_0 of a tiny llama-shaped model, ~2.6 and ~5.1 MB). Knobs:
 `drop_once` (file names whose first transfer breaks off half-way, once), `hold` (a file whose
 transfers stop half-way until `release()`, to look at a download in flight), `wrong_sha` (file
-names listed with a sha256 that does not match their bytes).
+names listed with a sha256 that does not match their bytes), `piece_delay` (a slow link, for
+the screenshots of scripts/screenshots.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,7 @@ class FakeHub:
     drop_once: set[str] = field(default_factory=set)
     wrong_sha: set[str] = field(default_factory=set)
     hold: str | None = None
+    piece_delay: float = 0.0  # seconds between 64 KiB pieces (a slow link, for screenshots)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
 
     def __post_init__(self) -> None:
@@ -166,8 +169,9 @@ class FakeHub:
             start = half
         self._write(h, data[start:])
 
-    @staticmethod
-    def _write(h, data: bytes) -> None:
+    def _write(self, h, data: bytes) -> None:
         for i in range(0, len(data), _PIECE):
             h.wfile.write(data[i : i + _PIECE])
             h.wfile.flush()
+            if self.piece_delay:
+                time.sleep(self.piece_delay)

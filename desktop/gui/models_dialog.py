@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 LOCAL_COLUMNS = ("", "Name", "Architecture", "Parameters", "Quant", "Context", "Size", "Fits")
 HUB_COLUMNS = ("Quantization", "File", "Size", "Fits this machine", "")
 WARNING_STYLE = "color: #b00020;"
+_ANY_REPO_NOTE = "Any Hub repository with GGUF files, e.g. owner/Model-GGUF."
 
 
 def fits_text(size: int, machine: Machine | None) -> str:
@@ -211,6 +212,7 @@ class ModelsDialog(QDialog):
         self.repo_edit.setObjectName("repoEdit")
         self.repo_edit.setPlaceholderText("owner/name of a GGUF repository")
         self.repo_edit.returnPressed.connect(self.list_files)
+        self.repo_edit.textChanged.connect(self._on_repo_typed)
         self.list_button = QPushButton("List Files")
         self.list_button.clicked.connect(self.list_files)
         top = QHBoxLayout()
@@ -290,7 +292,7 @@ class ModelsDialog(QDialog):
             where = {"embedded": "embedded (demo only)", "folder": "models folder"}
             cells = [
                 "●" if active else "",
-                info.name if info.ok else f"{info.path.name}: {info.error}",
+                _local_name(info),
                 meta.architecture if meta else "",
                 format_parameter_count(meta.parameter_count) if meta else "",
                 (meta.quantization or "") if meta else "",
@@ -400,9 +402,18 @@ class ModelsDialog(QDialog):
         else:
             self.repo_edit.clear()
             self.repo_edit.setFocus()
-            self.catalogue_note.setText(
-                "Any Hub repository with GGUF files, e.g. owner/Model-GGUF."
-            )
+            self.catalogue_note.setText(_ANY_REPO_NOTE)
+
+    def _on_repo_typed(self, text: str) -> None:
+        """A typed repo id that is not in the catalogue selects "Another repository"."""
+        repos = [self.catalogue.itemData(i) for i in range(self.catalogue.count())]
+        index = repos.index(text.strip()) if text.strip() in repos else len(repos) - 1
+        if index != self.catalogue.currentIndex():
+            self.catalogue.blockSignals(True)
+            self.catalogue.setCurrentIndex(index)
+            self.catalogue.blockSignals(False)
+            entry = hub.CATALOGUE[index] if index < len(hub.CATALOGUE) else None
+            self.catalogue_note.setText(entry.note if entry else _ANY_REPO_NOTE)
 
     def list_files(self) -> None:
         repo = self.repo_edit.text().strip()
@@ -626,6 +637,14 @@ class ModelsDialog(QDialog):
             self.job.stop()
             self.job.wait(5)
         super().done(result)
+
+
+def _local_name(info: models.ModelInfo) -> str:
+    if not info.ok:
+        return f"{info.path.name}: {info.error}"
+    if info.source == models.EMBEDDED:
+        return f"{info.name} (embedded: a demo of the pipeline only)"
+    return info.name
 
 
 def _ggufs(paths: list[str]) -> list[str]:
