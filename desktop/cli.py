@@ -499,8 +499,12 @@ def cmd_models(args) -> int:
     if args.json:
         _emit_json([i.to_json() for i in infos])
     else:
-        gpu = "GPU offload available" if models.gpu_offload_supported() else "CPU only build"
-        print(f"llama.cpp: {gpu}", file=sys.stderr)
+        from desktop.llm.hardware import probe_machine
+
+        machine = probe_machine()
+        print(f"this machine: {machine.describe()}", file=sys.stderr)
+        if advice := machine.switch_advice():
+            print(advice, file=sys.stderr)
         for info in infos:
             print(info.summary())
     return 0

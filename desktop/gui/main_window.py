@@ -1236,6 +1236,8 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.shuttingDown.emit()
+        if self.models_dialog is not None:
+            self.models_dialog.reject()  # pauses a download; its part is kept for Resume
         self._clock.stop()
         self._render_timer.stop()
         deadline = time.monotonic() + SHUTDOWN_SECONDS
