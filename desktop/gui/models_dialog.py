@@ -160,6 +160,7 @@ class ModelsDialog(QDialog):
         self._discard_on_stop = False
         self._pending: str | None = None  # "list" or "download", retried after "allow once"
         self._file: hub.HubFile | None = None  # the file being (or last) downloaded
+        self._closed = False  # set when the page closes: late worker results are dropped
         self.tabs = QTabWidget()
         self.tabs.addTab(self._local_tab(), "On this computer")
         self.tabs.addTab(self._hub_tab(), "Download from the Hub")
@@ -170,7 +171,7 @@ class ModelsDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(980, 560)
         self.refresh_local()
-        tasks.submit(probe_machine, self._on_machine, lambda exc: log.warning("probe: %s", exc))
+        self._submit(probe_machine, self._on_machine, lambda exc: log.warning("probe: %s", exc))
 
     # ---- layout ----------------------------------------------------------------------------
     def _local_tab(self) -> QWidget:
@@ -278,7 +279,7 @@ class ModelsDialog(QDialog):
     # ---- local models ----------------------------------------------------------------------
     def refresh_local(self) -> None:
         data_dir = self.data_dir
-        self.tasks.submit(lambda: models.list_models(data_dir), self._show_local, self._on_error)
+        self._submit(lambda: models.list_models(data_dir), self._show_local, self._on_error)
 
     def _show_local(self, infos: list[models.ModelInfo]) -> None:
         self.local = list(infos)
@@ -346,7 +347,7 @@ class ModelsDialog(QDialog):
             self.refresh_local()
 
         self.tabs.setCurrentIndex(0)
-        self.tasks.submit(add, done, self._on_error)
+        self._submit(add, done, self._on_error)
 
     def make_active(self, info: models.ModelInfo | None = None) -> None:
         info = info or self.selected_local()
@@ -424,7 +425,7 @@ class ModelsDialog(QDialog):
         self.status.setText(f"Listing {repo}…")
         self.status.setStyleSheet("")
         self.list_button.setEnabled(False)
-        self.tasks.submit(
+        self._submit(
             lambda: models.list_hub_repo(repo, allow_once=allow),
             self._show_listing,
             self._on_hub_error,
@@ -631,8 +632,17 @@ class ModelsDialog(QDialog):
         log.warning("models page: %s", exc)
         self._warn(str(exc))
 
+    def _submit(self, fn, on_done, on_error) -> None:
+        """A worker job whose answer is dropped if the page has closed meanwhile."""
+        self.tasks.submit(
+            fn,
+            lambda result: None if self._closed else on_done(result),
+            lambda exc: None if self._closed else on_error(exc),
+        )
+
     def done(self, result: int) -> None:
         """Closing pauses a running download (the part is kept for Resume)."""
+        self._closed = True
         if self.job is not None:
             self.job.stop()
             self.job.wait(5)
