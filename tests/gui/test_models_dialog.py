@@ -138,16 +138,19 @@ def test_offline_refuses_in_one_line_and_allows_once_with_a_log_entry(make_windo
     assert network.is_offline()  # the allowance did not switch Offline off
 
 
-def test_dropping_a_gguf_on_the_window_adds_it_to_the_models_page(
+def test_a_dropped_gguf_goes_to_the_models_page_and_a_pdf_to_the_library(
     make_window, qtbot, fake, tmp_path
 ):
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
 
+    from tests.gui.fakes import make_pdf
+
     window = make_window()
     model = tmp_path / "hub-files" / Q4
+    pdf = make_pdf(tmp_path / "notes.pdf", ["Heat pumps move heat."])
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(model))])
+    mime.setUrls([QUrl.fromLocalFile(str(model)), QUrl.fromLocalFile(str(pdf))])
     drop = QDropEvent(
         QPointF(10, 10),
         Qt.DropAction.CopyAction,
@@ -158,7 +161,11 @@ def test_dropping_a_gguf_on_the_window_adds_it_to_the_models_page(
     window.dropEvent(drop)
     dialog = window.models_dialog
     qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
-    assert window.libraries[0].added == [] if hasattr(window.libraries[0], "added") else True
+    library = window.libraries[0]
+    qtbot.waitUntil(lambda: str(pdf.resolve()) in library.documents, timeout=10_000)
+    assert list(library.documents) == [str(pdf.resolve())]  # the model was not indexed
+    linked = [i for i in dialog.local if i.path == model]
+    assert linked[0].source == "linked" and model.is_file()  # added by reference, not moved
 
 
 def test_the_embedded_model_is_called_a_demo_once_per_run(make_window, qtbot):
@@ -175,3 +182,52 @@ def test_the_embedded_model_is_called_a_demo_once_per_run(make_window, qtbot):
         if window.activity.model.item(r, 3).text() == EMBEDDED_RUN_NOTE
     ]
     assert len(notes) == 1
+
+
+def test_make_active_and_remove_which_deletes_a_folder_file_only_after_confirming(
+    make_window, qtbot, fake
+):
+    window = make_window()
+    folder = window.data_dir / "models"
+    folder.mkdir()
+    model = folder / Q8
+    model.write_bytes(fake.files[Q8])
+    window.show_models()
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    row = [i.path for i in dialog.local].index(model)
+    assert _rows(dialog.local_table)[row][1:5] == ["Tiny Report", "llama", "1M params", "Q8_0"]
+
+    dialog.local_table.selectRow(row)
+    with qtbot.waitSignal(dialog.activated):
+        dialog.activate_button.click()
+    assert window.settings.model_path == str(model)
+    assert window.model_label.text() == Q8  # no "demo only" any more
+
+    window.prompts.confirms[:] = [False]
+    dialog.local_table.selectRow(row)
+    dialog.remove_button.click()
+    assert model.is_file() and window.prompts.asked[-1] == "Remove Model"
+    window.prompts.confirms[:] = [True]
+    with qtbot.waitSignal(dialog.activated):  # the active model went: back to the embedded one
+        dialog.remove_button.click()
+    assert not model.exists()
+    assert window.settings.model_path is None
+    qtbot.waitUntil(lambda: all(i.path != model for i in dialog.local), timeout=10_000)
+
+
+def test_the_first_run_links_open_the_models_page_and_the_settings(make_window, qtbot):
+    from PySide6.QtCore import QUrl
+
+    from desktop.gui.draft import MODELS_LINK, SETTINGS_LINK
+
+    window = make_window()
+    window.draft.empty.anchorClicked.emit(QUrl(MODELS_LINK))
+    assert window.models_dialog is not None and window.models_dialog.isVisible()
+    window.models_dialog.reject()
+    window.draft.empty.anchorClicked.emit(QUrl(SETTINGS_LINK))
+    assert window.settings_dialog is not None and window.settings_dialog.isVisible()
+    window.settings_dialog.reject()
+    window._on_model_activated(Settings(server_url="http://127.0.0.1:8080/v1"))
+    assert "only demonstrates" not in window.draft.empty.toPlainText()
+    assert "demo only" not in window.model_label.text()
