@@ -118,6 +118,11 @@ def models_page_shots(app, window, out: Path) -> None:
         dialog.pause()
         hub.release()
         wait_for(app, lambda: dialog.job is None, 30, "the pause")
+        dialog.resume()  # continues the part; when checked, the model is made active
+        wait_for(app, lambda: window.settings.model_path is not None, 60, "the download")
+        wait_for(app, lambda: len(dialog.local) > 1, 30, "the local list")
+        settle(app)
+        save(dialog, out, "models-page-downloaded.png")
         dialog.reject()
     finally:
         hub.close()
@@ -162,6 +167,9 @@ def main(argv: list[str]) -> int:
     settle(app, 1.0)
     save(window, out, "empty-state.png")
     models_page_shots(app, window, out)
+    Settings(max_step=40, max_extend=2).save(data)  # the run below uses the embedded model again
+    window.settings = Settings.load(data)
+    window._update_status()
     if args.models_only:
         window.close()
         shutil.rmtree(data, ignore_errors=True)

@@ -653,7 +653,7 @@ def _local_name(info: models.ModelInfo) -> str:
     if not info.ok:
         return f"{info.path.name}: {info.error}"
     if info.source == models.EMBEDDED:
-        return f"{info.name} (embedded: a demo of the pipeline only)"
+        return f"{info.name} (embedded demo)"
     return info.name
 
 
