@@ -36,7 +36,7 @@ EMBEDDED_NOTE = (
     "<p style='background:#fff4d6; color:#4a3b00; padding:8px;'><b>The embedded model "
     "(SmolLM2-135M) only demonstrates the pipeline</b>: it is small enough to ship inside the "
     "app, and its reports are not worth reading. For real reports "
-    f'<a href="{MODELS_LINK}">download AgentCPM-Report</a> (8B, about 5 GB once, runs on this '
+    f'<a href="{MODELS_LINK}">download AgentCPM-Report</a> (8B parameters, a few GB once; it runs on this '
     f'computer) or <a href="{SETTINGS_LINK}">use a model server</a> by its URL.</p>'
 )
 EMPTY_TEXT = (
