@@ -231,3 +231,18 @@ def test_the_first_run_links_open_the_models_page_and_the_settings(make_window, 
     window._on_model_activated(Settings(server_url="http://127.0.0.1:8080/v1"))
     assert "only demonstrates" not in window.draft.empty.toPlainText()
     assert "demo only" not in window.model_label.text()
+
+
+def test_cancel_stops_the_download_and_deletes_the_part(make_window, qtbot, fake):
+    window, dialog = _page(make_window, qtbot, fake)
+    _list(qtbot, dialog)
+    fake.hold = Q8
+    _select(dialog, Q8)
+    dialog.download_button.click()
+    qtbot.waitUntil(fake.holding.is_set, timeout=10_000)
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000) as ended:
+        dialog.cancel_button.click()
+        fake.release()
+    assert ended.args == ["cancelled"] and "deleted" in dialog.status.text()
+    assert list((window.data_dir / "models").iterdir()) == []
+    assert not dialog.resume_button.isEnabled() and dialog.download_button.isEnabled()
