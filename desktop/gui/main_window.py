@@ -9,6 +9,7 @@ shows them pending until the engine answers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -608,18 +609,19 @@ class MainWindow(QMainWindow):
             text = "Pausing after the current step…"
         self.state_label.setText(text)
         self.model_label.setText(self.run.model or model_label(self.settings))
-        embedded = self.embedded_model_active
-        if embedded and not self.run.model:
-            self.model_label.setText(f"{model_label(self.settings)} — demo only")
+        embedded = self.embedded_model_active and self.run.model in ("", _embedded_file_name())
+        if embedded:
+            self.model_label.setText(f"{self.run.model or model_label(self.settings)} — demo only")
         self.model_label.setToolTip(
             "The embedded model only demonstrates the pipeline: click to download "
             "AgentCPM-Report or to choose another model"
             if embedded
             else "The model that answers: click to manage models"
         )
-        if embedded != getattr(self, "_embedded_note_shown", None):
-            self._embedded_note_shown = embedded
-            self.draft.set_embedded_note(embedded)
+        first_run_note = self.embedded_model_active
+        if first_run_note != getattr(self, "_embedded_note_shown", None):
+            self._embedded_note_shown = first_run_note
+            self.draft.set_embedded_note(first_run_note)
         if self.run.max_step:
             self.step_label.setText(f"Step {self.run.step} / {self.run.max_step}")
         else:
@@ -1253,6 +1255,17 @@ class MainWindow(QMainWindow):
         self.workers_ended = all(ended)
         if self._tray is not None:
             self._tray.hide()
+
+
+@functools.cache
+def _embedded_file_name() -> str:
+    """The embedded GGUF's file name (what a run on it records as its model), or ""."""
+    from desktop.llm.models import ModelError, embedded_model_path
+
+    try:
+        return embedded_model_path().name
+    except ModelError:
+        return ""
 
 
 def _preload_engine() -> None:

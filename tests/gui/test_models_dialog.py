@@ -172,9 +172,13 @@ def test_the_embedded_model_is_called_a_demo_once_per_run(make_window, qtbot):
     window = make_window()
     assert "only demonstrates the pipeline" in window.draft.empty.toPlainText()
     assert window.model_label.text().endswith("demo only")
-    opened = RunOpened("run-1", "q?", "SmolLM2", 40, 0, False, ("a.pdf",), "en")
+    from desktop.llm.models import embedded_model_path
+
+    name = embedded_model_path().name  # what a run on the embedded model records
+    opened = RunOpened("run-1", "q?", name, 40, 0, False, ("a.pdf",), "en")
     window._on_opened(opened)
     window._on_opened(opened)  # resumed or reopened: not again
+    assert window.model_label.text() == f"{name} — demo only"
     rows = window.activity.model.rowCount()
     notes = [
         window.activity.model.item(r, 3).text()
