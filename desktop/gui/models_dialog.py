@@ -445,9 +445,12 @@ class ModelsDialog(QDialog):
         for file in listing.models():
             row = table.rowCount()
             table.insertRow(row)
-            partial = hub.partial_bytes(models.models_dir(self.data_dir), file)
+            folder = models.models_dir(self.data_dir)
+            partial = hub.partial_bytes(folder, file)
             mark = "recommended" if file == pick.file else ""
-            if partial:
+            if (folder / file.name).exists():
+                mark = f"{mark}, already downloaded".lstrip(", ")
+            elif partial:
                 mark = f"{mark}, {partial / file.size:.0%} downloaded".lstrip(", ")
             cells = [file.quant or "?", file.path, format_bytes(file.size)]
             cells += [fits_text(file.size, self.machine), mark]
