@@ -462,7 +462,7 @@ class ModelsDialog(QDialog):
                     font.setBold(True)
                     item.setFont(font)
                 table.setItem(row, column, item)
-            if file == pick.file:
+            if file == (self._file if self._file in listing.models() else pick.file):
                 table.selectRow(row)
         split = listing.split_models()
         note = f" ({len(split)} split files are not offered.)" if split else ""
@@ -561,6 +561,8 @@ class ModelsDialog(QDialog):
         self._ended("failed", message)
 
     def _ended(self, how: str, message: str) -> None:
+        if self.listing is not None:
+            self._show_listing(self.listing)  # the "downloaded" marks change
         self.status.setText(message)
         self._update_buttons()
         self.downloadEnded.emit(how)
