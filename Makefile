@@ -10,9 +10,41 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# `make setup GPU=cuda|metal|vulkan` (re)builds llama-cpp-python for that GPU backend; GPU=cpu
+# (the default) keeps, or goes back to, the CPU build. `make -n -B setup GPU=vulkan` shows the
+# pip line with its CMAKE_ARGS without compiling anything (tests/test_make_gpu.py checks it).
+GPU ?= cpu
+ifeq ($(filter $(GPU),cpu cuda metal vulkan),)
+$(error GPU must be one of cpu, cuda, metal, vulkan (got "$(GPU)"))
+endif
+GPU_CMAKE_ARGS_cuda := -DGGML_CUDA=on
+GPU_CMAKE_ARGS_metal := -DGGML_METAL=on
+GPU_CMAKE_ARGS_vulkan := -DGGML_VULKAN=on
+GPU_CMAKE_ARGS := $(GPU_CMAKE_ARGS_$(GPU))
+GPU_STAMP := $(VENV)/.draftwell-llama-$(GPU)
+# The llama-cpp-python version already installed: a rebuild changes the backend, not the version.
+LLAMA_VERSION = $$($(PY) -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
+LLAMA_REBUILD = $(PIP) install --force-reinstall --no-cache-dir --no-deps \
+	--no-binary llama-cpp-python "llama-cpp-python==$(LLAMA_VERSION)"
+
 .PHONY: setup run demo test lint bench screenshots clean bundle bundle-test
 
-setup: $(STAMP)
+setup: $(STAMP) $(GPU_STAMP)
+
+# Order-only: a rebuild happens when the backend changes, not each time pyproject.toml does.
+$(GPU_STAMP): | $(STAMP)
+ifneq ($(GPU),cpu)
+	# Compiling llama.cpp for $(GPU) (about 15 minutes; needs that backend's SDK, see README).
+	CMAKE_ARGS="$(GPU_CMAKE_ARGS)" $(LLAMA_REBUILD)
+else
+	@if [ -e $(VENV)/.draftwell-llama-cuda ] || [ -e $(VENV)/.draftwell-llama-metal ] \
+		|| [ -e $(VENV)/.draftwell-llama-vulkan ]; then \
+		echo "Going back to the CPU build of llama-cpp-python"; \
+		CMAKE_ARGS="" $(LLAMA_REBUILD); \
+	fi
+endif
+	@rm -f $(VENV)/.draftwell-llama-*
+	@touch $@
 
 $(STAMP): pyproject.toml packaging/system-packages.txt
 	@scripts/install-system-deps.sh

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop.core.cancel import CancelToken
+from desktop.core.cancel import Cancelled, CancelToken
 from desktop.core.events import (
     CommandApplied,
     CommandRejected,
@@ -572,24 +572,134 @@ def cmd_models(args) -> int:
         print(info.summary())
         return 0
     if args.models_command == "download":
-        from desktop.settings import Settings
-
-        _configure_network(args, Settings.load(data_dir))
-        offline = args.offline or os.environ.get("DRAFTWELL_OFFLINE") == "1"
-        info = models.download_model(
-            args.repo, args.filename, data_dir, offline=offline, progress=None
-        )
-        print(info.summary())
-        return 0
+        return _download(args, data_dir)
+    if args.models_command == "hub":
+        return _hub_files(args, data_dir)
     infos = models.list_models(data_dir)
     if args.json:
         _emit_json([i.to_json() for i in infos])
     else:
-        gpu = "GPU offload available" if models.gpu_offload_supported() else "CPU only build"
-        print(f"llama.cpp: {gpu}", file=sys.stderr)
+        from desktop.llm.hardware import probe_machine
+
+        machine = probe_machine()
+        print(f"this machine: {machine.describe()}", file=sys.stderr)
+        if advice := machine.switch_advice():
+            print(advice, file=sys.stderr)
         for info in infos:
             print(info.summary())
     return 0
+
+
+def _download(args, data_dir: Path) -> int:
+    """`models download REPO [FILENAME] [--quant Q]`: the same code as the models page."""
+    from desktop.llm import models
+    from desktop.settings import Settings
+
+    _configure_network(args, Settings.load(data_dir))
+    # HF_HUB_OFFLINE is only set here by the user (main leaves it alone for downloads).
+    user_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes"}
+    offline = args.offline or user_offline or network_offline()
+    cancel = CancelToken()
+    _install_sigint(cancel)
+    printer = DownloadPrinter()
+    try:
+        info = models.download_model(
+            args.repo,
+            args.filename,
+            data_dir,
+            quant=args.quant,
+            offline=offline,
+            allow_once=args.allow_once,
+            progress=printer,
+            cancel=cancel,
+            chosen=printer.chosen,
+        )
+    except models.OfflineRefused as exc:
+        hint = "" if "DRAFTWELL_OFFLINE" in str(exc) else "; --allow-once allows this one download"
+        raise CliError(f"{exc}{hint}") from None
+    except Cancelled:
+        printer.finish()
+        print("draftwell: download paused; run the same command again to resume", file=sys.stderr)
+        return EXIT_STOPPED
+    printer.finish()
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        print(info.summary())
+    return 0
+
+
+def _hub_files(args, data_dir: Path) -> int:
+    """`models hub REPO`: the repository's GGUF models, their sizes, and the recommendation."""
+    from desktop.llm import hardware, hub, models
+    from desktop.llm.gguf import format_bytes
+    from desktop.settings import Settings
+
+    _configure_network(args, Settings.load(data_dir))
+    offline = args.offline or network_offline()
+    try:
+        listing = models.list_hub_repo(args.repo, offline=offline, allow_once=args.allow_once)
+    except models.OfflineRefused as exc:
+        raise CliError(f"{exc}; --allow-once allows this one listing") from None
+    ram = hardware.total_memory()
+    pick = hub.recommend(listing.models(), ram)
+    rows = [
+        {
+            "file": f.path,
+            "quant": f.quant,
+            "size_bytes": f.size,
+            "sha256": f.sha256,
+            "fits": hub.fits(f.size, ram),
+            "recommended": f == pick.file,
+        }
+        for f in listing.models()
+    ]
+    if args.json:
+        _emit_json({"repo": listing.repo_id, "recommendation": pick.reason, "files": rows})
+        return 0
+    for row in rows:
+        fits = {True: "fits", False: "too big", None: "RAM unknown"}[row["fits"]]
+        mark = "  <- recommended" if row["recommended"] else ""
+        quant = row["quant"] or "?"
+        print(f"{quant:<10} {format_bytes(row['size_bytes']):>10}  {fits:<8} {row['file']}{mark}")
+    print(f"recommendation: {pick.reason}", file=sys.stderr)
+    return 0
+
+
+def network_offline() -> bool:
+    from desktop import network
+
+    return network.is_offline()
+
+
+class DownloadPrinter:
+    """Download progress on stderr: rewritten in place on a terminal, else a line per 10 %."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self._decile = -1
+        self._dirty = False
+
+    def chosen(self, file, why: str) -> None:
+        from desktop.llm.gguf import format_bytes
+
+        print(f"downloading {file.name} ({format_bytes(file.size)}; {why})", file=self.stream)
+
+    def __call__(self, progress) -> None:
+        if self.tty:
+            print(f"\r{progress.text():<70}", end="", file=self.stream, flush=True)
+            self._dirty = True
+            return
+        decile = int(progress.fraction * 10)
+        if progress.phase == "downloading" and decile != self._decile:
+            self._decile = decile
+            print(progress.text(), file=self.stream)
+
+    def finish(self) -> None:
+        if self._dirty:
+            print(file=self.stream)
+            self._dirty = False
 
 
 # ---- parser ----------------------------------------------------------------------------------
@@ -676,10 +786,28 @@ def build_parser() -> argparse.ArgumentParser:
     mod_list.add_argument("--json", action="store_true")
     mod_add = mod_sub.add_parser("add", parents=[common])
     mod_add.add_argument("path")
-    mod_dl = mod_sub.add_parser("download", parents=[common])
-    mod_dl.add_argument("repo")
-    mod_dl.add_argument("filename")
+    mod_dl = mod_sub.add_parser(
+        "download",
+        parents=[common],
+        help="download a GGUF from the Hub (default: the quantization recommended for this RAM)",
+    )
+    mod_dl.add_argument("repo", help="a Hub repository id, e.g. openbmb/AgentCPM-Report-GGUF")
+    mod_dl.add_argument("filename", nargs="?", help="one file of the repository")
+    mod_dl.add_argument("--quant", metavar="Q", help="a quantization, e.g. Q4_K_M")
     mod_dl.add_argument("--offline", action="store_true")
+    mod_dl.add_argument(
+        "--allow-once",
+        action="store_true",
+        help="allow this download although Offline is on (recorded in the network log)",
+    )
+    mod_dl.add_argument("--json", action="store_true")
+    mod_hub = mod_sub.add_parser(
+        "hub", parents=[common], help="list a Hub repository's GGUF models for this machine"
+    )
+    mod_hub.add_argument("repo")
+    mod_hub.add_argument("--offline", action="store_true")
+    mod_hub.add_argument("--allow-once", action="store_true")
+    mod_hub.add_argument("--json", action="store_true")
     models.set_defaults(func=cmd_models)
     return parser
 
@@ -729,7 +857,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "models_command", None) != "download":
+    if getattr(args, "models_command", None) not in ("download", "hub"):
         # The embedder and Chroma must never reach a hub; only an explicit download may.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

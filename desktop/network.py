@@ -12,6 +12,10 @@ included) and records each request in the network log: time, host, purpose, byte
 received. Code that cannot use httpx (a third-party library doing its own requests) calls
 `guard(url, purpose)` first, which checks and records the request (bytes unknown: -1).
 
+A one-time exception (`allow_once`, the model manager's "allow this download") lets the requests
+of one purpose, made by the calling thread inside the block, through offline mode; the allowance
+itself is recorded in the log (outcome "allowed once") before any of them is made.
+
 The log is an in-memory ring (`recent_entries`, for the GUI); listeners (`add_listener`, or
 `recording_to(journal)` for a run) receive each entry as it is recorded, e.g. to write it to the
 run journal. Entries never contain a query string: only the host and a short purpose.
@@ -20,6 +24,7 @@ run journal. Entries never contain a query string: only the host and a short pur
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ipaddress
 import logging
 import os
@@ -77,6 +82,10 @@ _lock = threading.Lock()
 _offline = True
 _entries: deque[NetworkEntry] = deque(maxlen=LOG_SIZE)
 _listeners: list[Listener] = []
+# The purpose allowed through offline mode in this thread (see allow_once); None: nothing is.
+_allowed_once: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "draftwell_allowed_once", default=None
+)
 
 
 # ---- offline mode ----------------------------------------------------------------------------
@@ -117,19 +126,37 @@ def check(url: str, purpose: str) -> str:
     host = host_of(url)
     if not host:
         raise OfflineError(f"not a network address for {purpose}: the URL has no host")
-    if is_offline() and not is_loopback(host):
-        _record(NetworkEntry(time.time(), host, purpose, outcome="refused"))
-        raise OfflineError(
-            f"offline mode is on: the {purpose} would contact {host} "
-            '(switch Offline off in Settings, or set "offline": false in settings.json)'
-        )
+    if is_offline() and not is_loopback(host) and _allowed_once.get() != purpose:
+        raise refusal(url, purpose)
     return host
+
+
+def refusal(url: str, purpose: str) -> OfflineError:
+    """Record that offline mode refused a request to `url`; the error names the setting."""
+    host = host_of(url)
+    _record(NetworkEntry(time.time(), host, purpose, outcome="refused"))
+    return OfflineError(
+        f"offline mode is on: the {purpose} would contact {host} "
+        '(switch Offline off in Settings, or set "offline": false in settings.json)'
+    )
 
 
 def guard(url: str, purpose: str, method: str = "GET") -> None:
     """Check and log a request that a third-party library makes itself (bytes unknown)."""
     host = check(url, purpose)
     _record(NetworkEntry(time.time(), host, purpose, method=method))
+
+
+@contextlib.contextmanager
+def allow_once(url: str, purpose: str) -> Iterator[None]:
+    """Let this thread's requests for `purpose` through offline mode inside the block (every hop,
+    redirects to other hosts included); the allowance is recorded in the log first."""
+    _record(NetworkEntry(time.time(), host_of(url), purpose, outcome="allowed once"))
+    token = _allowed_once.set(purpose)
+    try:
+        yield
+    finally:
+        _allowed_once.reset(token)
 
 
 # ---- the network log ---------------------------------------------------------------------------

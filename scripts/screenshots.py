@@ -1,4 +1,5 @@
-"""Screenshots of the real window under Xvfb: empty state, mid-run, citation viewer, settings.
+"""Screenshots of the real window under Xvfb: empty state, models page (mid-download from a
+fake Hub on loopback), mid-run, citation viewer, settings.
 
 Usage: .venv/bin/python scripts/screenshots.py [OUT_DIR]   (default: screenshots/)
 
@@ -87,10 +88,55 @@ def streaming_with_text(window) -> bool:
     )
 
 
+def models_page_shots(app, window, out: Path) -> None:
+    """The models page: local models, then a download from a fake Hub on loopback (never the
+    real Hub) held half-way, so the progress bar, speed and time left are in the picture."""
+    from tests.fakehub import Q8, FakeHub, make_gguf_files
+
+    files = Path(tempfile.mkdtemp(prefix="draftwell-fakehub-"))
+    hub = FakeHub(make_gguf_files(files), hold=Q8, piece_delay=0.05)
+    os.environ["HF_ENDPOINT"] = hub.url
+    try:
+        window.show_models()
+        dialog = window.models_dialog
+        wait_for(app, lambda: dialog.machine is not None and bool(dialog.local), 120, "the probe")
+        settle(app)
+        save(dialog, out, "models-page.png")
+        dialog.tabs.setCurrentIndex(1)
+        dialog.repo_edit.setText(hub.repo)
+        dialog.list_files()  # Offline is on (the default): refused, with the one-time allow
+        wait_for(app, lambda: dialog.offline_label.isVisibleTo(dialog), 30, "the refusal")
+        settle(app)
+        save(dialog, out, "models-page-offline.png")
+        dialog.allow_once()
+        wait_for(app, lambda: dialog.listing is not None, 30, "the listing")
+        dialog.hub_table.selectRow([f.name for f in dialog.listing.models()].index(Q8))
+        dialog.download()
+        wait_for(app, lambda: hub.holding.is_set(), 60, "half of the download")
+        settle(app, 0.8)
+        save(dialog, out, "models-page-downloading.png")
+        dialog.pause()
+        hub.release()
+        wait_for(app, lambda: dialog.job is None, 30, "the pause")
+        dialog.resume()  # continues the part; when checked, the model is made active
+        wait_for(app, lambda: window.settings.model_path is not None, 60, "the download")
+        wait_for(app, lambda: len(dialog.local) > 1, 30, "the local list")
+        settle(app)
+        save(dialog, out, "models-page-downloaded.png")
+        dialog.reject()
+    finally:
+        hub.close()
+        os.environ.pop("HF_ENDPOINT", None)
+        shutil.rmtree(files, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default="screenshots")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the run")
+    parser.add_argument(
+        "--models-only", action="store_true", help="only the first-run page and the models page"
+    )
     args = parser.parse_args(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     code = ensure_display([str(Path(__file__).resolve()), *argv[1:]])
@@ -120,6 +166,14 @@ def main(argv: list[str]) -> int:
     window.show()
     settle(app, 1.0)
     save(window, out, "empty-state.png")
+    models_page_shots(app, window, out)
+    Settings(max_step=40, max_extend=2).save(data)  # the run below uses the embedded model again
+    window.settings = Settings.load(data)
+    window._update_status()
+    if args.models_only:
+        window.close()
+        shutil.rmtree(data, ignore_errors=True)
+        return 0
 
     samples = sorted(str(p) for p in (ROOT / "resources" / "samples").glob("*.pdf"))
     window.add_documents(samples)

@@ -153,7 +153,9 @@ def test_model_download_is_refused_offline(tmp_path: Path, no_sockets: list, mon
     monkeypatch.delenv("DRAFTWELL_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with pytest.raises(ModelError, match="offline mode is on"):
-        download_model("org/repo", "m.gguf", tmp_path, endpoint="https://hub.example.org")
+        download_model(
+            "org/repo", None, tmp_path, quant="Q4_K_M", endpoint="https://hub.example.org"
+        )
     assert no_sockets == []
     entry = network.recent_entries(1)[0]
     assert (entry.host, entry.outcome) == ("hub.example.org", "refused")

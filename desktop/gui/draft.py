@@ -29,6 +29,16 @@ MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 MEASURE = 820  # the widest text column, in pixels, for comfortable reading
 
 SAMPLES_LINK = "draftwell:samples"
+MODELS_LINK = "draftwell:models"
+SETTINGS_LINK = "draftwell:settings"
+# Shown on the first-run page while the embedded model is the active one.
+EMBEDDED_NOTE = (
+    "<p style='background:#fff4d6; color:#4a3b00; padding:8px;'><b>The embedded model "
+    "(SmolLM2-135M) only demonstrates the pipeline</b>: it is small enough to ship inside the "
+    "app, and its reports are not worth reading. For real reports "
+    f'<a href="{MODELS_LINK}">download AgentCPM-Report</a> (8B parameters, a few GB once; it runs on this '
+    f'computer) or <a href="{SETTINGS_LINK}">use a model server</a> by its URL.</p>'
+)
 EMPTY_TEXT = (
     "<h2>Start a research</h2>"
     "<ol>"
@@ -211,12 +221,15 @@ class DraftView(QWidget):
 
     Signals: citationClicked(int) — a reference number the user clicked; samplesRequested() —
     the first-run page's offer of the sample documents was taken; webLinkClicked(QUrl) — a web
-    link in the report (never opened here: the window applies the offline rule).
+    link in the report (never opened here: the window applies the offline rule);
+    modelsRequested() / settingsRequested() — the first-run page's model download or server link.
     """
 
     citationClicked = Signal(int)
     samplesRequested = Signal()
     webLinkClicked = Signal(QUrl)
+    modelsRequested = Signal()
+    settingsRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -360,9 +373,19 @@ class DraftView(QWidget):
     def scroll_to_section(self, section_id: str) -> None:
         self.browser.scrollToAnchor(section_id)
 
+    def set_embedded_note(self, shown: bool) -> None:
+        """Say on the first-run page that the embedded model only demonstrates the pipeline."""
+        self.empty.setHtml((EMBEDDED_NOTE if shown else "") + EMPTY_TEXT)
+        self._apply_measure()
+
     def _on_empty_anchor(self, url: QUrl) -> None:
-        if url.toString() == SAMPLES_LINK:
+        link = url.toString()
+        if link == SAMPLES_LINK:
             self.samplesRequested.emit()
+        elif link == MODELS_LINK:
+            self.modelsRequested.emit()
+        elif link == SETTINGS_LINK:
+            self.settingsRequested.emit()
 
     def _on_anchor(self, url: QUrl) -> None:
         if url.scheme() == "cite":

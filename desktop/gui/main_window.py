@@ -9,6 +9,7 @@ shows them pending until the engine answers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QSystemTrayIcon,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -65,6 +67,7 @@ from desktop.gui.history import (
 )
 from desktop.gui.library import LibraryController
 from desktop.gui.library_panel import LibraryPanel, local_paths
+from desktop.gui.models_dialog import ModelsDialog
 from desktop.gui.outline_model import TreeSnapshot
 from desktop.gui.outline_view import OutlinePanel
 from desktop.gui.resources import read_text, resource
@@ -82,6 +85,10 @@ SAMPLE_QUESTION = (
     "and satisfaction?"
 )
 EXAMPLE_QUESTION = "e.g. How do heat pumps compare with gas boilers on running costs and emissions?"
+EMBEDDED_RUN_NOTE = (
+    "The embedded model only demonstrates the pipeline; for a real report download "
+    "AgentCPM-Report (Edit → Models…) or use a model server (Edit → Settings…)."
+)
 
 
 class Mode(Enum):
@@ -219,6 +226,8 @@ class MainWindow(QMainWindow):
         self.resume_offer: QMessageBox | None = None
         self.history_dialog: RunHistoryDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.models_dialog: ModelsDialog | None = None
+        self._noted_runs: set[str] = set()  # runs whose log has the embedded-model note
         self._tray: QSystemTrayIcon | None = None
         self._closing = False
         self._engine_preloading = False
@@ -327,6 +336,9 @@ class MainWindow(QMainWindow):
         )
         if self.act_settings.shortcut().isEmpty():
             self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
+        self.act_models = self._action(
+            "&Models…", self.show_models, "Ctrl+Shift+M", "Local models and downloads from the Hub"
+        )
         self.act_quit = self._action(
             "&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit Draftwell"
         )
@@ -412,7 +424,7 @@ class MainWindow(QMainWindow):
         outline = edit.addMenu("&Outline")
         outline.addActions(self.outline_panel.actions_list)
         edit.addSeparator()
-        edit.addAction(self.act_settings)
+        edit.addActions([self.act_models, self.act_settings])
         run = bar.addMenu("&Run")
         run.addActions([self.act_start, self.act_pause, self.act_resume, self.act_stop])
         view = bar.addMenu("&View")
@@ -432,7 +444,10 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.network_label)
         self._apply_network_mode()
         self.state_label = QLabel()
-        self.model_label = QLabel()
+        self.model_label = QToolButton()  # a click opens the models page
+        self.model_label.setObjectName("modelLabel")
+        self.model_label.setAutoRaise(True)
+        self.model_label.clicked.connect(self.show_models)
         self.step_label = QLabel()
         self.elapsed_label = QLabel()
         self.speed_label = QLabel()
@@ -445,7 +460,6 @@ class MainWindow(QMainWindow):
         ):
             label.setContentsMargins(6, 0, 6, 0)
             status.addPermanentWidget(label)
-        self.model_label.setToolTip("The model that answers (Edit → Settings to change it)")
         self._update_status()
 
     def _connect(self) -> None:
@@ -472,6 +486,8 @@ class MainWindow(QMainWindow):
         self.draft.citationClicked.connect(self.show_citation)
         self.draft.samplesRequested.connect(self.add_sample_documents)
         self.draft.webLinkClicked.connect(self.citations.open_url)
+        self.draft.modelsRequested.connect(self.show_models)
+        self.draft.settingsRequested.connect(self.show_settings)
 
     def _timers(self) -> None:
         self._render_timer = QTimer(self)
@@ -597,6 +613,19 @@ class MainWindow(QMainWindow):
             text = "Pausing after the current step…"
         self.state_label.setText(text)
         self.model_label.setText(self.run.model or model_label(self.settings))
+        embedded = self.embedded_model_active and self.run.model in ("", _embedded_file_name())
+        if embedded:
+            self.model_label.setText(f"{self.run.model or model_label(self.settings)} — demo only")
+        self.model_label.setToolTip(
+            "The embedded model only demonstrates the pipeline: click to download "
+            "AgentCPM-Report or to choose another model"
+            if embedded
+            else "The model that answers: click to manage models"
+        )
+        first_run_note = self.embedded_model_active
+        if first_run_note != getattr(self, "_embedded_note_shown", None):
+            self._embedded_note_shown = first_run_note
+            self.draft.set_embedded_note(first_run_note)
         if self.run.max_step:
             self.step_label.setText(f"Step {self.run.step} / {self.run.max_step}")
         else:
@@ -681,7 +710,13 @@ class MainWindow(QMainWindow):
         paths = local_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
-            self.add_documents(paths)
+            ggufs = [p for p in paths if p.lower().endswith(".gguf")]
+            if ggufs:  # a model, not a document: to the models page
+                self.show_models()
+                self.models_dialog.add_paths(ggufs)
+            documents = [p for p in paths if p not in ggufs]
+            if documents:
+                self.add_documents(documents)
 
     # ---- starting and steering runs ---------------------------------------------------------------
     def new_research(self) -> None:
@@ -782,6 +817,9 @@ class MainWindow(QMainWindow):
         else:
             self._update_status()
         self.setWindowTitle(f"{opened.question[:80]} — Draftwell")
+        if self.embedded_model_active and opened.run_id not in self._noted_runs:
+            self._noted_runs.add(opened.run_id)
+            self.activity.add_row("", "model", EMBEDDED_RUN_NOTE)
 
     @Slot(object)
     def _on_event(self, event) -> None:
@@ -1078,6 +1116,34 @@ class MainWindow(QMainWindow):
         self.settings_dialog = dialog
         dialog.open()
 
+    @property
+    def embedded_model_active(self) -> bool:
+        """Whether the embedded demo model answers (no GGUF file and no server chosen)."""
+        return not self.settings.server_url and not self.settings.model_path
+
+    def show_models(self) -> None:
+        """The models page (local models, Hub downloads); one at a time."""
+        if self.models_dialog is not None:
+            self.models_dialog.raise_()
+            self.models_dialog.activateWindow()
+            return
+        dialog = ModelsDialog(self.settings, self.data_dir, self.tasks, self.services.prompts, self)
+        dialog.activated.connect(self._on_model_activated)
+        dialog.finished.connect(lambda _result: self._forget_models_dialog(dialog))
+        self.models_dialog = dialog
+        dialog.open()
+
+    def _forget_models_dialog(self, dialog: ModelsDialog) -> None:
+        if self.models_dialog is dialog:
+            self.models_dialog = None
+        dialog.deleteLater()
+
+    def _on_model_activated(self, settings: Settings) -> None:
+        self.settings = settings
+        note = " (applies to the next run)" if self.runs.active else ""
+        self.statusBar().showMessage(f"Model: {model_label(settings)}{note}", 6000)
+        self._update_status()
+
     def _apply_network_mode(self) -> None:
         """Offline mode for the whole app, shown at all times in the status bar."""
         from desktop import network
@@ -1179,6 +1245,8 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.shuttingDown.emit()
+        if self.models_dialog is not None:
+            self.models_dialog.reject()  # pauses a download; its part is kept for Resume
         self._clock.stop()
         self._render_timer.stop()
         deadline = time.monotonic() + SHUTDOWN_SECONDS
@@ -1194,6 +1262,17 @@ class MainWindow(QMainWindow):
         self.workers_ended = all(ended)
         if self._tray is not None:
             self._tray.hide()
+
+
+@functools.cache
+def _embedded_file_name() -> str:
+    """The embedded GGUF's file name (what a run on it records as its model), or ""."""
+    from desktop.llm.models import ModelError, embedded_model_path
+
+    try:
+        return embedded_model_path().name
+    except ModelError:
+        return ""
 
 
 def _preload_engine() -> None:

@@ -154,7 +154,9 @@ class SettingsDialog(QDialog):
     # ---- layout ----------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
         group = QGroupBox("Model")
-        self.use_embedded = QRadioButton("&Embedded model (works offline, fast, modest quality)")
+        self.use_embedded = QRadioButton(
+            "&Embedded model (works offline; a demo of the pipeline, not real reports)"
+        )
         self.use_file = QRadioButton("A &GGUF model file:")
         self.use_server = QRadioButton("An OpenAI-compatible &server:")
         self._kind = QButtonGroup(self)
@@ -544,7 +546,7 @@ class SettingsDialog(QDialog):
                 self.model_path.count() - 1, summary, Qt.ItemDataRole.ToolTipRole
             )
         self.model_path.setEditText(current)
-        self.use_embedded.setText(f"&Embedded model: {env.embedded} — works offline")
+        self.use_embedded.setText(f"&Embedded model: {env.embedded} — a demo of the pipeline only")
         self.gpu_note.setText(
             "This build can offload layers to a GPU."
             if env.gpu

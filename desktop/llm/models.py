@@ -14,12 +14,11 @@ Where models live:
 Every file is checked with `desktop.llm.gguf.read_metadata` (magic bytes, version, header, size)
 before it is accepted; a bad one is refused with one clear line (`ModelError`).
 
-Downloads go through ``huggingface_hub.hf_hub_download`` into the models folder, with a progress
-callback. The installed huggingface_hub resumes an interrupted transfer inside the same call (an
-HTTP Range request after a dropped connection); it does not keep partial files between runs.
-Downloading is refused in offline mode (``offline=True``, ``DRAFTWELL_OFFLINE=1`` or
-``HF_HUB_OFFLINE=1``), and by the app-wide offline mode of `desktop.network` for any hub that is
-not on loopback (that check also records the download in the network log).
+Downloads (`download_model`, `download_hub_file`) list the repository on the Hub and fetch one
+GGUF with `desktop.llm.hub` (resume, progress, pause/cancel, free-space check, sha256) into the
+models folder. `download_gate` applies offline mode first: while it is on, every download is
+refused with one line naming the setting (and recorded as refused in the network log), unless
+the user allows this one download, which the network log records too.
 """
 
 from __future__ import annotations
@@ -37,9 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop.llm.gguf import GGUFError, GGUFMetadata, format_bytes, read_metadata
+
+if TYPE_CHECKING:
+    from desktop.core.cancel import CancelToken
+    from desktop.llm.hub import HubFile, ProgressCallback, RepoListing
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +51,8 @@ MODELS_DIRNAME = "models"
 REGISTRY_FILENAME = "registry.json"
 _REGISTRY_VERSION = 1
 
-# The model WARP was trained for. Repository seen on the Hub; the file name comes from a public
-# listing of that repository (one Q4_K_M file of about 5 GB) and could not be checked from here.
+# The model WARP was trained for (desktop.llm.hub.CATALOGUE); its files are listed on the Hub.
 DEFAULT_DOWNLOAD_REPO = "openbmb/AgentCPM-Report-GGUF"
-DEFAULT_DOWNLOAD_FILENAME = "AgentCPM-Report-Q4_K_M.gguf"
-
-ProgressCallback = Callable[[int, int | None], None]  # (bytes done, total bytes or None)
 
 EMBEDDED = "embedded"
 FOLDER = "folder"
@@ -197,98 +196,145 @@ def remove_model(path: str | os.PathLike[str], data_dir: str | os.PathLike[str])
     raise ModelError(f"{path} is not one of the added models")
 
 
-def is_offline(offline: bool = False) -> bool:
-    """Offline when asked, or when DRAFTWELL_OFFLINE or HF_HUB_OFFLINE is set to a true value."""
-    return offline or any(
-        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
-        for var in ("DRAFTWELL_OFFLINE", "HF_HUB_OFFLINE")
-    )
+class OfflineRefused(ModelError):
+    """A download was refused because offline mode is on (the message names the setting)."""
+
+
+def _forced_offline() -> bool:
+    return os.environ.get("DRAFTWELL_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def download_gate(
+    repo: str,
+    *,
+    offline: bool | None = None,
+    allow_once: bool = False,
+    endpoint: str | None = None,
+) -> contextlib.AbstractContextManager[None]:
+    """Refuse a download in offline mode (even from a mirror on this computer), or let this one
+    through: `allow_once` records the allowance in the network log and lets the download's
+    requests (this thread's, for this repository) pass. ``DRAFTWELL_OFFLINE=1`` cannot be
+    overridden. `offline` None: the app-wide mode of desktop.network."""
+    from desktop import network
+    from desktop.llm import hub
+
+    url, purpose = hub.endpoint_url(endpoint), hub.purpose_for(repo)
+    if _forced_offline():
+        network.refusal(url, purpose)
+        raise OfflineRefused(
+            f"offline mode is forced by DRAFTWELL_OFFLINE=1: the {purpose} is refused"
+        )
+    if offline is None:
+        offline = network.is_offline()
+    if not offline:
+        return contextlib.nullcontext()
+    if not allow_once:
+        raise OfflineRefused(str(network.refusal(url, purpose)))
+    return network.allow_once(url, purpose)
+
+
+def list_hub_repo(
+    repo: str,
+    *,
+    offline: bool | None = None,
+    allow_once: bool = False,
+    revision: str = "main",
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> RepoListing:
+    """The repository's files, through the offline gate."""
+    from desktop.llm import hub
+
+    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+        return hub.list_repo(repo, revision=revision, endpoint=endpoint, token=token)
+
+
+def download_hub_file(
+    repo: str,
+    file: HubFile,
+    data_dir: str | os.PathLike[str],
+    *,
+    offline: bool | None = None,
+    allow_once: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    revision: str = "main",
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> ModelInfo:
+    """Download one listed file into the models folder and check it."""
+    from desktop.llm import hub
+
+    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+        path = hub.download_file(
+            repo,
+            file,
+            models_dir(data_dir),
+            revision=revision,
+            endpoint=endpoint,
+            token=token,
+            progress=progress,
+            cancel=cancel,
+        )
+    return _downloaded(path)
 
 
 def download_model(
     repo: str,
-    filename: str,
-    data_dir: str | os.PathLike[str],
+    filename: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     *,
-    offline: bool = False,
+    quant: str | None = None,
+    offline: bool | None = None,
+    allow_once: bool = False,
     progress: ProgressCallback | None = None,
-    revision: str | None = None,
+    cancel: CancelToken | None = None,
+    revision: str = "main",
     endpoint: str | None = None,
     token: str | None = None,
+    ram_total: int | None = None,
+    chosen: Callable[[HubFile, str], None] | None = None,
 ) -> ModelInfo:
-    """Download a GGUF from the Hugging Face Hub into the models folder and check it.
+    """List `repo` on the Hub, pick `filename`, else the `quant`, else the quantization
+    recommended for this machine's RAM, and download it (`chosen(file, why)` is told which).
 
-    `endpoint` defaults to the HF_ENDPOINT environment variable read now (so a test or a mirror set
-    after start-up is honoured), else the public Hub.
+    `endpoint` defaults to the HF_ENDPOINT environment variable read now, else the public Hub.
     """
-    if is_offline(offline):
-        raise ModelError(
-            f"offline mode: downloading {repo}/{filename} is refused "
-            "(unset DRAFTWELL_OFFLINE / HF_HUB_OFFLINE, or fetch the file yourself and "
-            "`draftwell models add PATH`)"
-        )
-    if not filename.lower().endswith(".gguf"):
-        raise ModelError(f"{filename} is not a .gguf file; only GGUF models can be downloaded")
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-    except ImportError as exc:
-        raise ModelError(
-            "downloading needs the huggingface_hub package (pip install huggingface_hub)"
-        ) from exc
+    from desktop.llm import hardware, hub
 
-    folder = models_dir(data_dir)
-    hub = endpoint or os.environ.get("HF_ENDPOINT") or None
-    where = hub or "the Hugging Face Hub"
-    _network_guard(hub or "https://huggingface.co", f"model download ({repo})")
-    folder.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s/%s from %s into %s", repo, filename, where, folder)
-    try:
-        local = hf_hub_download(
-            repo_id=repo,
-            filename=filename,
+    if data_dir is None:
+        raise ModelError("download_model needs the data dir")
+    if filename is not None and not filename.lower().endswith(".gguf"):
+        raise ModelError(f"{filename} is not a .gguf file; only GGUF models can be downloaded")
+    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+        listing = hub.list_repo(repo, revision=revision, endpoint=endpoint, token=token)
+        if filename or quant:
+            file, why = listing.find(filename=filename, quant=quant), "as asked"
+        else:
+            ram = ram_total if ram_total is not None else hardware.total_memory()
+            pick = hub.recommend(listing.models(), ram)
+            if pick.file is None:
+                raise ModelError(f"{listing.repo_id}: {pick.reason}")
+            file, why = pick.file, pick.reason
+        if chosen is not None:
+            chosen(file, why)
+        path = hub.download_file(
+            listing.repo_id,
+            file,
+            models_dir(data_dir),
             revision=revision,
-            local_dir=folder,
-            endpoint=hub,
+            endpoint=endpoint,
             token=token,
-            tqdm_class=_progress_class(progress),  # type: ignore[arg-type]
+            progress=progress,
+            cancel=cancel,
         )
-    except RepositoryNotFoundError as exc:
-        raise ModelError(f"{where} has no repository {repo} (or it is private)") from exc
-    except RevisionNotFoundError as exc:
-        raise ModelError(f"{repo} has no revision {revision}") from exc
-    except LocalEntryNotFoundError as exc:  # before EntryNotFoundError: it is a subclass
-        raise ModelError(f"cannot reach {where} to download {repo}/{filename}") from exc
-    except EntryNotFoundError as exc:
-        raise ModelError(f"{repo} has no file {filename}") from exc
-    except HfHubHTTPError as exc:
-        raise ModelError(f"the download of {repo}/{filename} failed: {_first_line(exc)}") from exc
-    except OSError as exc:
-        raise ModelError(f"the download of {repo}/{filename} failed: {_first_line(exc)}") from exc
-    path = Path(str(local))
-    try:
-        meta = read_metadata(path)
-    except GGUFError as exc:
-        path.unlink(missing_ok=True)
-        raise ModelError(f"the downloaded file was removed: {exc}") from exc
+    return _downloaded(path)
+
+
+def _downloaded(path: Path) -> ModelInfo:
+    meta = read_metadata(path)
     log.info("downloaded %s (%s)", path, format_bytes(meta.file_size))
     return ModelInfo(path=path, source=FOLDER, size_bytes=meta.file_size, meta=meta)
-
-
-def _network_guard(url: str, purpose: str) -> None:
-    """The app-wide offline mode (desktop.network): refuse before any request, and log it."""
-    from desktop import network
-
-    try:
-        network.guard(url, purpose)
-    except network.OfflineError as exc:
-        raise ModelError(str(exc)) from None
 
 
 @functools.cache
@@ -391,43 +437,3 @@ def _copy_atomically(source: Path, dest: Path) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _progress_class(progress: ProgressCallback | None) -> type:
-    """A tqdm stand-in for huggingface_hub that reports bytes to `progress` and prints nothing."""
-
-    class _Progress:
-        def __init__(
-            self, *args: Any, total: int | None = None, initial: int = 0, **kwargs: Any
-        ) -> None:
-            self.total = total
-            self.n = initial
-            self._report()
-
-        def _report(self) -> None:
-            if progress is not None:
-                progress(self.n, self.total)
-
-        def update(self, n: int | float | None = 1) -> None:
-            self.n += int(n or 0)
-            self._report()
-
-        def close(self) -> None:
-            pass
-
-        def refresh(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def set_description(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def set_postfix(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def __enter__(self) -> _Progress:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.close()
-
-    return _Progress

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import json
 import sys
 from pathlib import Path
@@ -129,127 +127,94 @@ def test_gpu_offload_support_is_a_bool() -> None:
     assert isinstance(gpu_offload_supported(), bool)
 
 
-# --- downloads ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "env"),
-    [
-        ({"offline": True}, {}),
-        ({}, {"DRAFTWELL_OFFLINE": "1"}),
-        ({}, {"HF_HUB_OFFLINE": "1"}),
-    ],
-)
-def test_download_is_refused_offline(
-    tmp_path: Path, stub, monkeypatch: pytest.MonkeyPatch, kwargs: dict, env: dict
-) -> None:
-    hub = stub(lambda rec, h: h.send_error(500))
-    monkeypatch.delenv("DRAFTWELL_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url.removesuffix("/v1"))
-    with pytest.raises(ModelError) as exc:
-        download_model(
-            models.DEFAULT_DOWNLOAD_REPO, models.DEFAULT_DOWNLOAD_FILENAME, tmp_path, **kwargs
-        )
-    assert "offline mode" in _one_line(exc)
-    assert hub.requests == []  # refused before any network traffic
+# --- downloads (from tests.fakehub on loopback; desktop.llm.hub has its own tests) -----------
 
 
 @pytest.fixture
-def online(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo the suite's offline default for a test that talks to a loopback fake Hub only."""
-    import huggingface_hub.constants
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from tests.fakehub import FakeHub, make_gguf_files
 
+    fake = FakeHub(make_gguf_files(tmp_path / "hub-files"))
+    monkeypatch.setenv("HF_ENDPOINT", fake.url)
     monkeypatch.delenv("DRAFTWELL_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    # huggingface_hub reads HF_HUB_OFFLINE once, at import.
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    yield fake
+    fake.close()
 
 
-def test_download_refuses_non_gguf_names(tmp_path: Path, online: None) -> None:
+def test_download_is_refused_offline_before_any_request(tmp_path: Path, hub) -> None:
+    from desktop import network
+
+    network.configure(offline=True)
+    with pytest.raises(models.OfflineRefused) as exc:
+        download_model(hub.repo, None, tmp_path, quant="Q4_K_M")
+    assert "offline mode is on" in _one_line(exc) and "Settings" in str(exc.value)
+    assert hub.requests == []  # refused before any network traffic, even to loopback
+    assert network.recent_entries(1)[0].outcome == "refused"
+
+
+def test_draftwell_offline_cannot_be_allowed_once(
+    tmp_path: Path, hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRAFTWELL_OFFLINE", "1")
+    with pytest.raises(models.OfflineRefused, match="DRAFTWELL_OFFLINE=1"):
+        download_model(hub.repo, None, tmp_path, quant="Q4_K_M", offline=True, allow_once=True)
+    assert hub.requests == []
+
+
+def test_download_refuses_non_gguf_names(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a .gguf file"):
         download_model("org/repo", "README.md", tmp_path, offline=False)
 
 
-class FakeHub:
-    """Serves one file the way the Hub's resolve endpoint does; the first GET breaks off halfway."""
+def test_download_by_quant_lists_the_repo_and_resumes_after_a_drop(tmp_path: Path, hub) -> None:
+    from tests.fakehub import Q4
 
-    def __init__(self, repo: str, filename: str, payload: bytes) -> None:
-        self.route = f"/{repo}/resolve/main/{filename}"
-        self.payload = payload
-        self.gets: list[str | None] = []  # the Range header of each GET
-
-    def __call__(self, rec, h: http.server.BaseHTTPRequestHandler) -> None:
-        if rec.path != self.route:
-            h.send_response(404)
-            h.send_header("Content-Length", "0")
-            h.send_header("X-Error-Code", "EntryNotFound")
-            h.end_headers()
-            return
-        size = len(self.payload)
-        common = {
-            "X-Repo-Commit": "0" * 40,
-            "ETag": f'"{hashlib.sha256(self.payload).hexdigest()}"',
-            "Accept-Ranges": "bytes",
-        }
-        if rec.method == "HEAD":
-            h.send_response(200)
-            for k, v in common.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(size))
-            h.end_headers()
-            return
-        range_header = rec.headers.get("Range") or rec.headers.get("range")
-        self.gets.append(range_header)
-        start = int(range_header.split("=")[1].split("-")[0]) if range_header else 0
-        if range_header:
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-        else:
-            h.send_response(200)
-        for k, v in common.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(size - start))
-        h.end_headers()
-        if len(self.gets) == 1:  # the first transfer is interrupted after half the bytes
-            h.wfile.write(self.payload[: size // 2])
-            h.wfile.flush()
-            h.close_connection = True
-            return
-        h.wfile.write(self.payload[start:])
-
-
-def test_download_resumes_an_interrupted_transfer_from_a_fake_hub(
-    tmp_path: Path, stub, gguf_writer, tiny_kv, monkeypatch: pytest.MonkeyPatch, online: None
-) -> None:
-    # huggingface_hub writes in 10 MiB chunks and resumes from the last whole one: 25 MiB here.
-    source = gguf_writer(tmp_path / "src.gguf", tiny_kv(), [("w", (64, 100_000), 0)])
-    payload = source.read_bytes()
-    fake = FakeHub("org/Tiny-GGUF", "tiny-Q4_K_M.gguf", payload)
-    hub = stub(fake)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url.removesuffix("/v1"))
-    seen: list[tuple[int, int | None]] = []
+    hub.drop_once.add(Q4)
+    seen = []
     data = tmp_path / "data"
 
-    info = download_model(
-        "org/Tiny-GGUF", "tiny-Q4_K_M.gguf", data, progress=lambda n, t: seen.append((n, t))
-    )
+    info = download_model(hub.repo, None, data, quant="q4_k_m", offline=False, progress=seen.append)
 
     assert info.ok and info.source == "folder"
-    assert info.path == data / "models" / "tiny-Q4_K_M.gguf"
-    assert info.path.read_bytes() == payload
-    assert len(fake.gets) == 2 and fake.gets[0] is None
-    resumed_at = int((fake.gets[1] or "bytes=0-").split("=")[1].rstrip("-"))
-    assert 0 < resumed_at <= len(payload) // 2  # the second request continued, not restarted
-    assert seen[-1] == (len(payload), len(payload))
-    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert info.path == data / "models" / Q4
+    assert info.path.read_bytes() == hub.files[Q4]
+    assert info.meta is not None and info.meta.quantization == "Q4_K_M"
+    assert hub.requests[0][1].startswith(f"/api/models/{hub.repo}/tree/main")
+    gets = hub.gets(Q4)
+    assert len(gets) == 2 and gets[0] is None
+    resumed_at = int((gets[1] or "bytes=0-").split("=")[1].rstrip("-"))
+    assert 0 < resumed_at <= len(hub.files[Q4]) // 2  # continued, not restarted
+    downloading = [p for p in seen if p.phase == "downloading"]
+    assert downloading[-1].done == downloading[-1].total == len(hub.files[Q4])
+    assert all(a.done <= b.done for a, b in zip(downloading, downloading[1:], strict=False))
+    assert seen[-1].phase == "verifying" and seen[-1].fraction == 1.0
     assert [i.path for i in list_models(data) if i.source == "folder"] == [info.path]
+    assert not list((data / "models").glob("*.part"))
 
 
-def test_download_of_a_missing_file_is_a_clear_error(tmp_path: Path, stub, online: None) -> None:
-    hub = stub(FakeHub("org/repo", "other.gguf", b"GGUF"))
+def test_download_without_a_quant_takes_the_recommendation(tmp_path: Path, hub) -> None:
+    from tests.fakehub import Q4, Q8
+
+    chosen = []
+    info = download_model(
+        hub.repo,
+        None,
+        tmp_path,
+        offline=False,
+        ram_total=16 * 1024**3,
+        chosen=lambda f, why: chosen.append((f.name, why)),
+    )
+    assert info.path.name == Q4 and chosen[0][0] == Q4 and "Q4_K_M" in chosen[0][1]
+    assert Q8 not in [p.name for p in (tmp_path / "models").iterdir()]
+
+
+def test_download_of_a_missing_quant_names_what_there_is(tmp_path: Path, hub) -> None:
     with pytest.raises(ModelError) as exc:
-        download_model("org/repo", "missing.gguf", tmp_path, endpoint=hub.url.removesuffix("/v1"))
-    assert "has no file missing.gguf" in _one_line(exc)
+        download_model(hub.repo, None, tmp_path, quant="Q2_K", offline=False)
+    assert "has no Q2_K GGUF (it has: Q4_K_M, Q8_0)" in _one_line(exc)
+
+
+def test_download_of_a_missing_repo_is_a_clear_error(tmp_path: Path, hub) -> None:
+    with pytest.raises(ModelError) as exc:
+        download_model("testorg/nothing-here", None, tmp_path, quant="Q4_K_M", offline=False)
+    assert "has no repository testorg/nothing-here" in _one_line(exc)

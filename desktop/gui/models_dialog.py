@@ -1,0 +1,680 @@
+"""The models page: the GGUF models on this computer and downloads from the Hugging Face Hub.
+
+"On this computer" lists every local model (the embedded one, the models folder, files added by
+reference) with its architecture, parameters, quantization, context length, size and whether it
+fits this machine (RAM, and VRAM on a GPU build); a model is added with a file chooser or by
+dropping a ``.gguf`` on the page or the main window, removed (a file in the models folder is
+deleted after a confirmation), or made active. Which llama.cpp build is installed is shown, with
+the command that switches a CPU build to the GPU that was found.
+
+"Download" lists a repository's GGUF files through `desktop.llm.hub` (the catalogue's
+AgentCPM-Report, or any repo id typed in), with sizes and the quantization recommended for this
+RAM, and downloads one with a progress bar, speed and time left, Pause, Resume and Cancel. With
+Offline on, the download is refused with one line naming the setting and a one-time "Allow this
+download" button (the network log records the allowance). A finished download is added and made
+active. Listing and downloading run on worker threads; nothing blocks the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.cancel import Cancelled, CancelToken
+from desktop.gui.library_panel import local_paths
+from desktop.gui.services import Prompts
+from desktop.gui.tasks import BackgroundTasks
+from desktop.llm import hub, models
+from desktop.llm.gguf import format_bytes, format_parameter_count
+from desktop.llm.hardware import Machine, probe_machine
+from desktop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOCAL_COLUMNS = ("", "Name", "Architecture", "Parameters", "Quant", "Context", "Size", "Fits")
+HUB_COLUMNS = ("Quantization", "File", "Size", "Fits this machine", "")
+WARNING_STYLE = "color: #b00020;"
+_ANY_REPO_NOTE = "Any Hub repository with GGUF files, e.g. owner/Model-GGUF."
+
+
+def fits_text(size: int, machine: Machine | None) -> str:
+    """Whether a model of this file size fits: RAM, and VRAM when a GPU build is active."""
+    if machine is None:
+        return "…"
+    ram = hub.fits(size, machine.ram_total)
+    if ram is None:
+        return "RAM unknown"
+    text = "yes" if ram else f"no (needs ~{format_bytes(hub.memory_needed(size))} RAM)"
+    if machine.build.gpu_offload and machine.vram_total:
+        vram = hub.memory_needed(size) <= machine.vram_total
+        text += f"; {'fits' if vram else 'too big for'} {format_bytes(machine.vram_total)} VRAM"
+    return text
+
+
+class DownloadJob(QObject):
+    """One download on a Python thread (`hub.download_file`, via models.download_hub_file).
+
+    Signals: progress(object) — a DownloadProgress; finished(object) — the ModelInfo;
+    paused() — stopped by Pause or Cancel (the part is kept); failed(str) — one line.
+    """
+
+    progress = Signal(object)
+    finished = Signal(object)
+    paused = Signal()
+    failed = Signal(str)
+
+    def __init__(
+        self, repo: str, file: hub.HubFile, data_dir: Path, *, allow_once: bool, parent=None
+    ) -> None:
+        super().__init__(parent)
+        self.repo, self.file, self.data_dir, self.allow_once = repo, file, data_dir, allow_once
+        self.cancel = CancelToken()
+        self._thread = threading.Thread(target=self._run, name="model-download", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.cancel.set()
+
+    def wait(self, seconds: float) -> bool:
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            info = models.download_hub_file(
+                self.repo,
+                self.file,
+                self.data_dir,
+                allow_once=self.allow_once,
+                progress=self.progress.emit,
+                cancel=self.cancel,
+            )
+        except Cancelled:
+            self.paused.emit()
+        except models.ModelError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug must end as a message, not a dead thread
+            log.exception("the download failed")
+            self.failed.emit(f"the download failed: {exc}")
+        else:
+            self.finished.emit(info)
+
+
+class ModelsDialog(QDialog):
+    """The models page (see the module docstring).
+
+    Signals: activated(object) — the Settings saved after a model was made active;
+    listed(object) — a RepoListing shown; localListed() — the local table was refreshed;
+    downloadEnded(str) — "finished", "paused", "cancelled" or "failed".
+    """
+
+    activated = Signal(object)
+    listed = Signal(object)
+    localListed = Signal()
+    downloadEnded = Signal(str)
+
+    def __init__(
+        self,
+        settings: Settings,
+        data_dir: Path,
+        tasks: BackgroundTasks,
+        prompts: Prompts,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.setObjectName("modelsDialog")
+        self.setAcceptDrops(True)
+        self.settings, self.data_dir, self.tasks, self.prompts = settings, data_dir, tasks, prompts
+        self.machine: Machine | None = None
+        self.local: list[models.ModelInfo] = []
+        self.listing: hub.RepoListing | None = None
+        self.recommended: hub.HubFile | None = None
+        self.job: DownloadJob | None = None
+        self._allowed_repo: str | None = None  # the one repository allowed once while Offline
+        self._discard_on_stop = False
+        self._pending: str | None = None  # "list" or "download", retried after "allow once"
+        self._file: hub.HubFile | None = None  # the file being (or last) downloaded
+        self._closed = False  # set when the page closes: late worker results are dropped
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._local_tab(), "On this computer")
+        self.tabs.addTab(self._hub_tab(), "Download from the Hub")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(buttons)
+        self.resize(980, 560)
+        self.refresh_local()
+        self._submit(probe_machine, self._on_machine, lambda exc: log.warning("probe: %s", exc))
+
+    # ---- layout ----------------------------------------------------------------------------
+    def _local_tab(self) -> QWidget:
+        page = QWidget()
+        self.local_table = _table("localModels", LOCAL_COLUMNS)
+        self.local_table.itemSelectionChanged.connect(self._update_buttons)
+        self.local_table.itemDoubleClicked.connect(lambda _item: self.make_active())
+        self.add_button = QPushButton("Add a GGUF File…")
+        self.add_button.clicked.connect(self.ask_add)
+        self.activate_button = QPushButton("Make Active")
+        self.activate_button.clicked.connect(self.make_active)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(self.remove_selected)
+        row = QHBoxLayout()
+        for button in (self.add_button, self.activate_button, self.remove_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        self.build_label = QLabel("Checking this machine and the llama.cpp build…")
+        self.build_label.setObjectName("buildLabel")
+        self.build_label.setWordWrap(True)
+        self.build_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        hint = QLabel("Drop a .gguf file here (or on the main window) to add it.")
+        hint.setEnabled(False)
+        box = QVBoxLayout(page)
+        box.addWidget(self.local_table, 1)
+        box.addLayout(row)
+        box.addWidget(hint)
+        box.addWidget(self.build_label)
+        return page
+
+    def _hub_tab(self) -> QWidget:
+        page = QWidget()
+        self.catalogue = QComboBox()
+        for entry in hub.CATALOGUE:
+            self.catalogue.addItem(f"{entry.title} — {entry.repo_id}", entry.repo_id)
+        self.catalogue.addItem("Another repository (type its id)", "")
+        self.catalogue.currentIndexChanged.connect(self._on_catalogue)
+        self.repo_edit = QLineEdit(hub.CATALOGUE[0].repo_id)
+        self.repo_edit.setObjectName("repoEdit")
+        self.repo_edit.setPlaceholderText("owner/name of a GGUF repository")
+        self.repo_edit.returnPressed.connect(self.list_files)
+        self.repo_edit.textChanged.connect(self._on_repo_typed)
+        self.list_button = QPushButton("List Files")
+        self.list_button.clicked.connect(self.list_files)
+        top = QHBoxLayout()
+        top.addWidget(self.catalogue, 1)
+        top.addWidget(self.repo_edit, 1)
+        top.addWidget(self.list_button)
+        self.catalogue_note = QLabel(hub.CATALOGUE[0].note)
+        self.catalogue_note.setWordWrap(True)
+        self.hub_table = _table("hubFiles", HUB_COLUMNS)
+        self.hub_table.itemSelectionChanged.connect(self._update_buttons)
+        self.recommend_label = QLabel("List a repository to see its quantizations.")
+        self.recommend_label.setWordWrap(True)
+        self.offline_label = QLabel()
+        self.offline_label.setObjectName("offlineRefusal")
+        self.offline_label.setWordWrap(True)
+        self.offline_label.setStyleSheet(WARNING_STYLE)
+        self.allow_button = QPushButton("Allow This Download")
+        self.allow_button.setObjectName("allowOnce")
+        self.allow_button.setToolTip("Once, for this repository; the network log records it")
+        self.allow_button.clicked.connect(self.allow_once)
+        offline_row = QHBoxLayout()
+        offline_row.addWidget(self.offline_label, 1)
+        offline_row.addWidget(self.allow_button)
+        self.offline_label.hide()
+        self.allow_button.hide()
+        self.progress = QProgressBar()
+        self.progress.setObjectName("downloadProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.status = QLabel("")
+        self.status.setObjectName("downloadStatus")
+        self.status.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self.download)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.pause)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(self.resume)
+        self.cancel_button = QPushButton("Cancel Download")
+        self.cancel_button.clicked.connect(self.cancel_download)
+        controls = QHBoxLayout()
+        controls.addWidget(self.progress, 1)
+        for button in (
+            self.download_button,
+            self.pause_button,
+            self.resume_button,
+            self.cancel_button,
+        ):
+            controls.addWidget(button)
+        box = QVBoxLayout(page)
+        box.addLayout(top)
+        box.addWidget(self.catalogue_note)
+        box.addWidget(self.hub_table, 1)
+        box.addWidget(self.recommend_label)
+        box.addLayout(offline_row)
+        box.addLayout(controls)
+        box.addWidget(self.status)
+        self._update_buttons()
+        return page
+
+    # ---- local models ----------------------------------------------------------------------
+    def refresh_local(self) -> None:
+        data_dir = self.data_dir
+        self._submit(lambda: models.list_models(data_dir), self._show_local, self._on_error)
+
+    def _show_local(self, infos: list[models.ModelInfo]) -> None:
+        self.local = list(infos)
+        table = self.local_table
+        table.setRowCount(0)
+        for info in self.local:
+            row = table.rowCount()
+            table.insertRow(row)
+            meta = info.meta
+            active = self._is_active(info)
+            where = {"embedded": "embedded (demo only)", "folder": "models folder"}
+            cells = [
+                "●" if active else "",
+                _local_name(info),
+                meta.architecture if meta else "",
+                format_parameter_count(meta.parameter_count) if meta else "",
+                (meta.quantization or "") if meta else "",
+                str(meta.context_length or "") if meta else "",
+                format_bytes(info.size_bytes),
+                fits_text(info.size_bytes, self.machine) if info.ok else "unusable",
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{info.path} ({where.get(info.source, 'added by reference')})")
+                if active:
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+                table.setItem(row, column, item)
+        self._update_buttons()
+        self.localListed.emit()
+
+    def _is_active(self, info: models.ModelInfo) -> bool:
+        if self.settings.server_url:
+            return False
+        if self.settings.model_path is None:
+            return info.source == models.EMBEDDED
+        return Path(self.settings.model_path).expanduser().resolve() == info.path.resolve()
+
+    def selected_local(self) -> models.ModelInfo | None:
+        rows = {i.row() for i in self.local_table.selectedIndexes()}
+        return self.local[min(rows)] if rows and min(rows) < len(self.local) else None
+
+    def ask_add(self) -> None:
+        path = self.prompts.open_gguf(self)
+        if path:
+            self.add_paths([path])
+
+    def add_paths(self, paths: list[str]) -> None:
+        """Register dropped or chosen GGUF files (by reference; the files stay where they are)."""
+        data_dir = self.data_dir
+
+        def add() -> list[str]:
+            problems = []
+            for path in paths:
+                try:
+                    models.add_model(path, data_dir)
+                except models.ModelError as exc:
+                    problems.append(str(exc))
+            return problems
+
+        def done(problems: list[str]) -> None:
+            if problems:
+                self._warn("\n".join(problems))
+            self.refresh_local()
+
+        self.tabs.setCurrentIndex(0)
+        self._submit(add, done, self._on_error)
+
+    def make_active(self, info: models.ModelInfo | None = None) -> None:
+        info = info or self.selected_local()
+        if info is None or not info.ok:
+            return
+        path = None if info.source == models.EMBEDDED else str(info.path)
+        self._save(replace(self.settings, model_path=path, server_url=None))
+        self.refresh_local()
+
+    def remove_selected(self) -> None:
+        info = self.selected_local()
+        if info is None:
+            return
+        if info.source == models.EMBEDDED:
+            self._warn("The embedded model is part of the app and cannot be removed.")
+            return
+        if info.source == models.FOLDER:
+            question = (
+                f"Delete {info.path.name} ({format_bytes(info.size_bytes)}) from the models "
+                "folder? The file is removed from this computer."
+            )
+            ok = "Delete"
+        else:
+            question = f"Forget {info.path.name}? The file stays where it is:\n{info.path}"
+            ok = "Forget"
+        if not self.prompts.confirm(self, "Remove Model", question, ok):
+            return
+        try:
+            models.remove_model(info.path, self.data_dir)
+        except (models.ModelError, OSError) as exc:
+            self._warn(f"The model could not be removed: {exc}")
+            return
+        if self._is_active(info):
+            self._save(replace(self.settings, model_path=None))
+        self.refresh_local()
+
+    def _save(self, settings: Settings) -> None:
+        try:
+            settings.save(self.data_dir)
+        except Exception as exc:
+            log.exception("saving settings failed")
+            self._warn(f"The settings could not be saved: {exc}")
+            return
+        self.settings = settings
+        self.activated.emit(settings)
+
+    # ---- the Hub ---------------------------------------------------------------------------
+    def _on_catalogue(self, index: int) -> None:
+        repo = self.catalogue.itemData(index)
+        if repo:
+            self.repo_edit.setText(repo)
+            self.catalogue_note.setText(hub.CATALOGUE[index].note)
+        else:
+            self.repo_edit.clear()
+            self.repo_edit.setFocus()
+            self.catalogue_note.setText(_ANY_REPO_NOTE)
+
+    def _on_repo_typed(self, text: str) -> None:
+        """A typed repo id that is not in the catalogue selects "Another repository"."""
+        repos = [self.catalogue.itemData(i) for i in range(self.catalogue.count())]
+        index = repos.index(text.strip()) if text.strip() in repos else len(repos) - 1
+        if index != self.catalogue.currentIndex():
+            self.catalogue.blockSignals(True)
+            self.catalogue.setCurrentIndex(index)
+            self.catalogue.blockSignals(False)
+            entry = hub.CATALOGUE[index] if index < len(hub.CATALOGUE) else None
+            self.catalogue_note.setText(entry.note if entry else _ANY_REPO_NOTE)
+
+    def list_files(self) -> None:
+        repo = self.repo_edit.text().strip()
+        if not repo or self.job is not None:
+            return
+        self._pending = "list"
+        allow = repo == self._allowed_repo  # an allowance is for one repository's download
+        self.status.setText(f"Listing {repo}…")
+        self.status.setStyleSheet("")
+        self.list_button.setEnabled(False)
+        self._submit(
+            lambda: models.list_hub_repo(repo, allow_once=allow),
+            self._show_listing,
+            self._on_hub_error,
+        )
+
+    def _show_listing(self, listing: hub.RepoListing) -> None:
+        self.listing, self._pending = listing, None
+        self.list_button.setEnabled(True)
+        self.offline_label.hide()
+        self.allow_button.hide()
+        self.status.setText("")
+        ram = self.machine.ram_total if self.machine else None
+        pick = hub.recommend(listing.models(), ram)
+        self.recommended = pick.file
+        table = self.hub_table
+        table.setRowCount(0)
+        for file in listing.models():
+            row = table.rowCount()
+            table.insertRow(row)
+            folder = models.models_dir(self.data_dir)
+            partial = hub.partial_bytes(folder, file)
+            mark = "recommended" if file == pick.file else ""
+            if (folder / file.name).exists():
+                mark = f"{mark}, already downloaded".lstrip(", ")
+            elif partial:
+                mark = f"{mark}, {partial / file.size:.0%} downloaded".lstrip(", ")
+            cells = [file.quant or "?", file.path, format_bytes(file.size)]
+            cells += [fits_text(file.size, self.machine), mark]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"sha256 {file.sha256}" if file.sha256 else file.path)
+                if file == pick.file:
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+                table.setItem(row, column, item)
+            if file == (self._file if self._file in listing.models() else pick.file):
+                table.selectRow(row)
+        split = listing.split_models()
+        note = f" ({len(split)} split files are not offered.)" if split else ""
+        self.recommend_label.setText(f"Recommended for this machine: {pick.reason}.{note}")
+        self._update_buttons()
+        self.listed.emit(listing)
+
+    def selected_hub_file(self) -> hub.HubFile | None:
+        rows = {i.row() for i in self.hub_table.selectedIndexes()}
+        files = self.listing.models() if self.listing else ()
+        return files[min(rows)] if rows and min(rows) < len(files) else None
+
+    def download(self) -> None:
+        file = self.selected_hub_file()
+        if file is None or self.job is not None or self.listing is None:
+            return
+        self._start(file)
+
+    def _start(self, file: hub.HubFile) -> None:
+        assert self.listing is not None
+        self._pending, self._file, self._discard_on_stop = "download", file, False
+        job = DownloadJob(
+            self.listing.repo_id,
+            file,
+            self.data_dir,
+            allow_once=self.listing.repo_id == self._allowed_repo,
+            parent=self,
+        )
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_downloaded)
+        job.paused.connect(self._on_paused)
+        job.failed.connect(self._on_download_failed)
+        self.job = job
+        self.status.setStyleSheet("")
+        self.status.setText(f"Starting {file.name}…")
+        self._update_buttons()
+        job.start()
+
+    def pause(self) -> None:
+        if self.job is not None:
+            self.status.setText("Pausing…")
+            self.job.stop()
+
+    def resume(self) -> None:
+        if self.job is None and self._file is not None and self.listing is not None:
+            self._start(self._file)
+
+    def cancel_download(self) -> None:
+        if self.job is not None:
+            self._discard_on_stop = True
+            self.job.stop()
+        elif self._file is not None:
+            hub.discard_partial(models.models_dir(self.data_dir), self._file)
+            self._ended("cancelled", "Download cancelled; the partial file was deleted.")
+
+    def allow_once(self) -> None:
+        """The one-time exception to Offline for this repository (logged when it is used)."""
+        self._allowed_repo = self.repo_edit.text().strip()
+        self.offline_label.hide()
+        self.allow_button.hide()
+        if self._pending == "download" and self._file is not None and self.listing is not None:
+            self._start(self._file)
+        else:
+            self.list_files()
+
+    def _on_progress(self, progress: hub.DownloadProgress) -> None:
+        self.progress.setValue(round(progress.fraction * 1000))
+        self.status.setText(progress.text())
+
+    def _on_downloaded(self, info: models.ModelInfo) -> None:
+        self.job = None
+        self._allowed_repo = None  # used up
+        self.progress.setValue(1000)
+        self.make_active(info)
+        self.tabs.setCurrentIndex(0)
+        self._ended(
+            "finished", f"{info.path.name} is downloaded, checked and now the active model."
+        )
+
+    def _on_paused(self) -> None:
+        self.job = None
+        if self._discard_on_stop and self._file is not None:
+            hub.discard_partial(models.models_dir(self.data_dir), self._file)
+            self.progress.setValue(0)
+            self._ended("cancelled", "Download cancelled; the partial file was deleted.")
+            return
+        self._ended("paused", f"Paused at {self.progress.value() / 10:.0f}% — Resume continues it.")
+
+    def _on_download_failed(self, message: str) -> None:
+        self.job = None
+        if isinstance(message, str) and message.startswith("offline mode"):
+            self._show_offline(message)
+            self._update_buttons()
+            return
+        self.status.setStyleSheet(WARNING_STYLE)
+        self._ended("failed", message)
+
+    def _ended(self, how: str, message: str) -> None:
+        if self.listing is not None:
+            self._show_listing(self.listing)  # the "downloaded" marks change
+        self.status.setText(message)
+        self._update_buttons()
+        self.downloadEnded.emit(how)
+
+    def _on_hub_error(self, exc: Exception) -> None:
+        self.list_button.setEnabled(True)
+        if isinstance(exc, models.OfflineRefused):
+            self._show_offline(str(exc))
+            return
+        self._pending = None
+        self.status.setStyleSheet(WARNING_STYLE)
+        self.status.setText(str(exc) if isinstance(exc, models.ModelError) else f"Failed: {exc}")
+
+    def _show_offline(self, message: str) -> None:
+        self.status.setText("")
+        self.offline_label.setText(message[:1].upper() + message[1:])
+        self.offline_label.show()
+        self.allow_button.setVisible("DRAFTWELL_OFFLINE" not in message)
+
+    # ---- machine, buttons, drops -----------------------------------------------------------
+    def _on_machine(self, machine: Machine) -> None:
+        self.machine = machine
+        advice = machine.switch_advice()
+        text = f"This machine: {machine.describe()}."
+        if advice:
+            text += f"\n{advice}"
+        elif not machine.build.gpu_offload and machine.gpu_name is None:
+            text += " No GPU was found; models run on the CPU."
+        self.build_label.setText(text)
+        self._show_local(self.local)
+        if self.listing is not None:
+            self._show_listing(self.listing)
+
+    def _update_buttons(self) -> None:
+        info = self.selected_local() if hasattr(self, "local_table") else None
+        if hasattr(self, "activate_button"):
+            self.activate_button.setEnabled(info is not None and info.ok)
+            self.remove_button.setEnabled(info is not None and info.source != models.EMBEDDED)
+        if not hasattr(self, "download_button"):
+            return
+        running = self.job is not None
+        partial = (
+            self._file is not None
+            and hub.partial_bytes(models.models_dir(self.data_dir), self._file) > 0
+        )
+        self.download_button.setEnabled(not running and self.selected_hub_file() is not None)
+        self.pause_button.setEnabled(running)
+        self.resume_button.setEnabled(not running and partial)
+        self.cancel_button.setEnabled(running or partial)
+        self.list_button.setEnabled(not running)
+
+    def dragEnterEvent(self, event) -> None:
+        if _ggufs(local_paths(event.mimeData())):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        paths = _ggufs(local_paths(event.mimeData()))
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def _warn(self, message: str) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Models", message, QMessageBox.StandardButton.Ok, self
+        )
+        box.finished.connect(box.deleteLater)
+        box.open()
+
+    def _on_error(self, exc: Exception) -> None:
+        log.warning("models page: %s", exc)
+        self._warn(str(exc))
+
+    def _submit(self, fn, on_done, on_error) -> None:
+        """A worker job whose answer is dropped if the page has closed meanwhile."""
+        self.tasks.submit(
+            fn,
+            lambda result: None if self._closed else on_done(result),
+            lambda exc: None if self._closed else on_error(exc),
+        )
+
+    def done(self, result: int) -> None:
+        """Closing pauses a running download (the part is kept for Resume)."""
+        self._closed = True
+        if self.job is not None:
+            self.job.stop()
+            self.job.wait(5)
+        super().done(result)
+
+
+def _local_name(info: models.ModelInfo) -> str:
+    if not info.ok:
+        return f"{info.path.name}: {info.error}"
+    if info.source == models.EMBEDDED:
+        return f"{info.name} (embedded demo)"
+    return info.name
+
+
+def _ggufs(paths: list[str]) -> list[str]:
+    return [p for p in paths if p.lower().endswith(".gguf")]
+
+
+def _table(name: str, columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
