@@ -72,6 +72,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check desktop tests bench scripts
 
 bench: setup
+	$(PY) bench/bench_grammar.py
+	$(PY) bench/bench_example_copying.py
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_engine.py --move --no-compare
 	$(PY) bench/bench_prefill_shape.py
