@@ -117,20 +117,7 @@ TITLE_TAIL = " ,;:-–—、，；：/'\"‘’“”"
 LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MARKUP_RE = re.compile(r"\\cite\{[^}]*\}|[{}\[\]<>`*#|\\]")
 # The prompts' examples hold only placeholders; a reply that copies one has said nothing.
-PLACEHOLDERS = frozenset(
-    {
-        "...",
-        "..",
-        "…",
-        "keyword-1",
-        "keyword-2",
-        "keyword",
-        "content",
-        "section-x.y.z",
-        "title",
-        "plan",
-    }
-)
+PLACEHOLDERS = frozenset({"...", "..", "…", "keyword-1", "keyword-2", "section-x.y.z"})
 
 
 def plain_text(value: str) -> str:

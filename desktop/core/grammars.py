@@ -71,10 +71,16 @@ def _json_common(limits: GrammarLimits, latin_ok: bool = True) -> str:
     excluded = '"\\\\{}\\[\\]<>`*#|\\x00-\\x1f' + ("" if latin_ok else "a-zA-Z")
     # A title opens with a letter, digit or CJK character, never with a placeholder's "...".
     first = f"[^{excluded} .,;:!?'-]" if latin_ok else CJK
+    rest = _repeat("ch", 0, limits.title_chars - 1)
+    title = (
+        _not_prefixed(COPIED_PREFIXES, first, f"[^{excluded}]", rest)
+        if latin_ok
+        else f"{first} {rest}"
+    )
     return (
         'sp ::= " "?\n'
         f"ch ::= [^{excluded}]\n"
-        f'title ::= "\\"" {first} {_repeat("ch", 0, limits.title_chars - 1)} "\\""\n'
+        f'title ::= "\\"" ({title}) "\\""\n'
         f'plan ::= "\\"" {first} {_repeat("ch", 0, limits.plan_chars - 1)} "\\""\n'
         'item ::= "{" sp "\\"title\\":" sp title "," sp "\\"plan\\":" sp plan sp "}"\n'
     )
@@ -84,20 +90,30 @@ def _items_rule(low: int, high: int) -> str:
     return f'"[" sp item ("," sp item){{{low - 1},{high - 1}}} sp "]"'
 
 
-PLACEHOLDER_KEYWORD = "keyword-"  # the search example's placeholders are keyword-1, keyword-2
+# Strings a reply may not open with: the search example's placeholders (keyword-1, keyword-2)
+# and the outline's own labels (a tiny model copies "Section-2" as a title or a keyword).
+COPIED_PREFIXES = ("keyword-", "Keyword-", "section-", "Section-")
 
 
-def _not_prefixed(prefix: str, first: str, chars: str, rest: str) -> str:
+def _not_prefixed(prefixes: Sequence[str], first: str, chars: str, rest: str) -> str:
     """Alternatives for a string that opens with `first`, continues with `rest`, and never
-    begins with `prefix` (so a copied `keyword-1` cannot be sampled)."""
-    def excluding(cls: str, letter: str) -> str:  # "[^…]" + letter, placed first in the class
-        return f"[^{letter}{cls[2:]}"
+    begins with one of `prefixes` (a trie of literal letters, each level excluding its own)."""
 
-    alternatives = [f"{excluding(first, prefix[0])} {rest}"]
-    for i in range(1, len(prefix)):
-        head = _literal(prefix[:i])
-        alternatives.append(f"{head} ({excluding(chars, prefix[i])} {rest})?")
-    return " | ".join(alternatives)
+    def excluding(cls: str, letters: str) -> str:  # "[^…]" plus letters, placed first
+        escaped = "".join("\\-" if ch == "-" else ch for ch in letters)
+        return f"[^{escaped}{cls[2:]}"
+
+    def level(words: list[str], cls: str) -> str:
+        heads = sorted({w[0] for w in words})
+        alternatives = [f"{excluding(cls, ''.join(heads))} {rest}"]
+        for head in heads:
+            tails = [w[1:] for w in words if w[0] == head]
+            if any(not t for t in tails):
+                continue  # the whole prefix: nothing may follow, and it may not end here
+            alternatives.append(f"{_literal(head)} ({level(tails, chars)})?")
+        return " | ".join(alternatives)
+
+    return level(list(prefixes), first)
 
 
 def search_grammar(limits: GrammarLimits = GrammarLimits(), *, latin_ok: bool = True) -> str:
@@ -108,7 +124,7 @@ def search_grammar(limits: GrammarLimits = GrammarLimits(), *, latin_ok: bool = 
     chars = f"[^{plain}]" if latin_ok else CJK  # Chinese keywords: CJK only
     first = f"[^{plain} .,;:!?'-]" if latin_ok else CJK
     rest = _repeat(chars, 0, limits.keyword_chars - 1)
-    body = _not_prefixed(PLACEHOLDER_KEYWORD, first, chars, rest) if latin_ok else f"{first} {rest}"
+    body = _not_prefixed(COPIED_PREFIXES, first, chars, rest) if latin_ok else f"{first} {rest}"
     return (
         _envelope("search", limits)
         + 'sp ::= " "?\n'

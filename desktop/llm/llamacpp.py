@@ -234,10 +234,14 @@ class _StreamText:
             self._text += self._pending.decode("utf-8")
             self._pending = b""
         except UnicodeDecodeError as exc:
-            if exc.start == 0 and len(self._pending) < 4:
-                return ""  # a character split across tokens: wait for the rest
-            self._text += self._pending.decode("utf-8", errors="replace")
-            self._pending = b""
+            incomplete = exc.reason == "unexpected end of data"
+            if incomplete and len(self._pending) - exc.start < 4:
+                # a character split across tokens: show what is whole, wait for the rest
+                self._text += self._pending[: exc.start].decode("utf-8")
+                self._pending = self._pending[exc.start :]
+            else:
+                self._text += self._pending.decode("utf-8", errors="replace")
+                self._pending = b""
         for stop in self._stops:
             at = self._text.find(stop)
             if at >= 0:
@@ -259,7 +263,10 @@ class _StreamText:
         return longest
 
     def flush(self) -> str:
-        """The tail held back for a stop string that never came."""
+        """The tail held back for a stop string that never came (and any broken bytes)."""
+        if self._pending:
+            self._text += self._pending.decode("utf-8", errors="replace")
+            self._pending = b""
         rest = self._text[self._sent :]
         self._sent = len(self._text)
         return rest

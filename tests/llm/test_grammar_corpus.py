@@ -84,6 +84,21 @@ def test_search_grammar_refuses_the_examples_placeholder_keywords(probe, tiny):
         return probe.check(grammar, f"<thought>x</thought>\n<action>{payload}</action>").accepted
 
     assert not admits("keyword-1") and not admits("keyword-2")
+    assert not admits("section-1.1.2") and not admits("Section-2")  # the outline's labels
     assert not admits("...") and not admits(" space first")
     for keyword in ["keyword", "booktabs rules", "3D plots", "k", "lm() summary", "a-b"]:
         assert admits(keyword), keyword
+
+
+def test_titles_cannot_be_the_outlines_own_labels(probe):
+    grammar = grammars.init_plan_grammar(RunConfig().grammar_limits("en"))
+
+    def admits(title: str) -> bool:
+        payload = (
+            '{"name": "init-plan", "title": "' + title + '", "sections": '
+            '[{"title": "' + title + '", "plan": "What it covers."}]}'
+        )
+        return probe.check(grammar, f"<thought>x</thought>\n<action>{payload}</action>").accepted
+
+    assert not admits("Section-1") and not admits("section-2.1") and not admits("...")
+    assert admits("Section 1: Tables") and admits("Booktabs rules") and admits("S")
