@@ -7,6 +7,7 @@ from typing import Protocol
 
 from desktop.core.commands import Command
 from desktop.core.outline import Outline
+from desktop.core.verify import SectionCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,16 @@ class SectionWritten:
     text: str
     trimmed: bool
     outline: Outline
+
+
+@dataclass(frozen=True, slots=True)
+class SectionChecked:
+    """A written section's claims were checked against their cited passages (no LLM step)."""
+
+    section_id: str
+    position: str
+    check: SectionCheck
+    revising: bool  # the engine will rewrite the section once, naming the flagged sentences
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,7 @@ Event = (
     | SearchPerformed
     | OutlineChanged
     | SectionWritten
+    | SectionChecked
     | StepCompleted
     | StepFailed
     | CommandApplied

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from desktop.core import verify
 from desktop.core.evidence import EvidenceRegistry
 from desktop.core.outline import Outline
 
@@ -192,6 +193,7 @@ def write_prompt(
     language: str,
     abbreviation: Abbreviation,
     max_passage_chars: int | None = None,
+    revision: dict | None = None,
 ) -> str:
     cursor = outline.cursor()
     assert cursor is not None, "write needs a cursor"
@@ -199,6 +201,7 @@ def write_prompt(
     return (
         _header(question, render_outline(outline, language, abbreviation=abbreviation))
         + f'## Your task\nWrite {cursor.position} "{s.title}". Plan: {s.plan}\n'
+        + (verify.revision_note(revision) + "\n" if revision else "")
         + "Write the section's text only (Markdown, no headings), grounded in the passages "
         + "below. Cite the passage behind each claim as \\cite{textidN} (several: "
         + f"\\cite{{textid1, textid2}}). Cite only passages listed below. {LANGUAGE_LINE[language]}\n\n"

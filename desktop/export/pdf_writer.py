@@ -34,10 +34,11 @@ from desktop.export.blocks import (
     Rule,
     Run,
     Table,
+    check_table,
     parse_body,
     plain_text,
 )
-from desktop.export.common import has_cjk, heading_text, labels, title_block
+from desktop.export.common import check_summary, has_cjk, heading_text, labels, title_block
 from desktop.export.fonts import find_fonts
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,15 @@ class _PdfWriter:
         for section in self.report.sections:
             self._section(section)
         self._references()
+        if self.report.check_appendix and self.report.claims:
+            self._check_appendix()
+
+    def _check_appendix(self) -> None:
+        self._heading(1, self.text["check"])
+        self.pdf.set_text_color(*TEXT)
+        summary = self.text["check_intro"].format(summary=check_summary(self.report))
+        self._flow((Run(summary),), BODY_PT)
+        self._table(check_table(self.report))
 
     def _title_block(self) -> None:
         pdf, block = self.pdf, title_block(self.report)

@@ -97,6 +97,11 @@ class LibraryRetriever:
         self._scope = scope
         self.hybrid = hybrid
 
+    @property
+    def embedder(self) -> Embedder:
+        """The model the library was indexed with (the citation check reuses it)."""
+        return self._embedder
+
     def search(self, query: str, k: int) -> list[Passage]:
         """Return up to `k` passages for `query`, best first."""
         if k <= 0 or not query.strip() or self._scope.paths == {}:
