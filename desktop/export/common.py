@@ -142,6 +142,7 @@ def check_rows(report: Report) -> list[CheckRow]:
                 else Path(passage.source).name
             )
             page = str(passage.page) if passage.page is not None else passage.locator
+            page = page or ("web" if passage.kind == "web" else "–")
             sources.append((number, name, page))
         rows.append(
             CheckRow(
