@@ -134,26 +134,30 @@ def report(title: str, cases, checks, subset=None) -> None:
         print(f"  {kind:<14} {len(checks_k):>4} {flagged:>8.1%} {value:>6.3f}")
 
 
-def calibrate(cases, checks) -> None:
-    calibration = [
-        k.score
-        for c, k in zip(cases, checks, strict=True)
-        if c.kind == "true" and c.claim_id % 2 == 0
-    ]
-    swapped = [
-        k.score
-        for c, k in zip(cases, checks, strict=True)
-        if c.kind in ("swap_doc", "swap_other") and c.claim_id % 2 == 0
-    ]
-    calibration.sort()
-    swapped.sort()
-    supported = calibration[int(0.05 * len(calibration))]
-    partial = swapped[int(0.90 * len(swapped))]
+HARD = ("not in the cited passage", "negation differs")
+MAX_FALSE_FLAGS = 0.025  # on the calibration half: two standard errors under the 5% target
+
+
+def calibrate(cases, checks) -> tuple[float, float]:
+    """Thresholds from the calibration half (even claim numbers): `supported` is the highest
+    score threshold that flags at most 2.5% of true claims (hard failures included), `partial`
+    the 95th percentile of swapped citations' scores (below it a claim is `unsupported`)."""
+    half = [(c, k) for c, k in zip(cases, checks, strict=True) if c.claim_id % 2 == 0]
+    true = [k for c, k in half if c.kind == "true"]
+    hard = [any(h in r for r in k.reasons for h in HARD) for k in true]
+    best = 0.0
+    for t in sorted({round(k.score, 3) for k in true}):
+        flagged = sum(1 for k, h in zip(true, hard, strict=True) if h or k.score < t)
+        if flagged / len(true) <= MAX_FALSE_FLAGS:
+            best = t
+    swapped = sorted(k.score for c, k in half if c.kind in ("swap_doc", "swap_other"))
+    partial = swapped[int(0.95 * (len(swapped) - 1))]
     print(
-        f"\ncalibration half: {len(calibration)} true claims → supported threshold {supported:.3f} "
-        f"(5th percentile of true scores); partial threshold {partial:.3f} (90th percentile "
-        "of swapped citations)"
+        f"\ncalibration half: {len(true)} true claims → supported threshold {best:.3f} "
+        f"(at most {MAX_FALSE_FLAGS:.1%} of true claims flagged), partial threshold "
+        f"{partial:.3f} (95th percentile of swapped citations)"
     )
+    return best, min(partial, best)
 
 
 def load() -> str:

@@ -35,13 +35,15 @@ SUPPORTED, PARTIAL, UNSUPPORTED, UNCITED = "supported", "partial", "unsupported"
 VERDICTS = (SUPPORTED, PARTIAL, UNSUPPORTED, UNCITED)
 FLAGGED = frozenset({PARTIAL, UNSUPPORTED, UNCITED})
 
-# Calibrated with bench/bench_verify.py on the claim set's calibration half (see README there):
-# SUPPORTED_AT keeps true claims wrongly flagged at or under 5 %; below PARTIAL_AT a claim shares
-# too little with its passage to be a paraphrase of it.
-SUPPORTED_AT = 0.50
-PARTIAL_AT = 0.30
+# Calibrated with `bench/bench_verify.py --calibrate` on the calibration half of the claim set
+# (bench/data/verify_claims.jsonl): `supported` is the highest score threshold that flags at most
+# 4% of true claims there (hard failures included); below `partial` lie 95% of the scores of
+# claims cited to a wrong passage. The score mixes differently with and without the embedder,
+# so each has its own pair.
+LEXICAL = (0.56, 0.12)  # (supported, partial) from words, numbers and polarity alone
+EMBEDDING = (0.60, 0.12)  # with the library's embedder
 # The model judge is asked only about claims scored in this band (where it can change a verdict).
-JUDGE_BAND = (0.20, 0.75)
+JUDGE_BAND = (0.08, 0.75)
 
 CITE_RE = re.compile(r"\\cite\{([^}]*)\}")
 _CITE_WITH_SPACE = re.compile(r"\s*\\cite\{[^}]*\}")
@@ -54,7 +56,20 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*{1,3}|_{2,3})(?=\S)(.+?)(?<=\S)\1")
 # A sentence ends at . ! ? (and CJK 。！？) before a space and something that can start one.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\\$`*])|(?<=[。！？])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "Fig.", "fig.", "p.", "pp.", "No.", "Dr.")
+_ABBREVIATIONS = (
+    "e.g.",
+    "i.e.",
+    "etc.",
+    "vs.",
+    "cf.",
+    "resp.",
+    "Fig.",
+    "fig.",
+    "p.",
+    "pp.",
+    "No.",
+    "Dr.",
+)
 _WORD = re.compile(r"\\?[A-Za-z][A-Za-z0-9_'’\-]*(?:\(\))?|\d+(?:[.,]\d+)*%?|[一-鿿]")
 _HYPHEN_BREAK = re.compile(r"([a-z])- ([a-z])")  # a line-end hyphen PDF text often keeps
 _NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?:[.,]\d+)*(?:\s?%)?")
@@ -295,7 +310,8 @@ class SupportSummary:
     uncited: int = 0
 
     @staticmethod
-    def of(checks: Sequence[ClaimCheck]) -> SupportSummary:
+    def of(checks: Sequence) -> SupportSummary:
+        """Count verdicts of ClaimChecks (or anything with a `verdict`, as ReportClaim)."""
         count = {v: 0 for v in VERDICTS}
         for check in checks:
             count[check.verdict] += 1
@@ -393,6 +409,15 @@ def split_claims(markdown: str) -> list[Claim]:
             if keys or is_factual(text):
                 claims.append(Claim(len(claims), text, keys))
     return claims
+
+
+MATCH_SKIPPED = frozenset(" \t\n\r\u00a0*_`")
+
+
+def match_key(text: str) -> str:
+    """A sentence as compared with rendered text: no spaces or emphasis markers (a DOCX or
+    draft renderer finds a claim by this key, citations left out)."""
+    return "".join(ch for ch in text if ch not in MATCH_SKIPPED)
 
 
 def plain_sentence(raw: str) -> str:
@@ -577,10 +602,12 @@ def _pairs(terms: Sequence[str]) -> set[tuple[str, str]]:
 
 
 def passage_sentences(text: str) -> list[str]:
-    """A passage's sentences (line breaks inside a paragraph joined)."""
+    """A passage's sentences (line breaks inside a paragraph joined; "e.g." ends none)."""
     flat = " ".join(text.split())
+    for abbreviation in _ABBREVIATIONS:
+        flat = flat.replace(abbreviation, abbreviation.replace(".", "\x00"))
     pieces = [p.strip() for p in re.split(r"(?<=[.!?。！？])\s+", flat) if p.strip()]
-    return pieces or [flat]
+    return [p.replace("\x00", ".") for p in pieces] or [flat.replace("\x00", ".")]
 
 
 # ---- scoring -------------------------------------------------------------------------------------
@@ -590,9 +617,14 @@ Judge = Callable[[str, str], bool | None]  # claim, passage → entailed? (None:
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    supported: float = SUPPORTED_AT
-    partial: float = PARTIAL_AT
+    supported: float = LEXICAL[0]
+    partial: float = LEXICAL[1]
     judge_band: tuple[float, float] = JUDGE_BAND
+
+    @staticmethod
+    def calibrated(with_embedder: bool) -> Thresholds:
+        supported, partial = EMBEDDING if with_embedder else LEXICAL
+        return Thresholds(supported, partial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,11 +641,11 @@ class Evidence:
     similarity: float | None = None
 
 
-def _span_windows(passage: str) -> list[str]:
+def _span_windows(passage: str, size: int | None) -> list[str]:
+    """Runs of `size` consecutive sentences (None: runs of one and of two)."""
     sentences = passage_sentences(passage)
-    windows = list(sentences)
-    windows += [f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False)]
-    return windows
+    sizes = (1, 2) if size is None else (max(1, min(size, len(sentences))),)
+    return [" ".join(sentences[i : i + n]) for n in sizes for i in range(len(sentences) - n + 1)]
 
 
 def find_evidence(claim: str, cited: Mapping[str, str]) -> Evidence:
@@ -634,17 +666,18 @@ def find_evidence(claim: str, cited: Mapping[str, str]) -> Evidence:
     named = len(names & all_terms) / len(names) if names else None
     passage_numbers = numbers(all_text)
     missing = tuple(sorted(n for n in claim_numbers if n not in passage_numbers))
-    key, span = _best_span(unique, cited, windows=True)
-    _, sentence = _best_span(unique, cited, windows=False)
-    # polarity is compared sentence to sentence: a window would borrow a neighbour's "not"
-    mismatch = bool(sentence) and _negations(claim) != _negations(sentence)
+    key, span = _best_span(unique, cited, size=None)
+    # polarity is compared with as many passage sentences as the claim has: a wider window
+    # would borrow a neighbour's "not", a narrower one lose the claim's own
+    _, matched = _best_span(unique, cited, size=len(passage_sentences(claim)))
+    mismatch = bool(matched) and _negations(claim) != _negations(matched)
     return Evidence(key, span, coverage, pair_coverage, named, missing, mismatch)
 
 
-def _best_span(terms: set[str], cited: Mapping[str, str], *, windows: bool) -> tuple[str, str]:
+def _best_span(terms: set[str], cited: Mapping[str, str], *, size: int | None) -> tuple[str, str]:
     best = ("", "", -1.0)
     for key, text in cited.items():
-        for window in _span_windows(text) if windows else passage_sentences(text):
+        for window in _span_windows(text, size):
             window_terms = set(content_terms(window))
             if not window_terms:
                 continue
@@ -719,7 +752,11 @@ class SectionVerifier:
     similarity: Similarity | None = None
     judge: Judge | None = None
     budget: JudgeBudget = field(default_factory=JudgeBudget)
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Thresholds | None = None  # None: the calibrated pair for this verifier's mode
+
+    def __post_init__(self) -> None:
+        if self.thresholds is None:
+            self.thresholds = Thresholds.calibrated(self.similarity is not None)
 
     def check_claim(
         self, claim: Claim, passages: Mapping[str, Passage], *, allow_judge: bool = True

@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from desktop.core.report import TOKEN_RE, split_citations
+from desktop.core.verify import MATCH_SKIPPED, match_key
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +241,7 @@ def _split_cites(runs: list[Run]) -> tuple[Inline, ...]:
 
 
 # ---- the citation check as a table and as sentence ranges -----------------------------------
-_SKIPPED = set(" \t\n\r\u00a0*_`")
-
-
-def match_key(text: str) -> str:
-    """A sentence as compared with rendered runs: no spaces or emphasis markers."""
-    return "".join(ch for ch in text if ch not in _SKIPPED)
+_SKIPPED = MATCH_SKIPPED
 
 
 def sentence_ranges(

@@ -118,11 +118,7 @@ def verdict_label(report: Report, verdict: str) -> str:
 def check_summary(report: Report) -> str:
     from desktop.core.verify import SupportSummary
 
-    counts = {
-        v: sum(1 for c in report.claims if c.verdict == v)
-        for v in ("supported", "partial", "unsupported", "uncited")
-    }
-    return SupportSummary(len(report.claims), *counts.values()).label()
+    return SupportSummary.of(report.claims).label()
 
 
 def check_rows(report: Report) -> list[CheckRow]:

@@ -113,7 +113,13 @@ def test_docx_appendix_is_a_table():
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
     assert headings[-1] == "Citation check"
     table = document.tables[-1]
-    assert [c.text for c in table.rows[0].cells] == ["Section", "Claim", "Verdict", "Source", "Page"]
+    assert [c.text for c in table.rows[0].cells] == [
+        "Section",
+        "Claim",
+        "Verdict",
+        "Source",
+        "Page",
+    ]
     assert [c.text for c in table.rows[1].cells] == [
         "1",
         FLAGGED_BACKGROUND,
