@@ -134,7 +134,7 @@ def report(title: str, cases, checks, subset=None) -> None:
         print(f"  {kind:<14} {len(checks_k):>4} {flagged:>8.1%} {value:>6.3f}")
 
 
-HARD = ("not in the cited passage", "negation differs")
+HARD = ("number ", "negation differs")  # the reasons that flag a claim whatever its score
 MAX_FALSE_FLAGS = 0.025  # on the calibration half: two standard errors under the 5% target
 
 
@@ -144,7 +144,7 @@ def calibrate(cases, checks) -> tuple[float, float]:
     the 95th percentile of swapped citations' scores (below it a claim is `unsupported`)."""
     half = [(c, k) for c, k in zip(cases, checks, strict=True) if c.claim_id % 2 == 0]
     true = [k for c, k in half if c.kind == "true"]
-    hard = [any(h in r for r in k.reasons for h in HARD) for k in true]
+    hard = [any(r.startswith(HARD) for r in k.reasons) for k in true]
     best = 0.0
     for t in sorted({round(k.score, 3) for k in true}):
         flagged = sum(1 for k, h in zip(true, hard, strict=True) if h or k.score < t)

@@ -248,7 +248,32 @@ class SettingsDialog(QDialog):
         form.addRow("Maximum deepenings:", self.max_extend)
         form.addRow("", self.hard_mode)
         form.addRow("Export page size:", self.page_size)
+        self._check_rows(form)
         return group
+
+    def _check_rows(self, form: QFormLayout) -> None:
+        """The citation check's options (desktop.core.verify)."""
+        self.check_judge = QComboBox()
+        for label, value in (
+            ("Automatic (models of 3 B parameters and more)", "auto"),
+            ("Always ask the model", "on"),
+            ("Never ask the model", "off"),
+        ):
+            self.check_judge.addItem(label, value)
+        self.check_judge.setToolTip(
+            "After each section, every claim is checked against the passage it cites. The "
+            "model can also judge doubtful claims (a short yes/no question each, at most 60 "
+            "a run); the embedded small model is not asked."
+        )
+        self.revise_unsupported = QCheckBox("Revise unsupported claims (one rewrite per section)")
+        self.revise_unsupported.setToolTip(
+            "A section with flagged sentences is written once more, costing one step, with "
+            "those sentences named in the instruction."
+        )
+        self.check_appendix = QCheckBox('Exports end with a "Citation check" table')
+        form.addRow("Model judges claims:", self.check_judge)
+        form.addRow("", self.revise_unsupported)
+        form.addRow("", self.check_appendix)
 
     def _web_group(self) -> QGroupBox:
         group = QGroupBox("Web and privacy")
@@ -330,6 +355,9 @@ class SettingsDialog(QDialog):
         self.max_extend.setValue(s.max_extend)
         self.hard_mode.setChecked(s.hard_mode)
         self.page_size.setCurrentText(s.page_size)
+        self.check_judge.setCurrentIndex(max(self.check_judge.findData(s.check_judge), 0))
+        self.revise_unsupported.setChecked(s.revise_unsupported)
+        self.check_appendix.setChecked(s.check_appendix)
         self.offline.setChecked(s.offline)
         self.web_search.setChecked(s.web_search)
         self.web_provider.setCurrentIndex(max(self.web_provider.findData(s.web_provider), 0))
@@ -356,6 +384,9 @@ class SettingsDialog(QDialog):
             max_extend=self.max_extend.value(),
             hard_mode=self.hard_mode.isChecked(),
             page_size=self.page_size.currentText(),
+            check_judge=self.check_judge.currentData(),
+            revise_unsupported=self.revise_unsupported.isChecked(),
+            check_appendix=self.check_appendix.isChecked(),
             offline=self.offline.isChecked(),
             web_search=self.web_search.isChecked(),
             web_provider=self.web_provider.currentData(),
