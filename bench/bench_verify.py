@@ -12,7 +12,8 @@ a subsample: it tests the judge's plumbing, it is not a capable judge).
 supported threshold keeps 5% of true claims under it; the figures below it are on the other
 half (odd numbers) and on all claims. The machine's load is printed beside the timings.
 
-    python bench/bench_verify.py [--root DIR] [--no-embed] [--judge N] [--calibrate]
+    python bench/bench_verify.py [--root DIR] [--no-embed] [--calibrate]
+                                 [--judge N [--judge-model GGUF]]
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ def main() -> None:
     parser.add_argument("--root", help="directory holding usr/share/doc (default: fetch)")
     parser.add_argument("--no-embed", action="store_true", help="skip the embedder row")
     parser.add_argument("--judge", type=int, default=0, metavar="N", help="judge N claims")
+    parser.add_argument(
+        "--judge-model", metavar="GGUF", help="the judge's model (default: the embedded one)"
+    )
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -203,15 +207,16 @@ def main() -> None:
         report("+ embedding similarity (test half)", cases, embedded, lambda c: c.claim_id % 2 == 1)
 
     if args.judge:
-        run_judge(cases, args.judge)
+        run_judge(cases, args.judge, args.judge_model)
 
 
-def run_judge(cases, limit: int) -> None:
-    """The model judge on the first `limit` claims' cases (all kinds), with the embedded model."""
+def run_judge(cases, limit: int, model: str | None) -> None:
+    """The model judge on the first `limit` claims' cases (all kinds): the embedded model, or
+    the GGUF given (a model of 3 B parameters or more is what the app would ask)."""
     from desktop.llm.llamacpp import LlamaCppBackend
     from desktop.llm.models import embedded_model_path
 
-    backend = LlamaCppBackend(embedded_model_path(), n_ctx=2048)
+    backend = LlamaCppBackend(Path(model) if model else embedded_model_path(), n_ctx=2048)
     subset = [c for c in cases if c.claim_id < limit]
     budget = verify.JudgeBudget(remaining=10**6, per_section=10**6)
     verifier = verify.SectionVerifier(

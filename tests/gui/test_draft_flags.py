@@ -140,3 +140,28 @@ def _luminance(color: QColor) -> float:
 def _contrast(a: QColor, b: QColor) -> float:
     la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
+
+
+def test_the_window_marks_sentences_of_a_checked_section(make_window, qtbot):
+    """A SectionChecked event from the engine reaches the draft and the report to export."""
+    from desktop.core.events import SectionChecked
+
+    report = checked_report()
+    window = make_window()
+    registry, _ = EvidenceRegistry().with_passages(
+        [
+            Passage("Heat pumps move heat from the outside air into the house.", "/d/hp.pdf", 2),
+            Passage("Heat pumps need no chimney and burn no fuel.", "/d/hp.pdf", 5),
+        ]
+    )
+    text = f"{SUPPORTED} \\cite{{textid1}}. {FLAGGED} \\cite{{textid2}}."
+    outline = Outline.initial("Heating", [("Pumps", "p")]).with_content("s1", text)
+    window.run.outline, window.run.registry, window.run.question = outline, registry, "Q?"
+    check = SectionVerifier().check_section(text, registry.by_key, section_id="s1")
+    window._on_event(SectionChecked("s1", "section-1", check, False))
+    qtbot.waitUntil(lambda: bool(window.report and window.report.claims), timeout=5000)
+    assert [c.verdict for c in window.report.claims] == ["supported", "unsupported"]
+    qtbot.waitUntil(lambda: window.draft.check_bar.isVisible(), timeout=5000)
+    assert "1 unsupported" in window.draft.check_summary.text()
+    assert window.draft.renderer.flag_count == 1
+    assert len(report.claims) == 3  # the module's own report is unaffected
