@@ -80,6 +80,7 @@ bench: setup
 	$(PY) bench/bench_prefill_shape.py --move
 	$(PY) bench/bench_kv_reuse.py
 	$(PY) bench/bench_gui.py
+	$(PY) bench/bench_verify.py
 
 screenshots: setup
 	$(PY) scripts/screenshots.py screenshots

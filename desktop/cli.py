@@ -251,6 +251,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
     status = session.engine.status
     report_path = None
     citations = sources_cited = 0
+    support = None
     try:
         report = session.report()
     except SessionError as exc:
@@ -264,7 +265,9 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
         report_path = write_text_atomically(path, render_markdown(report), force=True)
         citations = sum(body.count("⟦") for body in (s.body for s in report.walk()))
         sources_cited = report.sources_cited
+        support = _support(report)
         print(f"report: {report_path}", file=sys.stderr)
+        print(f"citation check: {support['label']}", file=sys.stderr)
     steps = session.engine.state.step
     if as_json:
         _emit_json(
@@ -275,6 +278,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
                 "report_path": str(report_path) if report_path else None,
                 "citations": citations,
                 "sources_cited": sources_cited,
+                "support": support,
             }
         )
     elif report_path:
@@ -442,6 +446,63 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _support(report) -> dict:
+    """The `support` summary of research --json and check --json."""
+    from desktop.core.verify import SupportSummary
+
+    summary = SupportSummary.of(report.claims)
+    return {**summary.to_dict(), "label": summary.label()}
+
+
+def cmd_check(args) -> int:
+    """Print the per-claim citation check of a run (a table, or --json)."""
+    from desktop.session import report_for
+    from desktop.store.journal import RunJournal
+
+    journal = RunJournal.open(_data_dir(args), args.run_id)
+    try:
+        report = report_for(journal)
+    finally:
+        journal.close()
+    by_number = {ref.number: ref for ref in report.references}
+    if args.json:
+        claims = [
+            {
+                "section": c.section_number,
+                "claim": c.text,
+                "verdict": c.verdict,
+                "score": round(c.score, 3),
+                "reasons": list(c.reasons),
+                "evidence": c.evidence,
+                "sources": [
+                    {
+                        "reference": n,
+                        "source": by_number[n].passage.source,
+                        "page": by_number[n].passage.page,
+                        "locator": by_number[n].passage.locator,
+                    }
+                    for n in c.references
+                    if n in by_number
+                ],
+            }
+            for c in report.claims
+        ]
+        _emit_json({"run_id": args.run_id, "support": _support(report), "claims": claims})
+        return 0
+    if not report.claims:
+        print("no written sections to check yet", file=sys.stderr)
+        return 0
+    print(f"{'sect':<6} {'verdict':<12} {'source':<28} claim")
+    for c in report.claims:
+        source = "; ".join(by_number[n].label for n in c.references if n in by_number) or "–"
+        text = c.text if len(c.text) <= 90 else c.text[:89] + "…"
+        print(f"{c.section_number:<6} {c.verdict:<12} {source[:28]:<28} {text}")
+        if c.flagged and c.reasons:
+            print(f"{'':<6} {'':<12} {'':<28} ↳ {'; '.join(c.reasons)}")
+    print(_support(report)["label"])
+    return 0
+
+
 def cmd_export(args) -> int:
     from desktop.export import export_report
     from desktop.session import report_for
@@ -450,11 +511,12 @@ def cmd_export(args) -> int:
 
     data_dir = _data_dir(args)
     journal = RunJournal.open(data_dir, args.run_id)
+    settings = Settings.load(data_dir)
     try:
-        report = report_for(journal)
+        report = report_for(journal, check_appendix=args.check_appendix or settings.check_appendix)
     finally:
         journal.close()
-    page_size = Settings.load(data_dir).page_size
+    page_size = settings.page_size
     path = export_report(report, args.format, Path(args.out), force=args.force, page_size=page_size)
     print(path)
     return 0
@@ -755,7 +817,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("md", "docx", "pdf"), required=True)
     export.add_argument("--out", required=True)
     export.add_argument("--force", action="store_true")
+    export.add_argument(
+        "--check-appendix", action="store_true", help='end with a "Citation check" table'
+    )
     export.set_defaults(func=cmd_export)
+
+    check = sub.add_parser("check", parents=[common], help="a run's per-claim citation check")
+    check.add_argument("run_id")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_check)
 
     library = sub.add_parser("library", parents=[common], help="manage the document library")
     lib_sub = library.add_subparsers(dest="library_command", required=True)

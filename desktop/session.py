@@ -27,6 +27,8 @@ from desktop.core.evidence import Retriever
 from desktop.core.language import detect_language
 from desktop.core.report import Report, build_report
 from desktop.core.state import RunConfig, RunState
+from desktop.core.support import current_checks, with_claims
+from desktop.core.verify import SectionCheck
 from desktop.llm.base import BackendError, ChatBackend
 from desktop.settings import Settings
 from desktop.store.journal import RunJournal
@@ -119,6 +121,8 @@ def config_for(
         hard_mode=settings.hard_mode or _constrains_nothing(backend),
     )
     budgets.update({k: v for k, v in overrides.items() if v is not None})
+    budgets.setdefault("revise_unsupported", settings.revise_unsupported)
+    budgets.setdefault("judge_claims", judge_wanted(settings.check_judge, choice, backend))
     if choice.server_url:
         small = backend is not None and _is_small_served_model(backend)
     else:
@@ -137,6 +141,62 @@ def _constrains_nothing(backend: ChatBackend | None) -> bool:
         return not backend.supports_grammar and not backend.supports_json_schema
     except BackendError:
         return False
+
+
+# A served model's size from its name: "8B", "Qwen2.5-14B-Instruct", "llama3:70b".
+PARAMETERS_IN_NAME = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*[bB]\b")
+
+
+def model_parameters(choice: ModelChoice, backend: ChatBackend | None = None) -> int | None:
+    """The model's parameter count: from the GGUF's tensors, or a server model's name."""
+    if choice.server_url:
+        name = ""
+        if backend is not None:
+            try:
+                name = backend.model_id
+            except BackendError:
+                name = ""
+        if name.lower().endswith(".gguf"):
+            return _gguf_parameters(Path(name))
+        match = PARAMETERS_IN_NAME.search(name or choice.server_model or "")
+        return int(float(match.group(1)) * 1e9) if match else None
+    try:
+        return _gguf_parameters(resolve_model_path(choice))
+    except (OSError, ValueError, BackendError):
+        return None
+
+
+def _gguf_parameters(path: Path) -> int | None:
+    from desktop.llm.gguf import GGUFError, read_metadata
+
+    try:
+        return read_metadata(path).parameter_count
+    except (GGUFError, OSError):
+        return None
+
+
+def judge_wanted(setting: str, choice: ModelChoice, backend: ChatBackend | None) -> bool:
+    """Whether the citation check asks the model: "on", "off", or "auto" (>= 3 B parameters)."""
+    from desktop.core.verify import JUDGE_MIN_PARAMETERS
+
+    if setting in ("on", "off"):
+        return setting == "on"
+    parameters = model_parameters(choice, backend)
+    return parameters is not None and parameters >= JUDGE_MIN_PARAMETERS
+
+
+def verifier_for(retriever: Retriever):
+    """The citation check of a run: words and numbers, plus the library's embedder when the
+    retriever has one (a CombinedRetriever's local part counts)."""
+    from desktop.core.verify import SectionVerifier
+
+    local = getattr(retriever, "local", retriever)
+    embedder = getattr(local, "embedder", None)
+    if embedder is None:
+        return SectionVerifier()
+    from desktop.knowledge.claim_similarity import EmbeddingSimilarity
+
+    return SectionVerifier(similarity=EmbeddingSimilarity(embedder))
 
 
 def _is_small_file(path: Callable[[], Path]) -> bool:
@@ -220,6 +280,7 @@ class ResearchSession:
             sink=sink,
             journal=journal,
             cancel=cancel,
+            verifier=verifier_for(retriever),
         )
         return cls(journal, engine, model_name, web_plan=plan)
 
@@ -270,6 +331,7 @@ class ResearchSession:
             sink=sink,
             journal=journal,
             cancel=cancel,
+            verifier=verifier_for(retriever),
         )
         return cls(journal, engine, journal.model, web_plan=plan, notice=notice, owned=owned)
 
@@ -313,14 +375,18 @@ def _stored_web_plan(journal: RunJournal) -> tuple[WebPlan | None, str]:
 
 
 def report_for(
-    journal: RunJournal, state: RunState | None = None, *, finished: bool | None = None
+    journal: RunJournal,
+    state: RunState | None = None,
+    *,
+    finished: bool | None = None,
+    check_appendix: bool = False,
 ) -> Report:
-    """The report model of a run's latest (or given) state."""
+    """The report model of a run's latest (or given) state, with its citation check."""
     state = state or journal.latest_state()
     info = journal.info()
     if state.outline is None:
         raise SessionError(f"run {info.id} has no outline yet: nothing to export")
-    return build_report(
+    report = build_report(
         state.outline,
         state.registry,
         question=state.question,
@@ -329,3 +395,14 @@ def report_for(
         finished=state.done if finished is None else finished,
         language=state.language,
     )
+    checks = run_checks(journal, state)
+    return with_claims(report, checks, state.registry, appendix=check_appendix)
+
+
+def run_checks(journal: RunJournal, state: RunState | None = None) -> list[SectionCheck]:
+    """The citation check of each written section's current text (journaled, or done now with
+    words and numbers for text the journal has no check of)."""
+    from desktop.core.verify import SectionVerifier
+
+    state = state or journal.latest_state()
+    return current_checks(state.outline, journal.checks(), state.registry, SectionVerifier())

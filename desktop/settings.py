@@ -57,6 +57,12 @@ class Settings:
     offline: bool = True  # no internet at all (loopback servers stay allowed); see desktop.network
     page_size: str = "A4"
     ocr: bool = True  # read scanned PDF pages by OCR when indexing (desktop.knowledge.ocr)
+    # Citation check: "auto" asks the model to judge doubtful claims when it has >= 3 B
+    # parameters (never the embedded 135M one); "on"/"off" force it. revise_unsupported: rewrite
+    # a section once (one step) when some of its sentences are not supported.
+    check_judge: str = "auto"
+    revise_unsupported: bool = False
+    check_appendix: bool = False  # exports end with a "Citation check" table
 
     @staticmethod
     def path(data_dir: Path) -> Path:

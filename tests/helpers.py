@@ -43,6 +43,18 @@ def shown_keys(request: ChatRequest) -> list[str]:
     return KEY_RE.findall(block)
 
 
+PASSAGE_BLOCK_RE = re.compile(r"^bibkey:(textid\d+)\n(.*?)(?=\n\nbibkey:|\Z)", re.M | re.S)
+
+
+def shown_passages(prompt: str) -> list[tuple[str, str]]:
+    """(key, text) of every passage a write or init-plan prompt showed, in order."""
+    for marker in ("** Retrieved Information **\n", "** Latest Retrieved Information **\n"):
+        if marker in prompt:
+            block = prompt.split(marker, 1)[1].split("\n\n## ", 1)[0]
+            return [(k, " ".join(t.split())) for k, t in PASSAGE_BLOCK_RE.findall(block)]
+    return []
+
+
 def write(text: str = "A grounded sentence about the topic", n_cites: int = 1) -> Expect:
     """A write reply that cites the first `n_cites` keys the prompt showed."""
 

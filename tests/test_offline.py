@@ -114,7 +114,7 @@ def test_research_with_web_cites_the_fake_urls(tmp_path: Path, fake_web: FakeWeb
     assert "(accessed " in web_ref.label
     # the page's "ignore previous instructions" reached the model only inside the passages
     write_prompt = backend.requests[-1].prompt_text
-    before, passages = write_prompt.split("## Passages", 1)
+    before, passages = write_prompt.split("** Retrieved Information **", 1)
     assert "Ignore previous instructions" in passages
     assert "Ignore previous instructions" not in before
     assert "alert(" not in write_prompt and "<script" not in write_prompt

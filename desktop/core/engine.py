@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
-from desktop.core import grammars, prompts
+from desktop.core import grammars, prompts, verify
 from desktop.core.actions import (
     Action,
     ActionError,
@@ -53,6 +53,7 @@ from desktop.core.events import (
     RunStarted,
     RunStopped,
     SearchPerformed,
+    SectionChecked,
     SectionWritten,
     StepCompleted,
     StepFailed,
@@ -83,6 +84,7 @@ class Journal(Protocol):
     def store_reply(self, key: str, result: ChatResult) -> None: ...
     def record_command(self, command: Command, status: str, message: str) -> None: ...
     def set_status(self, status: str, error: str | None = None) -> None: ...
+    def record_check(self, check: verify.SectionCheck, text: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,14 @@ class Call:
     grammar: str | None
     max_tokens: int
     json_schema: dict | None = None
+
+
+def _revision_for_cursor(state: RunState) -> dict | None:
+    """The pending revision request, if it is for the section under the cursor."""
+    cursor = state.outline.cursor() if state.outline else None
+    if state.revise and cursor and state.revise.get("section_id") == cursor.section.id:
+        return state.revise
+    return None
 
 
 class Engine:
@@ -111,6 +121,7 @@ class Engine:
         journal: Journal | None = None,
         commands: CommandQueue | None = None,
         cancel: CancelToken | None = None,
+        verifier: verify.SectionVerifier | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = state
@@ -124,6 +135,18 @@ class Engine:
         self._resume_event = threading.Event()
         self._resume_event.set()
         self.status = "created"
+        self.verifier = self._verifier(verifier)
+
+    def _verifier(self, given: verify.SectionVerifier | None) -> verify.SectionVerifier | None:
+        """The citation check (words and numbers by default); the model judge when configured."""
+        if not self.config.check_claims:
+            return None
+        checker = given if given is not None else verify.SectionVerifier()
+        if self.config.judge_claims and checker.judge is None:
+            checker.judge = verify.model_judge(self.backend, cancel=self.cancel)
+            spent = getattr(self.journal, "judge_calls", lambda: 0)()
+            checker.budget = verify.JudgeBudget(max(0, self.config.judge_budget - spent))
+        return checker
 
     # ---- control from other threads -------------------------------------------------------
     def pause(self) -> None:
@@ -238,6 +261,8 @@ class Engine:
             return
         next_state, detail = self._apply(action)
         next_state = next_state.evolve(step=self.state.step + 1)
+        if isinstance(action, Write):
+            next_state, detail = self._check_written(next_state, detail)
         self._commit(next_state, "step", {"phase": phase, **detail})
         self.sink.emit(
             StepCompleted(
@@ -340,9 +365,18 @@ class Engine:
             )
         else:
             grammar = grammars.write_grammar(s.pack, limits)
+        note = verify.revision_note(_revision_for_cursor(s))
         call = Call(
             lambda ab, cap: prompts.write_prompt(
-                s.question, s.outline, s.registry, s.pack, s.language, ab, cap, style
+                s.question,
+                s.outline,
+                s.registry,
+                s.pack,
+                s.language,
+                ab,
+                cap,
+                style,
+                instruction_notes=(note,) if note else (),
             ),
             grammar,
             budget,
@@ -513,9 +547,50 @@ class Engine:
         else:
             phase = "done"
         state = s.evolve(
-            outline=outline, phase=phase, stop_reason="max_extend" if phase == "done" else None
+            outline=outline,
+            phase=phase,
+            stop_reason="max_extend" if phase == "done" else None,
+            revise=None,
         )
         return state, {"position": node.position, "chars": len(text), "trimmed": trimmed}
+
+    def _check_written(self, state: RunState, detail: dict) -> tuple[RunState, dict]:
+        """Check the section just written (no LLM step unless the judge is on), journal and
+        announce the check, and with `revise_unsupported` clear a flagged section once so the
+        next step rewrites it, its flagged sentences named in the instruction."""
+        node = self.state.outline.cursor() if self.verifier is not None else None
+        if node is None:
+            return state, detail
+        section_id = node.section.id
+        text = state.outline.get(section_id).content or ""
+        check = self.verifier.check_section(
+            text,
+            state.registry.by_key,
+            section_id=section_id,
+            position=node.position,
+            step=state.step,
+        )
+        revising = (
+            self.config.revise_unsupported
+            and bool(check.flagged)
+            and section_id not in state.revised
+        )
+        if self.journal is not None:
+            self.journal.record_check(check, text)
+        self.sink.emit(SectionChecked(section_id, node.position, check, revising))
+        detail = {**detail, "claims": len(check.claims), "flagged": len(check.flagged)}
+        if not revising:
+            return state, detail
+        outline = state.outline.with_content(section_id, None)
+        state = state.evolve(
+            outline=outline,
+            phase="write",
+            stop_reason=None,
+            revise=verify.revision_request(check),
+            revised=(*state.revised, section_id),
+        )
+        self.sink.emit(OutlineChanged(outline, "revise"))
+        return state, {**detail, "revise": True}
 
     def _fail(self, phase: str, reason: str, metrics: StepMetrics) -> None:
         s = self.state

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from desktop.core.commands import Command
 from desktop.core.outline import Outline
+from desktop.core.verify import SectionCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,16 @@ class CitationsDropped:
     step: int
     position: str
     keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionChecked:
+    """A written section's claims were checked against their cited passages (no LLM step)."""
+
+    section_id: str
+    position: str
+    check: SectionCheck
+    revising: bool  # the engine will rewrite the section once, naming the flagged sentences
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +149,7 @@ Event = (
     | OutlineChanged
     | SectionWritten
     | CitationsDropped
+    | SectionChecked
     | StepCompleted
     | StepFailed
     | CommandApplied

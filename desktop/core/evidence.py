@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +31,15 @@ class Passage:
 
     @property
     def fingerprint(self) -> str:
-        """Identify the passage by its text, so the same text always gets the same key."""
-        normalized = " ".join(self.text.split())
+        """Identify the passage by its text, so the same text always gets the same key.
+
+        Case, spacing, punctuation, ligatures and line-end hyphens do not count: a copy or a
+        mirror of a document whose extraction differs only in these is the same passage,
+        cited once."""
+        text = unicodedata.normalize("NFKC", self.text).casefold()
+        normalized = _NOT_WORD.sub("", text)
+        if not normalized:
+            normalized = " ".join(self.text.split())
         return hashlib.sha1(normalized.encode("utf-8")).hexdigest()
 
 

@@ -58,6 +58,24 @@ class ReportSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportClaim:
+    """One checked claim as exports show it: where, what, the verdict and its sources."""
+
+    section_number: str
+    section_id: str
+    text: str
+    verdict: str  # desktop.core.verify.VERDICTS
+    score: float
+    reasons: tuple[str, ...] = ()
+    evidence: str = ""
+    references: tuple[int, ...] = ()  # reference numbers the claim cites
+
+    @property
+    def flagged(self) -> bool:
+        return self.verdict != "supported"
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     title: str
     question: str
@@ -68,6 +86,8 @@ class Report:
     sections: tuple[ReportSection, ...] = ()
     references: tuple[Reference, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
+    claims: tuple[ReportClaim, ...] = ()  # the citation check of the current texts
+    check_appendix: bool = False  # exports end with a "Citation check" table of `claims`
 
     def walk(self) -> Iterator[ReportSection]:
         def visit(sections):

@@ -39,6 +39,13 @@ class RunConfig:
     max_sections: int = 12  # the protocol's bound; small models get fewer
     max_subsections: int = 7
     seed: int = 0
+    # The citation check (desktop.core.verify): after each write, free of LLM steps; the judge
+    # (a yes/no call per doubtful claim, at most judge_budget a run) and one revision of a
+    # section with flagged sentences (costs one step) are options.
+    check_claims: bool = True
+    judge_claims: bool = False
+    judge_budget: int = 60
+    revise_unsupported: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +126,8 @@ class RunState:
     pack_for: str | None = None  # "outline" or the section id the pack was searched for
     deepen_target: str | None = None
     stop_reason: str | None = None  # "nop", "max_step", "max_extend" when done
+    revise: dict | None = None  # the flagged sentences of the section being revised (verify)
+    revised: tuple[str, ...] = ()  # sections already revised once (never twice)
 
     @property
     def done(self) -> bool:
@@ -149,6 +158,8 @@ class RunState:
             "pack_for": self.pack_for,
             "deepen_target": self.deepen_target,
             "stop_reason": self.stop_reason,
+            "revise": self.revise,
+            "revised": list(self.revised),
         }
 
     @staticmethod
@@ -165,6 +176,8 @@ class RunState:
             pack_for=data.get("pack_for"),
             deepen_target=data.get("deepen_target"),
             stop_reason=data.get("stop_reason"),
+            revise=data.get("revise"),
+            revised=tuple(data.get("revised", ())),
         )
 
 

@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from desktop.core.report import TOKEN_RE, split_citations
+from desktop.core.verify import MATCH_SKIPPED, match_key
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +238,84 @@ def _split_cites(runs: list[Run]) -> tuple[Inline, ...]:
         for part in split_citations(run.text):
             out.append(replace(run, text=part) if isinstance(part, str) else Cite(part))
     return tuple(out)
+
+
+# ---- the citation check as a table and as sentence ranges -----------------------------------
+_SKIPPED = MATCH_SKIPPED
+
+
+def sentence_ranges(
+    inlines: tuple[Inline, ...], sentences: list[str]
+) -> list[tuple[int, int, int]]:
+    """Where each sentence lies in a paragraph's inlines: (sentence index, first inline, last
+    inline) after `split_at_sentences` made every boundary fall between inlines."""
+    keyed: list[tuple[str, int]] = []  # (character, inline index), text runs only
+    for index, part in enumerate(inlines):
+        if isinstance(part, Run):
+            keyed.extend((ch, index) for ch in part.text if ch not in _SKIPPED)
+    flat = "".join(ch for ch, _ in keyed)
+    out = []
+    for number, sentence in enumerate(sentences):
+        key = match_key(sentence)
+        at = flat.find(key) if key else -1
+        if at >= 0:
+            out.append((number, keyed[at][1], keyed[at + len(key) - 1][1]))
+    return out
+
+
+def split_at_sentences(inlines: tuple[Inline, ...], sentences: list[str]) -> tuple[Inline, ...]:
+    """Split text runs so that each sentence found starts and ends on a run boundary."""
+    cuts: set[tuple[int, int]] = set()  # (inline index, offset inside its text)
+    positions: list[tuple[int, int]] = []
+    for index, part in enumerate(inlines):
+        if isinstance(part, Run):
+            positions.extend(
+                (index, offset) for offset, ch in enumerate(part.text) if ch not in _SKIPPED
+            )
+    flat = "".join(part.text[offset] for index, offset in positions for part in (inlines[index],))
+    for sentence in sentences:
+        key = match_key(sentence)
+        at = flat.find(key) if key else -1
+        if at < 0:
+            continue
+        cuts.add(positions[at])
+        end_index, end_offset = positions[at + len(key) - 1]
+        cuts.add((end_index, end_offset + 1))
+    out: list[Inline] = []
+    for index, part in enumerate(inlines):
+        if not isinstance(part, Run):
+            out.append(part)
+            continue
+        offsets = sorted({o for i, o in cuts if i == index and 0 < o < len(part.text)})
+        last = 0
+        for offset in [*offsets, len(part.text)]:
+            if offset > last:
+                out.append(replace(part, text=part.text[last:offset]))
+            last = offset
+    return tuple(out)
+
+
+def check_table(report) -> Table:
+    """The "Citation check" appendix as a table: section, claim, verdict, sources, pages."""
+    from desktop.export.common import check_rows, labels
+
+    header = tuple((Run(name),) for name in labels(report)["check_columns"].split("|"))
+    rows = []
+    for row in check_rows(report):
+        sources: list[Inline] = []
+        for i, (number, name, _page) in enumerate(row.sources):
+            if i:
+                sources.append(Run("; "))
+            sources += [Cite((number,)), Run(f" {name}")]
+        pages = "; ".join(page for _, _, page in row.sources) or "–"
+        verdict = Run(row.verdict, bold=row.flagged)
+        rows.append(
+            (
+                (Run(row.section),),
+                (Run(row.claim),),
+                (verdict,),
+                tuple(sources) or (Run("–"),),
+                (Run(pages),),
+            )
+        )
+    return Table(header, tuple(rows), ("left", "left", "left", "left", "left"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from desktop.core.report import Report
+from desktop.core.report import Report, ReportClaim
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,13 @@ LABELS: dict[str, dict[str, str]] = {
         "one_source": "1 source",
         "accessed": "accessed",
         "page": "Page",
+        "check": "Citation check",
+        "check_intro": "Each claim checked against the passage it cites: {summary}.",
+        "check_columns": "Section|Claim|Verdict|Source|Page",
+        "supported": "supported",
+        "partial": "partly supported",
+        "unsupported": "unsupported",
+        "uncited": "no citation",
     },
     "zh": {
         "references": "参考文献",
@@ -34,6 +42,13 @@ LABELS: dict[str, dict[str, str]] = {
         "one_source": "1 个来源",
         "accessed": "访问于",
         "page": "第",
+        "check": "引用核查",
+        "check_intro": "每条论述都与其引用的段落核对：{summary}。",
+        "check_columns": "章节|论述|结论|来源|页码",
+        "supported": "有依据",
+        "partial": "部分有依据",
+        "unsupported": "无依据",
+        "uncited": "无引用",
     },
 }
 
@@ -82,3 +97,72 @@ def title_block(report: Report) -> TitleBlock:
         written = sum(1 for s in sections if s.written)
         unfinished = text["unfinished_detail"].format(written=written, total=len(sections))
     return TitleBlock(report.title, text["question"], report.question, meta, unfinished)
+
+
+# ---- the "Citation check" appendix -------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One appendix row: section, claim, verdict, and each cited source with its page."""
+
+    section: str
+    claim: str
+    verdict: str  # localized
+    sources: tuple[tuple[int, str, str], ...]  # (reference number, file or title, page)
+    flagged: bool
+
+
+def verdict_label(report: Report, verdict: str) -> str:
+    return labels(report).get(verdict, verdict)
+
+
+def check_summary(report: Report) -> str:
+    from desktop.core.verify import SupportSummary
+
+    return SupportSummary.of(report.claims).label()
+
+
+def check_rows(report: Report) -> list[CheckRow]:
+    """The appendix rows of a report's checked claims, in report order."""
+    by_number = {ref.number: ref for ref in report.references}
+    rows = []
+    for claim in report.claims:
+        sources = []
+        for number in claim.references:
+            ref = by_number.get(number)
+            if ref is None:
+                continue
+            passage = ref.passage
+            name = (
+                (passage.title or passage.source)
+                if passage.kind == "web"
+                else Path(passage.source).name
+            )
+            page = str(passage.page) if passage.page is not None else passage.locator
+            page = page or ("web" if passage.kind == "web" else "–")
+            sources.append((number, name, page))
+        rows.append(
+            CheckRow(
+                claim.section_number,
+                claim.text,
+                verdict_label(report, claim.verdict),
+                tuple(sources),
+                claim.flagged,
+            )
+        )
+    return rows
+
+
+def flagged_claims(report: Report, section_id: str) -> list[ReportClaim]:
+    """The flagged claims of one section (for DOCX comments)."""
+    return [c for c in report.claims if c.section_id == section_id and c.flagged]
+
+
+def comment_text(report: Report, claim: ReportClaim) -> str:
+    """What a reviewer reads in the margin: verdict, why, and the passage that matched best."""
+    text = f"Citation check: {verdict_label(report, claim.verdict)}"
+    if claim.reasons:
+        text += " — " + "; ".join(claim.reasons)
+    if claim.evidence:
+        evidence = claim.evidence if len(claim.evidence) <= 300 else claim.evidence[:300] + "…"
+        text += f"\nCited passage: “{evidence}”"
+    return text

@@ -42,9 +42,20 @@ from desktop.export.blocks import (
     Quote,
     Rule,
     Table,
+    check_table,
     parse_body,
+    sentence_ranges,
+    split_at_sentences,
 )
-from desktop.export.common import has_cjk, heading_text, labels, title_block
+from desktop.export.common import (
+    check_summary,
+    comment_text,
+    flagged_claims,
+    has_cjk,
+    heading_text,
+    labels,
+    title_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +101,7 @@ class _DocxWriter:
         self.doc = Document()
         self.known_refs = {ref.number for ref in report.references}
         self.bookmark_id = 0
+        self.flagged: list = []  # the flagged claims of the section being written (comments)
         self._setup_page(page_size)
         self._setup_styles()
         self._setup_properties()
@@ -163,6 +175,15 @@ class _DocxWriter:
         for section in self.report.sections:
             self._section(section)
         self._references()
+        if self.report.check_appendix and self.report.claims:
+            self._check_appendix()
+
+    def _check_appendix(self) -> None:
+        heading = self.doc.add_heading(self.text["check"], 1)
+        self._bookmark(heading, "citation_check")
+        summary = self.text["check_intro"].format(summary=check_summary(self.report))
+        self.doc.add_paragraph(summary)
+        self._table(check_table(self.report))
 
     def _title_block(self) -> None:
         block = title_block(self.report)
@@ -199,7 +220,9 @@ class _DocxWriter:
         heading = self.doc.add_heading(heading_text(section.number, section.title), section.level)
         self._bookmark(heading, section_bookmark(section.number))
         if section.body.strip():
+            self.flagged = flagged_claims(self.report, section.section_id)
             self._blocks(self.doc, parse_body(section.body), depth=0)
+            self.flagged = []
         elif not section.written:
             note = self.doc.add_paragraph().add_run(self.text["not_written"])
             note.italic = True
@@ -328,33 +351,53 @@ class _DocxWriter:
     def _inlines(
         self, paragraph: DocxParagraph, inlines: Iterable[Inline], *, bold: bool = False
     ) -> None:
+        inlines = tuple(inlines)
+        sentences = [claim.text for claim in self.flagged]
+        if sentences:
+            inlines = split_at_sentences(inlines, sentences)
+        spans: list[tuple[DocxRun, DocxRun]] = []  # first and last run of each inline
         for part in inlines:
-            if isinstance(part, Cite):
-                self._cite(paragraph, part.numbers)
-                continue
-            run = paragraph.add_run(part.text)
-            run.bold = part.bold or bold or None
-            run.italic = part.italic or None
-            run.font.strike = part.strike or None
-            if part.code:
-                run.font.name = LATIN_MONO
-                _set_east_asian(run._r.get_or_add_rPr(), EAST_ASIAN)
-            if has_cjk(part.text):
-                _lang_zh(run)
-            if part.href:
-                _link(paragraph, run, url=part.href)
+            runs = self._inline(paragraph, part, bold)
+            spans.append((runs[0], runs[-1]))
+        for number, first, last in sentence_ranges(inlines, sentences):
+            claim = self.flagged[number]
+            self.doc.add_comment(
+                [spans[first][0], spans[last][1]],
+                text=comment_text(self.report, claim),
+                author="Draftwell",
+                initials="DW",
+            )
 
-    def _cite(self, paragraph: DocxParagraph, numbers: tuple[int, ...]) -> None:
-        paragraph.add_run("[")
+    def _inline(self, paragraph: DocxParagraph, part: Inline, bold: bool) -> list[DocxRun]:
+        """Add one inline; return the runs it made (first to last)."""
+        if isinstance(part, Cite):
+            return self._cite(paragraph, part.numbers)
+        run = paragraph.add_run(part.text)
+        run.bold = part.bold or bold or None
+        run.italic = part.italic or None
+        run.font.strike = part.strike or None
+        if part.code:
+            run.font.name = LATIN_MONO
+            _set_east_asian(run._r.get_or_add_rPr(), EAST_ASIAN)
+        if has_cjk(part.text):
+            _lang_zh(run)
+        if part.href:
+            _link(paragraph, run, url=part.href)
+        return [run]
+
+    def _cite(self, paragraph: DocxParagraph, numbers: tuple[int, ...]) -> list[DocxRun]:
+        runs = [paragraph.add_run("[")]
         for index, number in enumerate(numbers):
             if index:
-                paragraph.add_run(", ")
+                runs.append(paragraph.add_run(", "))
             run = paragraph.add_run(str(number))
+            runs.append(run)
             if number in self.known_refs:
                 _link(paragraph, run, anchor=reference_bookmark(number))
             else:
                 log.warning("citation [%d] has no reference entry", number)
-        paragraph.add_run("]")
+        runs.append(paragraph.add_run("]"))
+        return runs
 
 
 # ---- XML helpers -------------------------------------------------------------------------

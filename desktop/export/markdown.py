@@ -14,7 +14,14 @@ import re
 from dataclasses import dataclass
 
 from desktop.core.report import Report, ReportSection, split_citations
-from desktop.export.common import LABELS, heading_text, labels, title_block
+from desktop.export.common import (
+    LABELS,
+    check_rows,
+    check_summary,
+    heading_text,
+    labels,
+    title_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +120,36 @@ def render_markdown(report: Report) -> str:
     lines += ['<a id="references"></a>', "", f"## {text['references']}", ""]
     for ref in report.references:
         lines += [f'<a id="ref-{ref.number}"></a>[{ref.number}] {escape(ref.label)}', ""]
+    if report.check_appendix and report.claims:
+        lines += _check_appendix(report)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cell(text: str) -> str:
+    return escape(" ".join(text.split()))
+
+
+def _check_appendix(report: Report) -> list[str]:
+    """The "Citation check" table: one row per claim, sources linked to the references."""
+    text = labels(report)
+    columns = text["check_columns"].split("|")
+    lines = [
+        '<a id="citation-check"></a>',
+        "",
+        f"## {text['check']}",
+        "",
+        text["check_intro"].format(summary=check_summary(report)),
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for row in check_rows(report):
+        sources = "; ".join(f"[[{n}]](#ref-{n}) {_cell(name)}" for n, name, _ in row.sources)
+        pages = "; ".join(_cell(page) for _, _, page in row.sources)
+        verdict = f"**{row.verdict}**" if row.flagged else row.verdict
+        cells = [row.section, _cell(row.claim), verdict, sources or "–", pages or "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 # ---- reading back ---------------------------------------------------------------------------

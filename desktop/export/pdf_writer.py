@@ -34,10 +34,11 @@ from desktop.export.blocks import (
     Rule,
     Run,
     Table,
+    check_table,
     parse_body,
     plain_text,
 )
-from desktop.export.common import has_cjk, heading_text, labels, title_block
+from desktop.export.common import check_summary, has_cjk, heading_text, labels, title_block
 from desktop.export.fonts import find_fonts
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,15 @@ class _PdfWriter:
         for section in self.report.sections:
             self._section(section)
         self._references()
+        if self.report.check_appendix and self.report.claims:
+            self._check_appendix()
+
+    def _check_appendix(self) -> None:
+        self._heading(1, self.text["check"])
+        self.pdf.set_text_color(*TEXT)
+        summary = self.text["check_intro"].format(summary=check_summary(self.report))
+        self._flow((Run(summary),), BODY_PT)
+        self._table(check_table(self.report))
 
     def _title_block(self) -> None:
         pdf, block = self.pdf, title_block(self.report)
@@ -380,15 +390,35 @@ class _PdfWriter:
         """Share the text width by each column's longest cell, with a floor per column."""
         pdf = self.pdf
         natural = [10.0] * columns
+        longest_word = [0.0] * columns
         for row in (block.header, *block.rows):
             for c, cell in enumerate(row):
                 text = plain_text(cell)
                 self._set_font(size, bold=row is block.header, text=text)
                 natural[c] = max(natural[c], pdf.get_string_width(text) + 2 * CELL_PAD + 3)
+                for word in text.split():
+                    width = pdf.get_string_width(word) + 2 * CELL_PAD + 2
+                    longest_word[c] = max(longest_word[c], width)
         self._plain_font()
         available = pdf.w - pdf.r_margin - pdf.l_margin
         floor = min(22.0, available / columns)
-        widths = [max(floor, available * n / sum(natural)) for n in natural]
+        # a column is never narrower than its longest word (so words do not break), if the
+        # page allows it; the rest is shared by each column's longest cell
+        minimum = [max(floor, min(w, available / 3)) for w in longest_word]
+        if sum(minimum) > available:
+            minimum = [floor] * columns
+        pinned: set[int] = set()
+        widths = [available * n / sum(natural) for n in natural]
+        for _ in range(columns):
+            short = {c for c in range(columns) if widths[c] < minimum[c] - 1e-6}
+            if not short:
+                break
+            pinned |= short
+            spare = available - sum(minimum[c] for c in pinned)
+            total = sum(natural[c] for c in range(columns) if c not in pinned) or 1.0
+            widths = [
+                minimum[c] if c in pinned else spare * natural[c] / total for c in range(columns)
+            ]
         scale = available / sum(widths)
         return [w * scale for w in widths]
 

@@ -23,6 +23,7 @@ from desktop.core.events import (
     RunStarted,
     RunStopped,
     SearchPerformed,
+    SectionChecked,
     SectionWritten,
     StepCompleted,
     StepFailed,
@@ -53,6 +54,12 @@ def describe(event: Event) -> tuple[str, str, str, str, str, str] | None:
             extra = " (trimmed at a sentence end)" if trimmed else ""
             details = f"Wrote {position}: {len(text.split())} words{extra}"
             return "", "write", details, "", "", "info"
+        case SectionChecked(_, position, check, revising):
+            flagged = len(check.flagged)
+            details = f"Checked {position}: {check.summary.label()}"
+            if revising:
+                details += " · revising it once"
+            return "", "check", details, "", "", "error" if flagged and revising else "info"
         case StepCompleted(step, phase, next_phase, m):
             speed = "cached" if m.cached else f"{m.tokens_per_second:.1f}"
             details = f"{phase} → {next_phase} · {m.completion_tokens} tokens, prompt {m.prompt_tokens} ({m.prefilled_tokens} new)"

@@ -53,6 +53,7 @@ class LoadedRun:
     snapshots: list[dict]
     commands: list[dict]
     max_step: int
+    checks: tuple = ()  # every SectionCheck the journal holds (desktop.core.verify)
 
 
 def list_runs(data_dir: Path) -> list[RunInfo]:
@@ -73,6 +74,7 @@ def load_run(data_dir: Path, run_id: str) -> LoadedRun:
             journal.snapshots(),
             journal.commands(),
             journal.config.max_step,
+            tuple(journal.checks()),
         )
     finally:
         journal.close()

@@ -42,6 +42,7 @@ from desktop.core.events import (
     RunFailed,
     RunPaused,
     RunStarted,
+    SectionChecked,
     SectionWritten,
     StepCompleted,
     StepStarted,
@@ -50,6 +51,7 @@ from desktop.core.events import (
 from desktop.core.evidence import EvidenceRegistry
 from desktop.core.outline import Outline
 from desktop.core.report import Report, build_report
+from desktop.core.support import current_checks, with_claims
 from desktop.gui import icons
 from desktop.gui.activity import ActivityLog
 from desktop.gui.bridge import EvidenceUpdated
@@ -140,6 +142,7 @@ class RunView:
     ended_at: float | None = None
     failure_logged: bool = False
     tokens_per_second: float | None = None
+    checks: list = field(default_factory=list)  # SectionChecks of the run, oldest first
 
 
 class QuestionBox(QPlainTextEdit):
@@ -844,6 +847,9 @@ class MainWindow(QMainWindow):
                 self._schedule_draft()
             case SectionWritten(_, _, _, _, outline):
                 self.run.outline = outline
+            case SectionChecked(_, _, check, _):
+                self.run.checks.append(check)
+                self._schedule_draft()
             case StepCompleted(step, _, _, metrics):
                 self.run.step = step
                 if not metrics.cached:
@@ -963,6 +969,10 @@ class MainWindow(QMainWindow):
             finished=run.status == "finished",
             language=run.language,
         )
+        checks = current_checks(outline, run.checks, run.registry)
+        self.report = with_claims(
+            self.report, checks, run.registry, appendix=self.settings.check_appendix
+        )
         self._numbers = citation_numbers(self.report, run.registry)
         self.draft.plans = {n.section.id: n.section.plan for n in outline.walk()}
         locked = frozenset(n.section.id for n in outline.walk() if n.locked)
@@ -1022,6 +1032,7 @@ class MainWindow(QMainWindow):
             step=state.step,
             max_step=loaded.max_step,
             status=info.status,
+            checks=list(loaded.checks),
         )
         self._reset_run(view)
         self.activity.load_history(loaded.snapshots, loaded.commands)

@@ -263,6 +263,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.hard_mode)
         form.addRow("", self.ocr)
         form.addRow("Export page size:", self.page_size)
+        self._check_rows(form)
         return group
 
     def _documents_group(self) -> QGroupBox:
@@ -299,6 +300,30 @@ class SettingsDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Sentence-transformers model folder")
         if folder:
             self.embedder.setEditText(folder)
+
+    def _check_rows(self, form: QFormLayout) -> None:
+        """The citation check's options (desktop.core.verify)."""
+        self.check_judge = QComboBox()
+        for label, value in (
+            ("Automatic (models of 3 B parameters and more)", "auto"),
+            ("Always ask the model", "on"),
+            ("Never ask the model", "off"),
+        ):
+            self.check_judge.addItem(label, value)
+        self.check_judge.setToolTip(
+            "After each section, every claim is checked against the passage it cites. The "
+            "model can also judge doubtful claims (a short yes/no question each, at most 60 "
+            "a run); the embedded small model is not asked."
+        )
+        self.revise_unsupported = QCheckBox("Revise unsupported claims (one rewrite per section)")
+        self.revise_unsupported.setToolTip(
+            "A section with flagged sentences is written once more, costing one step, with "
+            "those sentences named in the instruction."
+        )
+        self.check_appendix = QCheckBox('Exports end with a "Citation check" table')
+        form.addRow("Model judges claims:", self.check_judge)
+        form.addRow("", self.revise_unsupported)
+        form.addRow("", self.check_appendix)
 
     def _web_group(self) -> QGroupBox:
         group = QGroupBox("Web and privacy")
@@ -387,6 +412,9 @@ class SettingsDialog(QDialog):
             self.embedder.setCurrentIndex(known)
         else:
             self.embedder.setEditText(s.embedder or "")
+        self.check_judge.setCurrentIndex(max(self.check_judge.findData(s.check_judge), 0))
+        self.revise_unsupported.setChecked(s.revise_unsupported)
+        self.check_appendix.setChecked(s.check_appendix)
         self.offline.setChecked(s.offline)
         self.web_search.setChecked(s.web_search)
         self.web_provider.setCurrentIndex(max(self.web_provider.findData(s.web_provider), 0))
@@ -416,6 +444,9 @@ class SettingsDialog(QDialog):
             ocr=self.ocr.isChecked(),
             page_size=self.page_size.currentText(),
             embedder=self._embedder_value(),
+            check_judge=self.check_judge.currentData(),
+            revise_unsupported=self.revise_unsupported.isChecked(),
+            check_appendix=self.check_appendix.isChecked(),
             offline=self.offline.isChecked(),
             web_search=self.web_search.isChecked(),
             web_provider=self.web_provider.currentData(),

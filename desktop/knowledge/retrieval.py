@@ -102,6 +102,11 @@ class LibraryRetriever:
         self.hybrid = hybrid
         self.cjk_hybrid = cjk_hybrid  # fuse BM25 in for questions written in CJK scripts
 
+    @property
+    def embedder(self) -> Embedder:
+        """The model the library was indexed with (the citation check reuses it)."""
+        return self._embedder
+
     def search(self, query: str, k: int) -> list[Passage]:
         """Return up to `k` passages for `query`, best first."""
         if k <= 0 or not query.strip() or self._scope.paths == {}:

@@ -4,7 +4,8 @@ Tables: `run` (one row: question, config, sources, model, status, pid), `snapsho
 state after every committed step or edit), `evidence` (the registry, append-only), `commands`
 (user edits and what became of them), `network` (the outgoing requests made during the run,
 migration 2), `meta` (small JSON records about the run such as its web search settings, never
-a key; migration 3) and `llm_cache` (replies by request hash, so a resumed step that was
+a key; migration 3), `checks` (each written section's citation check, migration 5; 4 is
+reserved) and `llm_cache` (replies by request hash, so a resumed step that was
 answered before the crash costs nothing). Schema changes are numbered migrations tracked in
 `PRAGMA user_version`.
 
@@ -45,6 +46,7 @@ from desktop.core.state import (
     passage_to_dict,
     registry_from_items,
 )
+from desktop.core.verify import SectionCheck
 from desktop.llm.base import ChatResult
 from desktop.locks import LockBusy, ProcessLock, holder_of
 from desktop.network import NetworkEntry
@@ -119,7 +121,32 @@ def _migration_3(db: sqlite3.Connection) -> None:
     db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3]
+def _migration_4(db: sqlite3.Connection) -> None:
+    """PLACEHOLDER (issue 15 branch only): migration 4 belongs to another change being merged
+    in parallel; the lead replaces this no-op with it. It only keeps migration 5 numbered."""
+
+
+def _migration_5(db: sqlite3.Connection) -> None:
+    """The citation check: one row per checked section text (desktop.core.verify)."""
+    db.executescript(
+        """
+        CREATE TABLE checks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, step INTEGER NOT NULL,
+            section_id TEXT NOT NULL, text_hash TEXT NOT NULL, text TEXT NOT NULL,
+            result TEXT NOT NULL, created REAL NOT NULL
+        );
+        CREATE INDEX checks_by_section ON checks (section_id, id);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+]
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -451,6 +478,31 @@ class RunJournal:
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
+
+    def record_check(self, check: SectionCheck, text: str) -> None:
+        """Keep one section's citation check (every check is kept; resume reads them back)."""
+        with self._lock, self.db:
+            self.db.execute(
+                "INSERT INTO checks (step, section_id, text_hash, text, result, created) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    check.step,
+                    check.section_id,
+                    check.text_hash,
+                    text,
+                    json.dumps(check.to_dict(), ensure_ascii=False),
+                    time.time(),
+                ),
+            )
+
+    def checks(self) -> list[SectionCheck]:
+        """Every check of the run, oldest first."""
+        rows = self.db.execute("SELECT result FROM checks ORDER BY id")
+        return [SectionCheck.from_dict(json.loads(row[0])) for row in rows]
+
+    def judge_calls(self) -> int:
+        """How many model-judge calls the run's checks made (its budget survives resume)."""
+        return sum(check.judge_calls for check in self.checks())
 
     def set_status(self, status: str, error: str | None = None) -> None:
         with self._writing():
