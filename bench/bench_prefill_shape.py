@@ -98,7 +98,16 @@ class ShapePolicy:
 
     @staticmethod
     def _search(prompt: str) -> str:
-        return prompt.rstrip().rsplit("\n", 1)[1]  # the prompt's own example: the section's topic
+        """Keywords from the title of the section the instruction names (or the question)."""
+        target = re.search(r"You need to update (section-[\d.]+|outline)", prompt).group(1)
+        topic = QUESTION
+        if target != "outline":
+            number = target.removeprefix("section-")
+            line = re.search(rf"Section-{re.escape(number)} \[([^\]]*)\]", prompt)
+            topic = line.group(1) if line else QUESTION
+        words = [w for w in re.findall(r"[A-Za-z]{4,}", topic)][:4] or ["heating"]
+        keywords = [" ".join(words[:2]), " ".join(words[2:4]) or words[0]]
+        return json.dumps({"name": "search", "keywords": keywords})
 
     @staticmethod
     def _init_plan(_prompt: str) -> str:
@@ -108,8 +117,13 @@ class ShapePolicy:
         )
 
     def _write(self, prompt: str) -> str:
-        block = prompt.split("## Passages\n", 1)[1].split("\n\n## Output format", 1)[0]
-        passages = re.findall(r"^(textid\d+): (.*)$", block, re.M)
+        block = prompt.split("** Retrieved Information **\n", 1)[1].split("\n\n## Action", 1)[0]
+        passages = [
+            (key, " ".join(text.split()))
+            for key, text in re.findall(
+                r"^bibkey:(textid\d+)\n(.*?)(?=\n\nbibkey:|\Z)", block, re.M | re.S
+            )
+        ]
         paragraphs, used = [], 0
         while used < self.write_chars:
             key, text = passages[len(paragraphs) % len(passages)]
@@ -121,8 +135,8 @@ class ShapePolicy:
         return "\n\n".join(paragraphs)
 
     def _extend_plan(self, prompt: str) -> str:
-        forced = re.search(r"The user asked to deepen (section-[\d.]+)", prompt)
-        choices = re.search(r"\(one of: ([^)]*)\)", prompt)
+        forced = re.search(r"The user asked for (section-[\d.]+) to be expanded", prompt)
+        choices = re.search(r"Positions that can be expanded: ([^\n]*)\.", prompt)
         positions = [p.strip() for p in choices.group(1).split(",")] if choices else []
         positions = [p for p in positions if p.startswith("section-")]
         if not forced and (self.extended >= self.extends or not positions):
