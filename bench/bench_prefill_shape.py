@@ -55,7 +55,7 @@ from desktop.core.events import ListSink, StepCompleted, StepFailed  # noqa: E40
 from desktop.core.state import RunConfig  # noqa: E402
 from desktop.knowledge.library import Library  # noqa: E402
 from desktop.llm.base import ChatRequest, ChatResult  # noqa: E402
-from desktop.llm.kv_checkpoints import common_prefix  # noqa: E402
+from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix  # noqa: E402
 from desktop.llm.llamacpp import LlamaCppBackend  # noqa: E402
 from desktop.llm.models import embedded_model_path  # noqa: E402
 from desktop.session import ResearchSession  # noqa: E402
@@ -195,7 +195,7 @@ class SimulatedPrefill:
         moved = sum(b.size for b in matcher.get_matching_blocks() if b.size >= SHIFT_BLOCK)
         self.shift_prefilled += len(tokens) - shared - moved
         self.live = list(tokens)
-        if request.purpose not in ("search", "init_plan"):  # KVCheckpoints.worth_saving
+        if KVCheckpoints.worth_saving(request.purpose):
             self.newest[request.purpose] = list(tokens)
         return ChatResult("", "stop", len(tokens), 1, len(tokens) - shared)
 

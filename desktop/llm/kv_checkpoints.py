@@ -32,10 +32,11 @@ MAX_ENTRIES = 4
 CAPACITY_BYTES = 768 * 1024**2
 MIN_FREE_BYTES = 1024**3  # never take a checkpoint that would leave less free memory than this
 MIN_GAIN_TOKENS = 48  # restoring costs a copy; below this gain the live cache is good enough
-# Calls whose state no later prompt comes back to: a search prompt is extended by the write that
-# follows it (whose checkpoint covers it), and init-plan's passages never recur. Saving costs a
-# copy of the KV cache (tens of ms for a small model once its cells are fragmented).
-NOT_WORTH_SAVING = frozenset({"search", "init_plan"})
+# Calls whose state no later prompt comes back to: init-plan's passages never recur. (Searches
+# are kept: in the trained layout each call kind opens with its own role text, so the next
+# search shares its long prefix only with the last search.) Saving costs a copy of the KV
+# cache (tens of ms for a small model once its cells are fragmented).
+NOT_WORTH_SAVING = frozenset({"init_plan"})
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
