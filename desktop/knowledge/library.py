@@ -276,6 +276,7 @@ class Library:
 
         If the model changed, a new vector collection is started (vectors of two models are
         never mixed) and the old one dropped; every document restarts from its first chunk.
+        With the same model, documents cut by an older chunker are cut and embedded again.
         Cancelling leaves the rest marked as interrupted: `reindex` again continues there.
         """
         with self._write_lock, self._writing():
@@ -331,18 +332,29 @@ class Library:
             db.execute("DELETE FROM meta WHERE key = 'retired_collection'")
 
     def _interrupted_jobs(self) -> builtins.list[IngestJob]:
-        """Return jobs for every document left 'indexing' that nobody else is working on."""
+        """Return jobs for every document left 'indexing' that nobody else is working on, and
+        for every document an older chunker cut (its chunks may be longer than the model reads).
+        """
         jobs: builtins.list[IngestJob] = []
         with self._catalog.transaction() as db:
             for document in self._catalog.documents().values():
-                if document.status != "indexing" or self._busy_elsewhere(document):
+                stale = document.status in ("indexed", "no-text") and (
+                    document.chunker != CHUNKER_VERSION
+                )
+                if not stale and document.status != "indexing":
+                    continue
+                if self._busy_elsewhere(document):
                     continue
                 resume = document.next_chunk if document.chunker == CHUNKER_VERSION else 0
+                if stale or resume == 0:
+                    self._catalog.doom(db, document.hash)
                 self._catalog.delete_chunks_from(db, document.hash, resume)
                 self._catalog.update_document(
-                    db, document.hash, worker=os.getpid(), chunker=CHUNKER_VERSION
-                )
+                    db, document.hash, status="indexing", error=None, next_chunk=resume,
+                    worker=os.getpid(), chunker=CHUNKER_VERSION,
+                )  # fmt: skip
                 jobs.append(IngestJob(document.hash, Path(document.path), resume, len(jobs) + 1))
+        self._purge()  # the old vectors of documents that restart from their first chunk
         return jobs
 
     def verify(self) -> builtins.list[str]:
