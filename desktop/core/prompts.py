@@ -315,18 +315,20 @@ def extend_plan_prompt(
         "4. New subsections must be relevant to the query and coherent with their section.",
         "5. " + _language_note(language),
     ]
+    # What changes from call to call (which positions are open, the user's request) comes after
+    # the report, so consecutive extend-plans share everything up to their first new section.
     allowed = ", ".join(positions) if positions else "none"
     if forced:
-        notes.append(f"6. The user asked for {positions[0]} to be expanded: expand it.")
+        which = f"The user asked for {positions[0]} to be expanded: expand it."
     else:
-        notes.append(f"6. Positions that can be expanded: {allowed}.")
+        which = f"Positions that can be expanded: {allowed}."
     full: Sequence[str] | None = None if abbreviation is None else ()
     report = render_outline(
         outline, language, full=full, abbreviation=abbreviation or Abbreviation()
     )
     actions = (
-        "** Available Actions **\n- extend-plan: add subsections to one section or "
-        "subsection (section-1 → section-1.1, section-1.2, section-1.3)."
+        "** Available Actions **\n- extend-plan: add subsections to one section or subsection "
+        f"(section-1 → section-1.1, section-1.2, section-1.3). {which}"
     )
     action_format = (
         '## Action Format:\n<action> {"name": "extend-plan", "position": "section-x.y.z", '
