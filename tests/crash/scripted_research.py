@@ -55,6 +55,17 @@ class HashEmbedder(Embedder):
     def dimension(self) -> int:
         return self.DIMENSION
 
+    @property
+    def max_tokens(self) -> int:
+        return 256
+
+    @property
+    def prefixes(self) -> tuple[str, str]:
+        return ("", "")
+
+    def count_tokens(self, text: str) -> int:
+        return len(re.findall(r"\w+|[^\w\s]", text)) + 2
+
     def load(self) -> object:
         return self
 
