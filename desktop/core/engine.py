@@ -76,6 +76,10 @@ class PromptTooLong(Exception):
     """Even the most abbreviated prompt does not fit the model's context."""
 
 
+class StorageError(Exception):
+    """The run's journal could not be written (a full disk, a read-only folder): one line."""
+
+
 class Journal(Protocol):
     """What the engine needs from the run journal (desktop.store.journal.RunJournal)."""
 
@@ -183,6 +187,9 @@ class Engine:
         except Cancelled:
             self._set_status("stopped")
             self.sink.emit(RunStopped(self.state.step, "stopped by user"))
+        except StorageError as exc:
+            self._set_status_quietly("failed", str(exc))
+            self.sink.emit(RunFailed(self.state.step, str(exc)))
         except (BackendError, PromptTooLong) as exc:
             self._set_status("failed", str(exc))
             self.sink.emit(RunFailed(self.state.step, str(exc)))
@@ -606,6 +613,13 @@ class Engine:
         if self.journal is not None:
             self.journal.commit(state, kind, detail)
         self.state = state
+
+    def _set_status_quietly(self, status: str, error: str | None = None) -> None:
+        """Record a status when the journal itself may be what failed."""
+        try:
+            self._set_status(status, error)
+        except StorageError:
+            self.status = status
 
     def _set_status(self, status: str, error: str | None = None) -> None:
         self.status = status

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from desktop import crashpoints
 from desktop.core.commands import Command, command_to_dict
+from desktop.core.engine import StorageError
 from desktop.core.state import (
     RunConfig,
     RunState,
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 LIVE_STATUSES = ("running", "paused")
 
 
-class JournalError(Exception):
+class JournalError(StorageError):
     """A run journal is missing, unreadable or cannot be written; the message is one line."""
 
 
