@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from desktop.core.cancel import CancelToken
-from desktop.llm import kv_reuse
+from desktop.llm import kv_reuse, lookup_decoding
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
 from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
 
@@ -169,6 +169,55 @@ def _gb(n: int) -> str:
     return f"{gb:.1f} GB" if gb >= 1 else f"{gb:.2f} GB"
 
 
+@contextlib.contextmanager
+def _without_extra_buffers_if_asked():
+    """With DRAFTWELL_LLAMA_EXTRA_BUFFERS=0, load without llama.cpp's extra CPU buffer types
+    (weight repacking, AMX). Some VMs report AMX that then faults inside ggml's AMX matmul on
+    the first prompt batch; this is the way around it short of rebuilding llama.cpp."""
+    if os.environ.get("DRAFTWELL_LLAMA_EXTRA_BUFFERS", "1") != "0":
+        yield
+        return
+    import llama_cpp.llama as llama_module
+
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def params():
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    llama_module.llama_cpp.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
+def _lookup_purposes(choice: bool | frozenset[str]) -> frozenset[str]:
+    """The call purposes that draft by prompt lookup: True means the measured defaults."""
+    if choice is True:
+        return lookup_decoding.DEFAULT_PURPOSES
+    return frozenset(choice or ())
+
+
+class _StreamTiming:
+    """Forwards text deltas and measures the first one and the time spent outside the model."""
+
+    def __init__(self, started: float, on_delta: DeltaCallback | None) -> None:
+        self.started = started
+        self.on_delta = on_delta
+        self.first = 0.0
+        self.outside = 0.0
+
+    def delta(self, text: str) -> None:
+        mark = time.perf_counter()
+        if not self.first:
+            self.first = mark - self.started
+        if self.on_delta is not None:
+            self.on_delta(text)
+        self.outside += time.perf_counter() - mark
+
+
 @lru_cache(maxsize=32)
 def _compiled_grammar(text: str):
     from llama_cpp import LlamaGrammar
@@ -190,6 +239,7 @@ class LlamaCppBackend:
         kv_cache_type: str | None = None,
         kv_checkpoints: bool = True,
         reuse_moved_text: bool = False,
+        prompt_lookup: bool | frozenset[str] = True,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
@@ -209,7 +259,7 @@ class LlamaCppBackend:
         threads = n_threads or physical_cores()
         setup = kv_reuse.two_sequence_context() if reuse_moved_text else contextlib.nullcontext()
         try:
-            with setup:
+            with setup, _without_extra_buffers_if_asked():
                 self._llm = Llama(
                     model_path=str(self.model_path),
                     n_ctx=n_ctx,
@@ -232,6 +282,7 @@ class LlamaCppBackend:
                 "%s cannot move KV cells; only exact prefixes are reused", self.model_path.name
             )
         self._scratch = kv_reuse.ScratchDecoder(self._llm) if self.moves_text else None
+        self.lookup_purposes = _lookup_purposes(prompt_lookup)
         log.info(
             "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
             self.model_path.name,
@@ -308,54 +359,42 @@ class LlamaCppBackend:
         if not self._prefill(tokens, reused, cancel):
             seconds = time.perf_counter() - started
             return ChatResult("", "cancelled", len(tokens), 0, 0, seconds, 0.0, seconds)
-        outside = 0.0
-        first = 0.0
-        pieces: list[str] = []
-        finish = "stop"
-        completion_tokens = 0
-        stream = self._llm.create_completion(
+        timing = _StreamTiming(started, on_delta)
+        completion = lookup_decoding.complete(
+            self._llm,
             tokens,
             max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            repeat_penalty=request.repeat_penalty,
-            seed=request.seed,
+            sampling=lookup_decoding.Sampling(
+                temperature=request.temperature,
+                top_p=request.top_p,
+                repeat_penalty=request.repeat_penalty,
+                seed=request.seed,
+            ),
             stop=list(request.stop) + stops,
             grammar=grammar,
-            stream=True,
+            drafter=self._drafter(request.purpose),
+            on_text=timing.delta,
+            is_cancelled=lambda: cancel is not None and cancel.is_set,
         )
-        try:
-            for chunk in stream:
-                mark = time.perf_counter()
-                choice = chunk["choices"][0]
-                text = choice.get("text") or ""
-                completion_tokens += 1
-                if text:
-                    if not pieces:
-                        first = mark - started
-                    pieces.append(text)
-                    if on_delta is not None:
-                        on_delta(text)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                if cancel is not None and cancel.is_set:
-                    finish = "cancelled"
-                    break
-                outside += time.perf_counter() - mark
-        finally:
-            stream.close()
         seconds = time.perf_counter() - started
         self._checkpoint(request.purpose)
+        stats = completion.stats
         return ChatResult(
-            text="".join(pieces),
-            finish_reason=finish,
+            text=completion.text,
+            finish_reason=completion.finish_reason,
             prompt_tokens=len(tokens),
-            completion_tokens=completion_tokens,
+            completion_tokens=len(completion.tokens),
             prefilled_tokens=len(tokens) - reused + gaps,
             seconds=seconds,
-            first_token_seconds=first,
-            model_seconds=seconds - outside,
+            first_token_seconds=timing.first,
+            model_seconds=seconds - timing.outside,
+            drafted_tokens=stats.drafted,
+            accepted_tokens=stats.accepted,
         )
+
+    def _drafter(self, purpose: str) -> lookup_decoding.NgramDrafter | None:
+        """A prompt-lookup drafter for calls of this purpose, or None (plain decoding)."""
+        return lookup_decoding.NgramDrafter() if purpose in self.lookup_purposes else None
 
     def _prefill(self, tokens: list[int], reused: int, cancel: CancelToken | None) -> bool:
         """Evaluate the prompt after the cached prefix in slices; False if cancelled.
