@@ -5,9 +5,10 @@ The work left is counted in model calls. Sections without text each need a searc
 sections a plan will have are not known yet (the plan's bounds give the range). After the last
 section, the policy may extend the outline up to `max_extend` times, each an extend-plan call
 adding a few subsections (each again a search and a write), and ends with a nop. How many
-extensions come is the big unknown: the range runs from "the next extend-plan ends the run"
-to "every remaining extension is used", and the point estimate assumes each extend-plan
-extends with the rate seen in this run (a prior of 0.8 before any). Failed steps are retried,
+extensions come is the big unknown, and the run so far says little about it (every extend-plan
+before the last one extended): the range runs from "the next extend-plan ends the run" to
+"every remaining extension is used", and the point estimate takes the middle, half of the
+remaining extensions (the stop equally likely anywhere in what is left). Failed steps are retried,
 so the calls are scaled by the run's failure rate, and never exceed the step budget.
 
 Each call type's seconds are the mean of its recent steps in this run (which include the
@@ -28,7 +29,6 @@ from desktop.core.state import RunConfig
 from desktop.core.usage import format_duration
 
 RECENT = 8  # steps per call type that set its price
-EXTEND_PRIOR = (4.0, 1.0)  # pseudo-counts: extend-plans that extended, that ended the run
 SPREAD = 0.15  # the range's extra margin for the spread between calls of one type
 MAX_FAILURE_RATE = 0.5
 
@@ -176,12 +176,9 @@ class TimeEstimator:
             return _Work(), _Work(), _Work()
         per = self._subsections_per_extension()
         one = _Work(extend_plan=1.0, search=per, write=per)
-        yes, no = EXTEND_PRIOR
-        rate = (self.extended + yes) / (self.extended + self.ended + yes + no)
-        expected = sum(rate**i for i in range(1, left + 1))
-        ending = 1.0 - rate**left  # the extend-plan that ends the run, unless the budget does
-        nop = _Work(extend_plan=1.0)
-        return nop, _Work().plus(one, expected).plus(nop, ending), _Work().plus(one, left)
+        expected = left / 2
+        nop = _Work(extend_plan=1.0)  # the extend-plan that ends the run, unless the budget does
+        return nop, _Work().plus(one, expected).plus(nop), _Work().plus(one, left)
 
     def _subsections_per_extension(self) -> float:
         if self.subsections:

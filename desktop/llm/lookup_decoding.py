@@ -73,6 +73,7 @@ class NgramDrafter:
         self.history: list[int] = []
         self._after: dict[tuple[int, ...], int] = {}
         self._follower: dict[int, int] = {}  # token -> position after its latest occurrence
+        self.length = tokens  # the current draft length, adapted to what gets accepted
 
     def start(self, history: Sequence[int]) -> None:
         """Index the prompt (the history so far)."""
@@ -113,9 +114,19 @@ class NgramDrafter:
         for n in range(min(self.max_ngram, size), self.min_ngram - 1, -1):
             start = self._after.get(tuple(history[size - n :]))
             if start is not None:
-                return history[start : start + min(limit, self.tokens)]
+                return history[start : start + min(limit, self.length)]
         start = self._follower.get(history[-1]) if history else None
         return [history[start]] if start is not None else history[-1:]
+
+    def feedback(self, drafted: int, accepted: int) -> None:
+        """Adapt the draft length: halve it after a draft that was refused outright, grow it
+        after one accepted whole. (Any length gives the same output; this only saves work.)"""
+        if drafted <= 1:
+            return
+        if accepted == 0:
+            self.length = max(2, self.length // 2)
+        elif accepted == drafted:
+            self.length = min(self.tokens, self.length * 2)
 
 
 @dataclass(slots=True)
@@ -232,9 +243,11 @@ def complete(
         while True:
             room = min(max_tokens - len(result.tokens), n_ctx - llm.n_tokens - 1) - 1
             drafts = drafter.draft(room) if drafter is not None else []
+            accepted = result.stats.accepted
             token, finish = _verify(llm, sampler, pending, drafts, result, stream, max_tokens)
             if drafter is not None:
                 drafter.extend(result.tokens[len(drafter.history) - len(prompt) :])
+                drafter.feedback(len(drafts), result.stats.accepted - accepted)
             if finish is None and is_cancelled():
                 finish = "cancelled"
             if finish is not None:

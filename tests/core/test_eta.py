@@ -63,14 +63,12 @@ def test_extensions_set_the_range_from_none_to_all_of_the_budget():
     assert e.low < e.seconds < e.high
 
 
-def test_an_extend_plan_that_ended_lowers_the_expected_extensions():
-    config = RunConfig(max_extend=6)
-    keen, reluctant = measured(config), measured(config)
-    for est, outcome in ((keen, "search"), (reluctant, "done")):
-        for _ in range(3):
-            est.observe("extend_plan", metrics(6.0), next_phase=outcome, subsections=3)
-    state = (outline(3, 0), "extend_plan", 10, 0)
-    assert reluctant.estimate(*state).seconds < keen.estimate(*state).seconds
+def test_the_point_estimate_expects_half_of_the_remaining_extensions():
+    est = measured(RunConfig(max_extend=5))
+    est.observe("extend_plan", metrics(6.0), next_phase="search", subsections=3)
+    e = est.estimate(outline(3, 0), "extend_plan", 11, 2)  # 3 extensions left
+    one_extension = 6.0 + 3 * (2 + 10)
+    assert e.seconds == pytest.approx(1.5 * one_extension + 6.0)  # 1.5 of them, then the nop
 
 
 def test_the_step_budget_caps_the_estimate():
