@@ -102,7 +102,7 @@ class CallUsage:
                 else ""
             )
             out.append(
-                f"{phase}: {t.calls} calls, prompt {t.prompt_tokens} tok "
+                f"{phase}: {t.calls} call{'s' if t.calls != 1 else ''}, prompt {t.prompt_tokens} tok "
                 f"({t.prefilled_tokens} prefilled), {t.completion_tokens} generated, "
                 f"{format_duration(t.seconds)}{rate}{drafted}"
             )
