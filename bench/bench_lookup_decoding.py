@@ -171,8 +171,14 @@ def main() -> int:
         # One thread: llama.cpp's threads spin while they wait, so on a loaded machine a
         # second one makes every token slower (see tests/llm/conftest.py).
         p.add_argument("--threads", type=int, default=1)
-    sub.add_parser("eta")
-    for p in (rec, rep, sub.choices["eta"]):
+    eta_part = sub.add_parser("eta")
+    eta_part.add_argument(
+        "--shaped-extends",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[8],
+        help="extensions the scripted run makes before its nop (comma-separated runs)",
+    )
+    for p in (rec, rep, eta_part):
         p.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args()
     return {"record": record, "replay": replay, "eta": eta}[args.part](args)
@@ -375,25 +381,27 @@ def eta(args) -> int:
         )
     else:
         print(f"no recorded run in {out} (run `record` first); the scripted run only")
-    cached = out / "shaped-timeline.pickle"  # the scripted run's events do not change
-    if cached.exists():
-        shaped = pickle.loads(cached.read_bytes())
-    else:
-        shaped = shaped_timeline()
-        out.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps(shaped))
-    made = replay_estimates(shaped["config"], shaped["events"])
-    eta_errors(
-        f"scripted 8B-shaped run ({LAPTOP_8B['prefill']:.0f} tok/s prefill, "
-        f"{LAPTOP_8B['generate']:.0f} tok/s generation)",
-        made,
-        0.0,
-        shaped["finished"],
-    )
+    for extends in args.shaped_extends:
+        cached = out / f"shaped-timeline-{extends}.pickle"  # the scripted run does not change
+        if cached.exists():
+            shaped = pickle.loads(cached.read_bytes())
+        else:
+            shaped = shaped_timeline(extends)
+            out.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(pickle.dumps(shaped))
+        made = replay_estimates(shaped["config"], shaped["events"])
+        eta_errors(
+            f"scripted 8B-shaped run, {extends} extensions of 12 "
+            f"({LAPTOP_8B['prefill']:.0f} tok/s prefill, "
+            f"{LAPTOP_8B['generate']:.0f} tok/s generation)",
+            made,
+            0.0,
+            shaped["finished"],
+        )
     return 0
 
 
-def shaped_timeline() -> dict:
+def shaped_timeline(extends: int) -> dict:
     """bench_prefill_shape's 8B-shaped run (its cache rules on real tokens, --simulate) with
     each step's seconds from the LAPTOP_8B speeds: prefilled/prefill + generated/generate
     (+ retrieval for a search)."""
@@ -408,7 +416,7 @@ def shaped_timeline() -> dict:
     library = Library(data)
     library.add([ROOT / "resources" / "samples"])
     backend = LlamaCppBackend(embedded_model_path(), n_ctx=32768, n_threads=1, kv_checkpoints=False)
-    shaped = shape.ShapeBackend(shape.SimulatedPrefill(backend), shape.ShapePolicy(8, 450, 0))
+    shaped = shape.ShapeBackend(shape.SimulatedPrefill(backend), shape.ShapePolicy(extends, 450, 0))
     sink = ListSink()
     config = RunConfig(max_step=140, max_extend=12)
     session = ResearchSession.start(

@@ -12,7 +12,9 @@ remaining extensions (the stop equally likely anywhere in what is left). Failed 
 so the calls are scaled by the run's failure rate, and never exceed the step budget.
 
 Each call type's seconds are the mean of its recent steps in this run (which include the
-retrieval of a search). A call type not seen yet is priced from the run's prefill and
+retrieval of a search). An extend-plan reads the whole report, so the coming ones are priced
+for the report as it will have grown (half of it evaluated again, on average) when that is
+more than their mean so far. A call type not seen yet is priced from the run's prefill and
 generation speeds: its expected prompt tokens to prefill at the measured prefill rate plus half
 its answer budget at the measured generation rate. The range widens each bound by 15 % for the
 spread between calls. Qt-free and clock-free: the caller says when.
@@ -99,6 +101,7 @@ class TimeEstimator:
     prefill_seconds: float = 0.0
     gen_tokens: int = 0
     gen_seconds: float = 0.0
+    report_tokens: int = 0  # tokens written into sections so far
 
     def observe(
         self,
@@ -112,6 +115,8 @@ class TimeEstimator:
         """One finished step: its call type, figures, and for an extend-plan what it did."""
         self.calls += 1
         self.failures += int(failed)
+        if phase == "write" and not failed and metrics is not None:
+            self.report_tokens += metrics.completion_tokens
         if phase == "extend_plan" and not failed:
             if next_phase == "done":
                 self.ended += 1
@@ -152,7 +157,11 @@ class TimeEstimator:
         high = base_high.plus(ext[2])
         budget = max(0, self.config.max_step - step)
         retry = 1.0 / (1.0 - min(MAX_FAILURE_RATE, self.failures / max(1, self.calls)))
-        seconds = [self._priced(w, budget, retry) for w in (low, mid, high)]
+        pending = base_mid.write
+        seconds = [
+            self._priced(w, budget, retry) + self._growth(w.extend_plan, pending) * retry
+            for w in (low, mid, high)
+        ]
         calls = min(mid.calls * retry, budget)
         return Estimate(seconds[1], seconds[0] * (1 - SPREAD), seconds[2] * (1 + SPREAD), calls)
 
@@ -179,6 +188,31 @@ class TimeEstimator:
         expected = left / 2
         nop = _Work(extend_plan=1.0)  # the extend-plan that ends the run, unless the budget does
         return nop, _Work().plus(one, expected).plus(nop), _Work().plus(one, left)
+
+    def _growth(self, extend_plans: float, pending: float) -> float:
+        """Seconds the coming extend-plans cost beyond their measured mean: each reads the
+        whole report, which grows by every section written before it, and what follows the
+        section that changed since the last one (half the report, on average) is evaluated
+        again."""
+        if extend_plans <= 0 or not self.prefill_seconds:
+            return 0.0
+        writes = self.recent.get("write")
+        write_tokens = (
+            sum(s.completion for s in writes) / len(writes)
+            if writes
+            else self.config.max_tokens_write / 2
+        )
+        mean = self._seconds_per_call("extend_plan")
+        answer = self._answer_budget("extend_plan") / 2 / self._gen_rate()
+        report = self.report_tokens + pending * write_tokens
+        per = self._subsections_per_extension()
+        extra, i = 0.0, 0
+        while i < extend_plans:
+            cost = 0.5 * report / self._prefill_rate() + answer
+            extra += min(1.0, extend_plans - i) * max(0.0, cost - mean)
+            report += per * write_tokens
+            i += 1
+        return extra
 
     def _subsections_per_extension(self) -> float:
         if self.subsections:

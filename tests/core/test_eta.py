@@ -30,10 +30,10 @@ def outline(written: int, pending: int) -> Outline:
     return o
 
 
-def measured(config: RunConfig, search_s=2.0, write_s=10.0) -> TimeEstimator:
+def measured(config: RunConfig, search_s=2.0, write_s=10.0, first=None) -> TimeEstimator:
     est = TimeEstimator(config)
-    est.observe("search", metrics(search_s))
-    est.observe("write", metrics(write_s))
+    est.observe("search", metrics(search_s, first=first))
+    est.observe("write", metrics(write_s, first=first))
     return est
 
 
@@ -54,8 +54,8 @@ def test_pending_sections_cost_a_search_and_a_write_each():
 
 def test_extensions_set_the_range_from_none_to_all_of_the_budget():
     config = RunConfig(max_extend=4, max_subsections=5)  # prior: 3 subsections per extension
-    est = measured(config)
-    est.observe("extend_plan", metrics(6.0), next_phase="search", subsections=2)
+    est = measured(config, first=0.0)  # no prefill speed: extend-plans cost what they cost
+    est.observe("extend_plan", metrics(6.0, first=0.0), next_phase="search", subsections=2)
     e = est.estimate(outline(3, 0), "extend_plan", 10, 1)
     one_extension = 6 + 2 * (2 + 10)
     assert e.low == pytest.approx(6 * 0.85)  # the next extend-plan ends the run
@@ -64,11 +64,26 @@ def test_extensions_set_the_range_from_none_to_all_of_the_budget():
 
 
 def test_the_point_estimate_expects_half_of_the_remaining_extensions():
-    est = measured(RunConfig(max_extend=5))
-    est.observe("extend_plan", metrics(6.0), next_phase="search", subsections=3)
+    est = measured(RunConfig(max_extend=5), first=0.0)
+    est.observe("extend_plan", metrics(6.0, first=0.0), next_phase="search", subsections=3)
     e = est.estimate(outline(3, 0), "extend_plan", 11, 2)  # 3 extensions left
     one_extension = 6.0 + 3 * (2 + 10)
     assert e.seconds == pytest.approx(1.5 * one_extension + 6.0)  # 1.5 of them, then the nop
+
+
+def test_coming_extend_plans_are_priced_for_the_report_they_will_read():
+    config = RunConfig(max_extend=4, max_tokens_extend=200)
+    est = TimeEstimator(config)
+    # prefill 100 tok/s, generation 10 tok/s; each write adds 500 tokens to the report
+    for _ in range(6):
+        est.observe("write", metrics(51.0, prefilled=100, completion=500, first=1.0))
+    est.observe("extend_plan", metrics(11.0, prefilled=100, completion=100, first=1.0))
+    e = est.estimate(outline(6, 0), "extend_plan", 12, 3)  # one extension left, no sections
+    report = 6 * 500
+    nop_low = 0.5 * report / 100 + 100 / 10  # half the report again, half the answer budget
+    assert e.low == pytest.approx(nop_low * 0.85)
+    grown = 0.5 * (report + 3 * 500) / 100 + 100 / 10  # after one more extension's writes
+    assert e.seconds > e.low / 0.85 + grown * 0.5  # half an extension, then the nop
 
 
 def test_the_step_budget_caps_the_estimate():
