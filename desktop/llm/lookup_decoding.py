@@ -46,9 +46,11 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-# Calls where drafting is on unless settings say otherwise: decided from
-# bench/bench_lookup_decoding.py (see DEFAULT_PURPOSES' comment there and the README).
-DEFAULT_PURPOSES = frozenset({"write", "search", "init_plan", "extend_plan"})
+# Calls where drafting is on unless settings say otherwise, from bench/bench_lookup_decoding.py
+# on a real run's prompts: writes copy names, terms and figures from their passages and most of
+# their drafts are accepted; searches and plans are short keyword/JSON answers whose drafts
+# mostly fail, and there every verified draft costs more than it saves.
+DEFAULT_PURPOSES = frozenset({"write"})
 MAX_NGRAM = 4  # longest suffix looked up
 MIN_NGRAM = 2  # a single token matches too much to be worth a verification
 DRAFT_TOKENS = 8  # tokens proposed per lookup
@@ -63,7 +65,12 @@ class NgramDrafter:
     """
 
     def __init__(
-        self, max_ngram: int = MAX_NGRAM, min_ngram: int = MIN_NGRAM, tokens: int = DRAFT_TOKENS
+        self,
+        max_ngram: int = MAX_NGRAM,
+        min_ngram: int = MIN_NGRAM,
+        tokens: int = DRAFT_TOKENS,
+        *,
+        guess: bool = True,
     ) -> None:
         if not 1 <= min_ngram <= max_ngram:
             raise ValueError("need 1 <= min_ngram <= max_ngram")
@@ -74,6 +81,7 @@ class NgramDrafter:
         self._after: dict[tuple[int, ...], int] = {}
         self._follower: dict[int, int] = {}  # token -> position after its latest occurrence
         self.length = tokens  # the current draft length, adapted to what gets accepted
+        self.guess = guess  # without a match, propose one guess (see `draft`)
 
     def start(self, history: Sequence[int]) -> None:
         """Index the prompt (the history so far)."""
@@ -115,6 +123,8 @@ class NgramDrafter:
             start = self._after.get(tuple(history[size - n :]))
             if start is not None:
                 return history[start : start + min(limit, self.length)]
+        if not self.guess:
+            return []
         start = self._follower.get(history[-1]) if history else None
         return [history[start]] if start is not None else history[-1:]
 

@@ -51,6 +51,20 @@ def test_drafter_guesses_one_token_when_nothing_matches_and_indexes_new_tokens()
     drafter.extend([6])
     assert drafter.draft(4) == [7, 5, 6]  # [5, 6] matched; the draft runs into new tokens
     assert drafter.draft(0) == []
+    matches_only = ld.NgramDrafter(max_ngram=3, min_ngram=2, tokens=4, guess=False)
+    matches_only.start([5, 6, 7, 5])
+    assert matches_only.draft(4) == []
+
+
+def test_draft_length_halves_after_refused_drafts_and_grows_back():
+    drafter = ld.NgramDrafter(tokens=8)
+    drafter.feedback(8, 0)
+    drafter.feedback(4, 0)
+    assert drafter.length == 2
+    drafter.feedback(2, 2)
+    assert drafter.length == 4
+    drafter.feedback(1, 0)  # a one-token guess says nothing about the length
+    assert drafter.length == 4
 
 
 # ---- with the embedded model ------------------------------------------------------------------
