@@ -153,7 +153,7 @@ def test_greedy_output_is_identical_with_any_drafter_under_the_write_grammar(lla
     }
     texts = {name: r.text for name, r in results.items()}
     assert len(set(texts.values())) == 1, texts
-    assert "\\cite{textid" in texts["lookup"]
+    assert texts["lookup"].startswith("<thought>")  # the grammar held
     assert results["lookup"].stats.accepted > 0
 
 
