@@ -167,6 +167,7 @@ def main() -> int:
     rep.add_argument("--limit", type=int, default=0, help="at most N calls per call type")
     rep.add_argument("--max-tokens", type=int, default=0, help="cap each call's answer")
     rep.add_argument("--sampled", action="store_true", help="also at the run's temperature")
+    rep.add_argument("--types", type=lambda t: t.split(","), default=[], help="e.g. write,search")
     for p in (rec, rep):
         # One thread: llama.cpp's threads spin while they wait, so on a loaded machine a
         # second one makes every token slower (see tests/llm/conftest.py).
@@ -193,6 +194,8 @@ def replay(args) -> int:
     per_type: dict[str, int] = {}
     chosen = []
     for request, _ in rows:
+        if args.types and request.purpose not in args.types:
+            continue
         if args.limit and per_type.get(request.purpose, 0) >= args.limit:
             continue
         per_type[request.purpose] = per_type.get(request.purpose, 0) + 1
