@@ -239,7 +239,7 @@ class LlamaCppBackend:
         kv_cache_type: str | None = None,
         kv_checkpoints: bool = True,
         reuse_moved_text: bool = False,
-        prompt_lookup: bool | frozenset[str] = True,
+        prompt_lookup: bool | frozenset[str] = False,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
