@@ -29,7 +29,9 @@ from desktop.core.events import (
     StepCompleted,
     StepFailed,
     StepStarted,
+    TimeEstimated,
 )
+from desktop.core.usage import CallUsage, format_duration
 
 if TYPE_CHECKING:
     from desktop.knowledge.web import WebPlan
@@ -46,17 +48,46 @@ class CliError(Exception):
 
 
 class ProgressPrinter:
-    """An EventSink that writes one line per step to stderr."""
+    """An EventSink that writes one line per step to stderr, ending in the time to finish;
+    when the run finishes, how long it took and where the time went per call type."""
 
     def __init__(self, stream=sys.stderr, max_step: int = 0) -> None:
         self.stream = stream
         self.max_step = max_step
         self.cursor = ""
+        self.usage = CallUsage()
+        self._step_line: str | None = None  # printed with the estimate that follows it
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, TimeEstimated) and self._step_line is not None:
+            left = f"~{format_duration(event.seconds)} left"
+            span = f"{format_duration(event.low)}–{format_duration(event.high)}"
+            self._print(f"{self._step_line}  {left} ({span})")
+            self._step_line = None
+            return
+        self._flush()
+        match event:
+            case StepCompleted(_, phase, _, m):
+                self.usage.add(phase, m)
+            case StepFailed(_, phase, _, m):
+                self.usage.add(phase, m, failed=True)
         line = self._line(event)
+        if isinstance(event, StepCompleted | StepFailed):
+            self._step_line = line
+            return
         if line:
-            print(line, file=self.stream, flush=True)
+            self._print(line)
+        if isinstance(event, RunFinished):
+            for usage_line in self.usage.lines():
+                self._print(f"  {usage_line}")
+
+    def _flush(self) -> None:
+        if self._step_line is not None:
+            self._print(self._step_line)
+            self._step_line = None
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
 
     def _line(self, event: Event) -> str | None:
         match event:
@@ -77,8 +108,9 @@ class ProgressPrinter:
                 return f"  edit {type(command).__name__}: {message}"
             case CommandRejected(command, reason):
                 return f"  edit {type(command).__name__} rejected: {reason}"
-            case RunFinished(step, reason, _):
-                return f"finished after {step} steps ({reason})"
+            case RunFinished(step, reason, _, seconds):
+                took = f" in {format_duration(seconds)}" if seconds else ""
+                return f"finished after {step} steps ({reason}){took}"
             case RunStopped(step, reason):
                 return f"stopped at step {step}: {reason}"
             case RunFailed(step, error):
@@ -436,7 +468,7 @@ def cmd_runs(args) -> int:
 
     runs = list_runs(_data_dir(args))
     if args.json:
-        _emit_json([r.to_json() for r in runs])
+        _emit_json([{**r.to_json(), "calls": _call_usage(r.path)} for r in runs])
         return 0
     if not runs:
         print("no runs yet", file=sys.stderr)
@@ -501,6 +533,20 @@ def cmd_check(args) -> int:
             print(f"{'':<6} {'':<12} {'':<28} ↳ {'; '.join(c.reasons)}")
     print(_support(report)["label"])
     return 0
+
+
+def _call_usage(path: Path) -> dict:
+    """Per call type: calls, prompt/prefilled/generated tokens, seconds (desktop.core.usage)."""
+    from desktop.store.journal import JournalError, RunJournal
+
+    try:
+        journal = RunJournal(path)
+    except JournalError:
+        return {}
+    try:
+        return CallUsage.from_snapshots(journal.snapshots()).to_json()
+    finally:
+        journal.close()
 
 
 def cmd_export(args) -> int:

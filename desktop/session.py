@@ -104,6 +104,7 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
         flash_attn=settings.flash_attn,
         kv_cache_type=settings.kv_cache_type,
         reuse_moved_text=settings.reuse_moved_text,
+        prompt_lookup=settings.prompt_lookup,
     )
 
 

@@ -44,6 +44,7 @@ class Settings:
     flash_attn: bool = False  # llama.cpp flash attention (less memory, often faster on GPU)
     kv_cache_type: str | None = None  # None (f16), "f16", "q8_0" or "q4_0" for the K and V cache
     reuse_moved_text: bool = False  # move unchanged KV blocks (faster, approximate; kv_reuse)
+    prompt_lookup: bool = False  # speculative decoding of writes (llm.lookup_decoding)
     max_step: int = 140
     max_extend: int = 8
     max_tokens: int = 2048  # new tokens per write/plan for a real model (tiny models: less)

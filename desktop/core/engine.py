@@ -40,6 +40,7 @@ from desktop.core.commands import (
     apply_command,
     normalize_phase,
 )
+from desktop.core.eta import TimeEstimator
 from desktop.core.events import (
     CitationsDropped,
     CommandApplied,
@@ -59,11 +60,13 @@ from desktop.core.events import (
     StepFailed,
     StepMetrics,
     StepStarted,
+    TimeEstimated,
     TokensStreamed,
 )
 from desktop.core.evidence import Retriever, retrieve_merged
 from desktop.core.outline import Outline
 from desktop.core.state import RunConfig, RunState
+from desktop.core.usage import metrics_detail
 from desktop.llm.base import BackendError, ChatBackend, ChatRequest, ChatResult
 
 log = logging.getLogger(__name__)
@@ -140,6 +143,8 @@ class Engine:
         self._resume_event.set()
         self.status = "created"
         self.verifier = self._verifier(verifier)
+        self.estimator = TimeEstimator(config)
+        self._started = time.perf_counter()
 
     def _verifier(self, given: verify.SectionVerifier | None) -> verify.SectionVerifier | None:
         """The citation check (words and numbers by default); the model judge when configured."""
@@ -170,6 +175,7 @@ class Engine:
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> RunState:
         """Step until done, stopped or failed; returns the last committed state."""
+        self._started = time.perf_counter()
         self.sink.emit(
             RunStarted(
                 self.run_id, self.state.question, self.state.language, resumed=self.state.step > 0
@@ -211,7 +217,12 @@ class Engine:
             return False
         self._set_status("finished")
         self.sink.emit(
-            RunFinished(self.state.step, self.state.stop_reason or "", self.state.outline)
+            RunFinished(
+                self.state.step,
+                self.state.stop_reason or "",
+                self.state.outline,
+                time.perf_counter() - self._started,
+            )
         )
         return True
 
@@ -270,12 +281,23 @@ class Engine:
         next_state = next_state.evolve(step=self.state.step + 1)
         if isinstance(action, Write):
             next_state, detail = self._check_written(next_state, detail)
-        self._commit(next_state, "step", {"phase": phase, **detail})
-        self.sink.emit(
-            StepCompleted(
-                next_state.step, phase, next_state.phase, self._metrics(result, started, cached)
-            )
+        metrics = self._metrics(result, started, cached)
+        self._commit(next_state, "step", {"phase": phase, **detail, **_figures(metrics)})
+        self.sink.emit(StepCompleted(next_state.step, phase, next_state.phase, metrics))
+        self.estimator.observe(
+            phase, metrics, next_phase=next_state.phase, subsections=detail.get("subsections")
         )
+        self._emit_estimate()
+
+    def _emit_estimate(self) -> None:
+        """The time to finish from here (desktop.core.eta), after every step."""
+        s = self.state
+        estimate = self.estimator.estimate(s.outline, s.phase, s.step, s.extend_count)
+        if estimate is not None and not s.done:
+            elapsed = time.perf_counter() - self._started
+            self.sink.emit(
+                TimeEstimated(s.step, estimate.seconds, estimate.low, estimate.high, elapsed)
+            )
 
     def _skip_extension(self) -> bool:
         """End the run without a call when no extension is possible or the budget is spent."""
@@ -605,8 +627,10 @@ class Engine:
         if phase == "extend_plan":
             state = state.evolve(extend_count=s.extend_count + 1)
         log.info("step %d (%s) failed: %s", state.step, phase, reason)
-        self._commit(state, "failed", {"phase": phase, "reason": reason})
+        self._commit(state, "failed", {"phase": phase, "reason": reason, **_figures(metrics)})
         self.sink.emit(StepFailed(state.step, phase, reason, metrics))
+        self.estimator.observe(phase, metrics, failed=True)
+        self._emit_estimate()
 
     # ---- bookkeeping -----------------------------------------------------------------------------
     def _commit(self, state: RunState, kind: str, detail: dict) -> None:
@@ -636,4 +660,11 @@ class Engine:
             tokens_per_second=result.tokens_per_second,
             model_seconds=result.model_seconds,
             cached=cached,
+            drafted_tokens=result.drafted_tokens,
+            accepted_tokens=result.accepted_tokens,
         )
+
+
+def _figures(metrics: StepMetrics) -> dict:
+    """A step's figures for its journal detail (desktop.core.usage reads them back)."""
+    return {"metrics": metrics_detail(metrics)}

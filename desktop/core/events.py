@@ -86,6 +86,8 @@ class StepMetrics:
     tokens_per_second: float
     model_seconds: float
     cached: bool  # answered from the run's LLM cache (resume)
+    drafted_tokens: int = 0  # prompt-lookup speculation: tokens proposed and verified
+    accepted_tokens: int = 0  # of those, kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,17 @@ class StepFailed:
     phase: str
     reason: str
     metrics: StepMetrics | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeEstimated:
+    """The time to finish after a step (desktop.core.eta): seconds left and their range."""
+
+    step: int
+    seconds: float
+    low: float
+    high: float
+    elapsed: float  # seconds since this session's run started
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +146,7 @@ class RunFinished:
     step: int
     stop_reason: str
     outline: Outline | None
+    seconds: float = 0.0  # how long this session's run took
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,7 @@ Event = (
     | SectionChecked
     | StepCompleted
     | StepFailed
+    | TimeEstimated
     | CommandApplied
     | CommandRejected
     | RunPaused

@@ -29,6 +29,7 @@ from desktop.core.events import (
     StepFailed,
     StepStarted,
 )
+from desktop.core.usage import CallUsage, format_duration
 from desktop.gui.edits import verb
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,9 @@ def describe(event: Event) -> tuple[str, str, str, str, str, str] | None:
             return str(step), "run", "Paused", "", "", "info"
         case RunStopped(step, reason):
             return str(step), "run", f"Stopped ({reason})", "", "", "info"
-        case RunFinished(step, reason, _):
-            return str(step), "run", f"Finished ({reason or 'done'})", "", "", "ok"
+        case RunFinished(step, reason, _, seconds):
+            took = f" in {format_duration(seconds)}" if seconds else ""
+            return str(step), "run", f"Finished ({reason or 'done'}){took}", "", "", "ok"
         case RunFailed(step, error):
             return str(step), "run", f"Failed: {error}", "", "", "error"
     return None
@@ -105,14 +107,31 @@ class ActivityLog(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
+        self.usage = CallUsage()  # the live run's figures per call type
 
     def clear(self) -> None:
         self.model.removeRows(0, self.model.rowCount())
 
     def add_event(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self.usage = CallUsage()
+            case StepCompleted(_, phase, _, metrics):
+                self.usage.add(phase, metrics)
+            case StepFailed(_, phase, _, metrics):
+                self.usage.add(phase, metrics, failed=True)
         row = describe(event)
         if row is not None:
             self.add_row(*row)
+        if isinstance(event, RunFinished | RunStopped):
+            self.add_usage_rows(self.usage)
+
+    def add_usage_rows(self, usage: CallUsage) -> None:
+        """Where the time went: one row per call type (tokens prompted, prefilled, generated)."""
+        for (phase, totals), line in zip(usage.ordered(), usage.lines(), strict=True):
+            rate = totals.completion_tokens / totals.seconds if totals.seconds else 0.0
+            speed = f"{rate:.1f}" if rate else ""
+            self.add_row("", phase, f"Time spent · {line}", speed, f"{totals.seconds:.0f}")
 
     def add_row(
         self,
@@ -163,6 +182,7 @@ class ActivityLog(QWidget):
             name = command["command"].get("type", "edit")
             kind = "error" if command["status"] == "rejected" else "ok"
             self.add_row("", "edit", f"{name} {command['status']}: {command['message']}", kind=kind)
+        self.add_usage_rows(CallUsage.from_snapshots(snapshots))
 
 
 def _history_detail(detail: dict) -> str:
@@ -176,4 +196,4 @@ def _history_detail(detail: dict) -> str:
         return f"Extended {detail.get('position')} with {detail['subsections']} subsections"
     if detail.get("nop"):
         return "Decided the report is complete"
-    return ", ".join(f"{k}={v}" for k, v in detail.items() if k != "phase")
+    return ", ".join(f"{k}={v}" for k, v in detail.items() if k not in ("phase", "metrics"))

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.commands import Command
+from desktop.core.eta import time_left_text
 from desktop.core.events import (
     CommandApplied,
     CommandRejected,
@@ -46,12 +47,14 @@ from desktop.core.events import (
     SectionWritten,
     StepCompleted,
     StepStarted,
+    TimeEstimated,
     TokensStreamed,
 )
 from desktop.core.evidence import EvidenceRegistry
 from desktop.core.outline import Outline
 from desktop.core.report import Report, build_report
 from desktop.core.support import current_checks, with_claims
+from desktop.core.usage import format_duration
 from desktop.gui import icons
 from desktop.gui.activity import ActivityLog
 from desktop.gui.bridge import EvidenceUpdated
@@ -143,6 +146,7 @@ class RunView:
     failure_logged: bool = False
     tokens_per_second: float | None = None
     checks: list = field(default_factory=list)  # SectionChecks of the run, oldest first
+    time_left: str = ""  # the latest time-to-finish estimate (desktop.core.eta)
 
 
 class QuestionBox(QPlainTextEdit):
@@ -453,12 +457,19 @@ class MainWindow(QMainWindow):
         self.model_label.clicked.connect(self.show_models)
         self.step_label = QLabel()
         self.elapsed_label = QLabel()
+        self.eta_label = QLabel()
+        self.eta_label.setObjectName("etaLabel")
+        self.eta_label.setToolTip(
+            "Time to finish, from this run's measured speeds and the sections, extensions and "
+            "steps left; the range covers how many extensions the model may still make"
+        )
         self.speed_label = QLabel()
         for label in (
             self.state_label,
             self.model_label,
             self.step_label,
             self.elapsed_label,
+            self.eta_label,
             self.speed_label,
         ):
             label.setContentsMargins(6, 0, 6, 0)
@@ -635,6 +646,8 @@ class MainWindow(QMainWindow):
             self.step_label.setText("")
         speed = self.run.tokens_per_second
         self.speed_label.setText(f"{speed:.1f} tok/s" if speed else "")
+        running = self.mode in (Mode.RUNNING, Mode.PAUSED)
+        self.eta_label.setText(self.run.time_left if running else "")
         self._tick()
 
     @Slot()
@@ -778,7 +791,7 @@ class MainWindow(QMainWindow):
         if not self._resumable():
             return
         self.run.started_at, self.run.ended_at = time.monotonic(), None
-        self.run.failure_logged = False
+        self.run.failure_logged, self.run.time_left = False, ""
         self._set_mode(Mode.LOADING)
         self.runs.resume(
             self.data_dir,
@@ -856,6 +869,10 @@ class MainWindow(QMainWindow):
                     self.run.tokens_per_second = metrics.tokens_per_second
                 self.run.active_phase = None
                 self._update_status()
+            case TimeEstimated(_, seconds, low, high, _):
+                self.run.time_left = time_left_text(seconds, low, high)
+                self._update_status()
+                return
             case EvidenceUpdated(registry):
                 self.run.registry = registry
                 self._schedule_draft()
@@ -917,7 +934,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 "The research is finished. File → Export… saves the report.", 15000
             )
-            self._notify("Research finished", self.run.question[:120])
+            self._notify("Research finished", f"{self.run.question[:120]}\n{self._took()}")
         elif ended.status == "stopped":
             self.statusBar().showMessage(
                 "Stopped. Resume continues from the last completed step.", 10000
@@ -928,6 +945,13 @@ class MainWindow(QMainWindow):
                 self.activity.add_row("", "run", f"Failed: {message}", kind="error")
             self._warn("The run stopped with an error", message)
             self._notify("Research failed", message)
+
+    def _took(self) -> str:
+        """'Took 1 h 05 min' for the run that just ended (this session's part of it)."""
+        started, ended = self.run.started_at, self.run.ended_at
+        if started is None or ended is None:
+            return ""
+        return f"Took {format_duration(ended - started)}"
 
     def _notify(self, title: str, message: str) -> None:
         started = self.run.started_at

@@ -65,6 +65,8 @@ class ChatResult:
     seconds: float = 0.0
     first_token_seconds: float = 0.0
     model_seconds: float = 0.0  # time spent inside the model library itself
+    drafted_tokens: int = 0  # prompt-lookup speculation: tokens proposed and verified
+    accepted_tokens: int = 0  # of those, kept (the sampler chose the same token)
 
     @property
     def tokens_per_second(self) -> float:

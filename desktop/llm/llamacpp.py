@@ -18,10 +18,11 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from desktop.core.cancel import CancelToken
-from desktop.llm import kv_reuse
+from desktop.llm import kv_reuse, lookup_decoding
 from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
 from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
 from desktop.llm.sampling import SamplingParams, TokenSampler
@@ -215,6 +216,41 @@ class _Generation:
     tokens: int = 0
     first: float = 0.0  # seconds from the call to the first non-empty piece
     outside: float = 0.0  # seconds spent outside llama.cpp (streaming, stop checks)
+    drafted: int = 0  # prompt-lookup draft tokens proposed / accepted (opt-in)
+    accepted: int = 0
+
+
+def _lookup_purposes(choice: bool | frozenset[str]) -> frozenset[str]:
+    """The call purposes that draft by prompt lookup: True means the measured defaults."""
+    if choice is True:
+        return lookup_decoding.DEFAULT_PURPOSES
+    return frozenset(choice or ())
+
+
+class _StreamTiming:
+    """Forwards text deltas and measures the first one and the time spent outside the model."""
+
+    def __init__(self, started: float, on_delta: DeltaCallback | None) -> None:
+        self.started = started
+        self.on_delta = on_delta
+        self.first = 0.0
+        self.outside = 0.0
+
+    def delta(self, text: str) -> None:
+        mark = time.perf_counter()
+        if not self.first:
+            self.first = mark - self.started
+        if self.on_delta is not None:
+            self.on_delta(text)
+        self.outside += time.perf_counter() - mark
+
+
+@lru_cache(maxsize=32)
+def _compiled_grammar(text: str):
+    """A grammar object for the opt-in prompt-lookup path (llama-cpp-python's own sampler)."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 class _StreamText:
@@ -290,6 +326,7 @@ class LlamaCppBackend:
         kv_cache_type: str | None = None,
         kv_checkpoints: bool = True,
         reuse_moved_text: bool = False,
+        prompt_lookup: bool | frozenset[str] = False,
         verbose: bool = False,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
@@ -333,6 +370,7 @@ class LlamaCppBackend:
                 "%s cannot move KV cells; only exact prefixes are reused", self.model_path.name
             )
         self._scratch = kv_reuse.ScratchDecoder(self._llm) if self.moves_text else None
+        self.lookup_purposes = _lookup_purposes(prompt_lookup)
         log.info(
             "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
             self.model_path.name,
@@ -414,20 +452,11 @@ class LlamaCppBackend:
         if not self._prefill(tokens, reused, cancel):
             seconds = time.perf_counter() - started
             return ChatResult("", "cancelled", len(tokens), 0, 0, seconds, 0.0, seconds)
-        try:
-            sampler = TokenSampler(
-                self._llm,
-                SamplingParams(
-                    request.temperature, request.top_p, request.repeat_penalty, request.seed
-                ),
-                request.grammar,
-            )
-        except ValueError as exc:
-            raise BackendError(f"the reply grammar is invalid: {exc}") from exc
-        try:
-            generation = self._generate(tokens, request, stops, sampler, on_delta, cancel, started)
-        finally:
-            sampler.close()
+        drafter = self._drafter(request.purpose)
+        if drafter is None:
+            generation = self._sampled(tokens, request, stops, on_delta, cancel, started)
+        else:
+            generation = self._drafted(tokens, request, stops, drafter, on_delta, cancel, started)
         seconds = time.perf_counter() - started
         self._checkpoint(request.purpose)
         return ChatResult(
@@ -439,52 +468,61 @@ class LlamaCppBackend:
             seconds=seconds,
             first_token_seconds=generation.first,
             model_seconds=seconds - generation.outside,
+            drafted_tokens=generation.drafted,
+            accepted_tokens=generation.accepted,
         )
 
-    def _generate(
-        self,
-        tokens: list[int],
-        request: ChatRequest,
-        stops: list[str],
-        sampler: TokenSampler,
-        on_delta: DeltaCallback | None,
-        cancel: CancelToken | None,
-        started: float,
-    ) -> _Generation:
-        """Decode the last prompt token, then sample, stream and decode until a stop."""
-        llm = self._llm
-        gen = _Generation()
-        text = _StreamText(list(request.stop) + [s for s in stops if s])
-        sampler.remember(tokens)
-        llm.eval(tokens[-1:])
-        while True:
-            if cancel is not None and cancel.is_set:
-                gen.finish = "cancelled"
-                break
-            token = sampler.sample()
-            if sampler.is_end(token):
-                break
-            sampler.accept(token)
-            gen.tokens += 1
-            mark = time.perf_counter()
-            piece = text.add(sampler.piece(token))
-            if piece:
-                if not gen.first:
-                    gen.first = mark - started
-                if on_delta is not None:
-                    on_delta(piece)
-            gen.outside += time.perf_counter() - mark
-            if text.stopped:
-                break
-            if gen.tokens >= request.max_tokens:
-                gen.finish = "length"
-                break
-            llm.eval([token])
-        rest = text.flush()
-        if rest and on_delta is not None:
-            on_delta(rest)
-        gen.text = text.value
-        return gen
+    def _sampled(self, tokens, request, stops, on_delta, cancel, started) -> _Generation:
+        """Plain decoding through TokenSampler (grammar checked after sampling)."""
+        try:
+            sampler = TokenSampler(
+                self._llm,
+                SamplingParams(
+                    request.temperature, request.top_p, request.repeat_penalty, request.seed
+                ),
+                request.grammar,
+            )
+        except ValueError as exc:
+            raise BackendError(f"the reply grammar is invalid: {exc}") from exc
+        try:
+            return self._generate(tokens, request, stops, sampler, on_delta, cancel, started)
+        finally:
+            sampler.close()
+
+    def _drafted(self, tokens, request, stops, drafter, on_delta, cancel, started) -> _Generation:
+        """Prompt-lookup speculative decoding (opt-in, desktop.llm.lookup_decoding)."""
+        timing = _StreamTiming(started, on_delta)
+        grammar = _compiled_grammar(request.grammar) if request.grammar else None
+        completion = lookup_decoding.complete(
+            self._llm,
+            tokens,
+            max_tokens=request.max_tokens,
+            sampling=lookup_decoding.Sampling(
+                temperature=request.temperature,
+                top_p=request.top_p,
+                repeat_penalty=request.repeat_penalty,
+                seed=request.seed,
+            ),
+            stop=list(request.stop) + stops,
+            grammar=grammar,
+            drafter=drafter,
+            on_text=timing.delta,
+            is_cancelled=lambda: cancel is not None and cancel.is_set,
+        )
+        stats = completion.stats
+        return _Generation(
+            text=completion.text,
+            finish=completion.finish_reason,
+            tokens=len(completion.tokens),
+            first=timing.first,
+            outside=timing.outside,
+            drafted=stats.drafted,
+            accepted=stats.accepted,
+        )
+
+    def _drafter(self, purpose: str) -> lookup_decoding.NgramDrafter | None:
+        """A prompt-lookup drafter for calls of this purpose, or None (plain decoding)."""
+        return lookup_decoding.NgramDrafter() if purpose in self.lookup_purposes else None
 
     def _prefill(self, tokens: list[int], reused: int, cancel: CancelToken | None) -> bool:
         """Evaluate the prompt after the cached prefix in slices; False if cancelled.
