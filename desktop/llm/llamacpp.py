@@ -489,6 +489,51 @@ class LlamaCppBackend:
         finally:
             sampler.close()
 
+    def _generate(
+        self,
+        tokens: list[int],
+        request: ChatRequest,
+        stops: list[str],
+        sampler: TokenSampler,
+        on_delta: DeltaCallback | None,
+        cancel: CancelToken | None,
+        started: float,
+    ) -> _Generation:
+        """Decode the last prompt token, then sample, stream and decode until a stop."""
+        llm = self._llm
+        gen = _Generation()
+        text = _StreamText(list(request.stop) + [s for s in stops if s])
+        sampler.remember(tokens)
+        llm.eval(tokens[-1:])
+        while True:
+            if cancel is not None and cancel.is_set:
+                gen.finish = "cancelled"
+                break
+            token = sampler.sample()
+            if sampler.is_end(token):
+                break
+            sampler.accept(token)
+            gen.tokens += 1
+            mark = time.perf_counter()
+            piece = text.add(sampler.piece(token))
+            if piece:
+                if not gen.first:
+                    gen.first = mark - started
+                if on_delta is not None:
+                    on_delta(piece)
+            gen.outside += time.perf_counter() - mark
+            if text.stopped:
+                break
+            if gen.tokens >= request.max_tokens:
+                gen.finish = "length"
+                break
+            llm.eval([token])
+        rest = text.flush()
+        if rest and on_delta is not None:
+            on_delta(rest)
+        gen.text = text.value
+        return gen
+
     def _drafted(self, tokens, request, stops, drafter, on_delta, cancel, started) -> _Generation:
         """Prompt-lookup speculative decoding (opt-in, desktop.llm.lookup_decoding)."""
         timing = _StreamTiming(started, on_delta)

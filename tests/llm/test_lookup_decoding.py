@@ -138,7 +138,7 @@ def test_greedy_output_is_identical_with_any_drafter_and_is_the_models_own(llama
 def test_greedy_output_is_identical_with_any_drafter_under_the_write_grammar(llama_backend):
     config = RunConfig.for_small_model()
     keys = ["textid1", "textid2", "textid3"]
-    text = grammars.write_grammar(
+    text = grammars.tiny_write_grammar(
         keys, config.grammar_limits("en"), cite_every=config.cite_every, latin_ok=True
     )
     from llama_cpp import LlamaGrammar
