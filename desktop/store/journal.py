@@ -123,8 +123,9 @@ def _migration_3(db: sqlite3.Connection) -> None:
 
 
 def _migration_4(db: sqlite3.Connection) -> None:
-    """PLACEHOLDER (issue 15 branch only): migration 4 belongs to another change being merged
-    in parallel; the lead replaces this no-op with it. It only keeps migration 5 numbered."""
+    """Nothing: number 4 was reserved for a liveness change that needed no schema change in the
+    end (run liveness lives in lock files, desktop.locks). Kept so that journals already at
+    version 5 and new ones agree."""
 
 
 def _migration_5(db: sqlite3.Connection) -> None:
