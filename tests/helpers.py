@@ -9,7 +9,7 @@ from desktop.core.evidence import Passage
 from desktop.llm.base import ChatRequest
 from desktop.llm.scripted import Expect
 
-KEY_RE = re.compile(r"^(textid\d+): ", re.MULTILINE)
+KEY_RE = re.compile(r"^bibkey:(textid\d+)$", re.MULTILINE)
 
 
 def action(payload: dict | str, thought: str = "Thinking.") -> str:

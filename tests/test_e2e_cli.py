@@ -99,7 +99,15 @@ def test_research_produces_a_report_whose_citations_resolve(sources, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
-    assert set(result) == {"run_id", "status", "steps", "report_path", "citations", "sources_cited"}
+    assert set(result) == {
+        "run_id",
+        "status",
+        "steps",
+        "report_path",
+        "citations",
+        "sources_cited",
+        "support",
+    }
     assert result["status"] == "finished" and result["steps"] <= 14
     report = out.read_text(encoding="utf-8")
     assert result["citations"] > 0

@@ -185,7 +185,7 @@ def test_journal_migrations_add_the_network_log_and_meta_to_old_runs(tmp_path: P
     db.commit()
     db.close()
     journal = RunJournal(path)
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == len(journal_module.MIGRATIONS)
     entry = network.NetworkEntry(1.0, "example.org", "web page", "GET", 200, 0, 1234)
     journal.record_network(entry)
     assert journal.network_entries() == [entry]

@@ -203,7 +203,7 @@ class Library:
 
         Files not in the library are simply added. Returns each file's status, like `add`.
         """
-        with self._write_lock:
+        with self._write_lock, self._writing():  # no other process is indexing them now
             for given in paths:
                 self._restart_with_fresh_ocr(Path(given).expanduser().resolve())
         return self.add(paths, progress=progress, cancel=cancel)
@@ -211,7 +211,7 @@ class Library:
     def _restart_with_fresh_ocr(self, path: Path) -> None:
         known = self._catalog.path_row(str(path))
         document = self._catalog.document(known.hash) if known else None
-        if document is None or self._busy_elsewhere(document):
+        if document is None:
             return
         with self._catalog.transaction() as db:
             self._catalog.delete_ocr_pages(db, document.hash)
@@ -342,9 +342,7 @@ class Library:
                     document.chunker != CHUNKER_VERSION
                 )
                 if not stale and document.status != "indexing":
-                    continue
-                if self._busy_elsewhere(document):
-                    continue
+                    continue  # (under the writer lock nobody else is indexing a document)
                 resume = document.next_chunk if document.chunker == CHUNKER_VERSION else 0
                 if stale or resume == 0:
                     self._catalog.doom(db, document.hash)

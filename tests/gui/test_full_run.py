@@ -155,9 +155,10 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
     assert model.index_of("s1").data(STATE_ROLE) == "locked"
     # ... and the model's very next prompt shows them
     next_prompt = backend.requests[4].prompt_text
-    assert "section-2 Condensing gas boilers [PLAN]" in next_prompt
-    assert "section-3 Emissions [PLAN]" in next_prompt
-    assert "Costs" not in next_prompt and "[LOCKED]" in next_prompt
+    assert "# Section-2 [Condensing gas boilers]: [PLAN]" in next_prompt
+    assert "# Section-3 [Emissions]: [PLAN]" in next_prompt
+    assert "Costs" not in next_prompt
+    assert "You need to update section-2" in next_prompt  # locked section-1 is not the cursor
 
     # -- stop while the model writes section 2
     assert model.index_of("s2").data(STATE_ROLE) == "writing"

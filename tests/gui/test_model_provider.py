@@ -7,6 +7,9 @@ from desktop.settings import Settings
 
 
 class _ServedModel:
+    supports_grammar = True  # a llama.cpp server: constrained, so hard mode stays off
+    supports_json_schema = True
+
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
         self.closed = False
