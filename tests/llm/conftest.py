@@ -193,7 +193,7 @@ def llama_server(embedded_gguf: Path, tmp_path_factory: pytest.TempPathFactory) 
     cmd = [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "tests.llm.run_llama_server",  # llama_cpp.server, AMX-safe
         "--model",
         str(embedded_gguf),
         "--host",
