@@ -8,11 +8,11 @@ when the CPU has AMX, then runs the server module with the given arguments.
 
 from __future__ import annotations
 
+import contextlib
 import runpy
 
 from desktop.llm.llamacpp import cpu_has_amx, without_extra_buffers
 
 if __name__ == "__main__":
-    if cpu_has_amx():
-        without_extra_buffers().__enter__()  # for the life of this server process
-    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+    with without_extra_buffers() if cpu_has_amx() else contextlib.nullcontext():
+        runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
