@@ -160,8 +160,9 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
     assert "Costs" not in next_prompt
     assert "You need to update section-2" in next_prompt  # locked section-1 is not the cursor
 
-    # -- stop while the model writes section 2
-    assert model.index_of("s2").data(STATE_ROLE) == "writing"
+    # -- stop while the model writes section 2 (the engine thread is already inside the call;
+    # the event that says so reaches the window on a later turn of its loop)
+    qtbot.waitUntil(lambda: model.index_of("s2").data(STATE_ROLE) == "writing", timeout=WAIT)
     with qtbot.waitSignal(window.runEnded, timeout=WAIT) as ended:
         window.act_stop.trigger()
         assert window.mode == Mode.STOPPING
