@@ -13,7 +13,7 @@ supported threshold keeps 5% of true claims under it; the figures below it are o
 half (odd numbers) and on all claims. The machine's load is printed beside the timings.
 
     python bench/bench_verify.py [--root DIR] [--no-embed] [--calibrate]
-                                 [--judge N [--judge-model GGUF]]
+                                 [--judge N [--judge-model GGUF] [--threads T]]
 """
 
 from __future__ import annotations
@@ -176,6 +176,9 @@ def main() -> None:
     parser.add_argument(
         "--judge-model", metavar="GGUF", help="the judge's model (default: the embedded one)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp threads for the judge (default: all)"
+    )
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -206,17 +209,31 @@ def main() -> None:
         report("+ embedding similarity (all claims)", cases, embedded)
         report("+ embedding similarity (test half)", cases, embedded, lambda c: c.claim_id % 2 == 1)
 
+    band_share(cases, lexical)
     if args.judge:
-        run_judge(cases, args.judge, args.judge_model)
+        run_judge(cases, args.judge, args.judge_model, args.threads)
 
 
-def run_judge(cases, limit: int, model: str | None) -> None:
+def band_share(cases, checks) -> None:
+    """How many claims the judge would be asked about in a run (scores inside JUDGE_BAND):
+    the number of calls a larger model's judge costs per 100 claims."""
+    low, high = verify.JUDGE_BAND
+    print(f"\njudge band {low:.2f}..{high:.2f} (lexical score): share of cases the judge is asked")
+    for kind in KINDS:
+        scores = [k.score for c, k in zip(cases, checks, strict=True) if c.kind == kind]
+        inside = sum(1 for x in scores if low <= x < high) / max(1, len(scores))
+        print(f"  {kind:<14} {inside:>6.1%}")
+
+
+def run_judge(cases, limit: int, model: str | None, threads: int | None) -> None:
     """The model judge on the first `limit` claims' cases (all kinds): the embedded model, or
     the GGUF given (a model of 3 B parameters or more is what the app would ask)."""
     from desktop.llm.llamacpp import LlamaCppBackend
     from desktop.llm.models import embedded_model_path
 
-    backend = LlamaCppBackend(Path(model) if model else embedded_model_path(), n_ctx=2048)
+    backend = LlamaCppBackend(
+        Path(model) if model else embedded_model_path(), n_ctx=2048, n_threads=threads
+    )
     subset = [c for c in cases if c.claim_id < limit]
     budget = verify.JudgeBudget(remaining=10**6, per_section=10**6)
     verifier = verify.SectionVerifier(

@@ -296,7 +296,9 @@ def read_claims(path: Path = DATA_FILE) -> list[dict]:
 
 
 def locate(claim: dict, passages: dict[str, list[Passage]]) -> Passage:
-    """The claim's passage by its locator; the SHA-1 must match (else the manuals changed)."""
+    """The claim's passage: by its locator and SHA-1 while the chunker is the one that built the
+    set; after a chunker change, the passage on that page holding the claim's source sentence
+    (whole, else most of its words), so the check always scores the chunks Draftwell cuts now."""
     for passage in passages[claim["doc"]]:
         here = passage.page == claim["page"] and passage.chunk == claim["chunk"]
         if here and passage.sha1 == claim["passage_sha1"]:
@@ -304,7 +306,27 @@ def locate(claim: dict, passages: dict[str, list[Passage]]) -> Passage:
     for passage in passages[claim["doc"]]:
         if passage.sha1 == claim["passage_sha1"]:
             return passage
-    raise LookupError(f"{claim['id']}: passage {claim['doc']} p.{claim['page']} not found")
+    relocated = relocate(claim, passages[claim["doc"]])
+    if relocated is None:
+        raise LookupError(f"{claim['id']}: passage {claim['doc']} p.{claim['page']} not found")
+    return relocated
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def relocate(claim: dict, passages: list[Passage]) -> Passage | None:
+    """The passage of the claim's page that contains its source sentence (see `locate`)."""
+    sentence = _squeezed(claim["source_sentence"])
+    on_page = [p for p in passages if p.page == claim["page"]]
+    for passage in on_page:
+        if sentence in _squeezed(passage.text):
+            return passage
+    if not on_page:
+        return None
+    best = max(on_page, key=lambda p: content_overlap(sentence, p.text))
+    return best if content_overlap(sentence, best.text) > 0 else None
 
 
 def content_overlap(claim: str, passage: str) -> int:
