@@ -5,9 +5,10 @@ manuals for bookworm and bullseye) are rendered to grey images at 150 and 300 dp
 read through the ingestion's own path (`open_document` with the OCR helper process), and each
 page's OCR text is compared with the original page's text layer.
 
-CER = edit distance / reference length, over the page's words put into lines by position on
-both sides (the text layer's stream order is not the visual order), whitespace removed, NFKC
-(full-width punctuation = half-width). Only pages without images are used (OCR would read text
+CER = edit distance / reference length. The reference is the text layer's words put into lines
+by position (its stream order is not the visual order); the hypothesis is the text the OCR
+gives the index (its blocks, in the engine's reading order); both with whitespace removed and
+NFKC (full-width punctuation = half-width). Only pages without images are used (OCR would read text
 in screenshots that the text layer does not have), and no table-of-contents pages.
 
     python bench/bench_ocr.py [--manuals DIR] [--pages N] [--language L] [--stall]
@@ -44,7 +45,7 @@ from desktop.knowledge.ocr import (  # noqa: E402
     OCR_DPI,
     OcrProcess,
     OcrWord,
-    block_text,
+    close_cjk_gaps,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +85,36 @@ def fetch_manuals(folder: Path | None) -> Path:
 
 
 def position_text(words: list[OcrWord]) -> str:
-    """The words as lines in position order (top to bottom, left to right), normalised."""
-    text = block_text(words)
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    """The text layer's words as lines in position order (top to bottom, left to right),
+    normalised: the reference (a text layer's stream order is not its visual order)."""
+    return normalised("\n".join(" ".join(w.text for w in line) for line in _lines(words)))
+
+
+def normalised(text: str) -> str:
+    """NFKC (full-width punctuation = half-width), whitespace removed."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", close_cjk_gaps(text)))
+
+
+def _lines(words: list[OcrWord]) -> list[list[OcrWord]]:
+    """Words grouped into lines: a word continues a line when its vertical middle is within 40%
+    of the smaller of its own and the line's height from the line's middle."""
+    lines: list[list[OcrWord]] = []
+    middles: list[float] = []
+    for word in sorted(words, key=_middle):
+        height = word.y1 - word.y0
+        if lines:
+            line_height = min(w.y1 - w.y0 for w in lines[-1])
+            if abs(_middle(word) - middles[-1]) <= 0.4 * min(height, line_height):
+                lines[-1].append(word)
+                middles[-1] = sum(_middle(w) for w in lines[-1]) / len(lines[-1])
+                continue
+        lines.append([word])
+        middles.append(_middle(word))
+    return [sorted(line, key=lambda w: w.x0) for line in lines]
+
+
+def _middle(word: OcrWord) -> float:
+    return (word.y0 + word.y1) / 2
 
 
 def choose_pages(root: Path, language: str, count: int) -> list[SourcePage]:
@@ -168,7 +196,7 @@ def measure(pages: list[SourcePage], dpi: int, folder: Path) -> tuple[float, flo
     errors = total = 0
     per_page = []
     for source, result in zip(pages, read, strict=True):
-        hypothesis = position_text(list(result.words)) if result else ""
+        hypothesis = normalised("\n".join(result.blocks)) if result else ""  # what is indexed
         distance = edit_distance(source.reference, hypothesis)
         per_page.append(distance / len(source.reference))
         errors += distance

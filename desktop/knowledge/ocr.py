@@ -185,7 +185,8 @@ def read_page(page: Any, tessdata: Path, language: str, dpi: int = OCR_DPI) -> O
         full=True,
         tessdata=str(tessdata),
     )
-    found = [w for w in page.get_text("words", textpage=textpage, sort=True) if w[4].strip()]
+    # reading order (block, line, word) as Tesseract gives it; see block_text
+    found = [w for w in page.get_text("words", textpage=textpage) if w[4].strip()]
     words = tuple(OcrWord(w[0], w[1], w[2], w[3], w[4]) for w in found)
     blocks: dict[int, list[OcrWord]] = {}
     for w, word in zip(found, words, strict=True):
@@ -195,27 +196,21 @@ def read_page(page: Any, tessdata: Path, language: str, dpi: int = OCR_DPI) -> O
 
 
 def block_text(words: Sequence[OcrWord]) -> str:
-    """Join a block's words into lines by position (MuPDF's OCR line numbers are unreliable):
-    a word continues a line when its vertical middle is within 40% of the smaller of its own
-    and the line's height from the line's middle; lines read top to bottom, left to right."""
-    lines: list[list[OcrWord]] = []
-    middles: list[float] = []
-    for word in sorted(words, key=_middle):
-        height = word.y1 - word.y0
-        if lines:
-            line_height = min(w.y1 - w.y0 for w in lines[-1])
-            if abs(_middle(word) - middles[-1]) <= 0.4 * min(height, line_height):
-                lines[-1].append(word)
-                middles[-1] = sum(_middle(w) for w in lines[-1]) / len(lines[-1])
-                continue
-        lines.append([word])
-        middles.append(_middle(word))
-    text = "\n".join(" ".join(w.text for w in sorted(line, key=lambda w: w.x0)) for line in lines)
-    return close_cjk_gaps(text).strip()
+    """Join a block's words in the engine's reading order, a line break wherever a word starts
+    left of the word before it (the next line), else a space; CJK gaps closed.
 
-
-def _middle(word: OcrWord) -> float:
-    return (word.y0 + word.y1) / 2
+    Tesseract's reading order is kept rather than re-sorting by position: its word boxes for
+    Chinese often span two lines (a box from one line's top to the next line's bottom), and a
+    position sort then splices half of one line into another (measured in bench/bench_ocr.py:
+    Chinese CER 10.5 % sorted by position, 7.5 % in reading order, same OCR)."""
+    parts: list[str] = []
+    previous: OcrWord | None = None
+    for word in words:
+        if previous is not None:
+            parts.append("\n" if word.x0 < previous.x0 else " ")
+        parts.append(word.text)
+        previous = word
+    return close_cjk_gaps("".join(parts)).strip()
 
 
 def close_cjk_gaps(text: str) -> str:

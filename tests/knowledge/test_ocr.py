@@ -13,7 +13,14 @@ import pytest
 from desktop.core.cancel import Cancelled, CancelToken
 from desktop.knowledge.formats import PageDone, open_document
 from desktop.knowledge.library import Library
-from desktop.knowledge.ocr import OcrProcess, close_cjk_gaps, find_tessdata, is_garbage
+from desktop.knowledge.ocr import (
+    OcrProcess,
+    OcrWord,
+    block_text,
+    close_cjk_gaps,
+    find_tessdata,
+    is_garbage,
+)
 
 from .knowledge_docs import make_garbage_text_pdf, make_image_pdf
 
@@ -183,6 +190,29 @@ def test_a_garbage_text_layer_counts_as_no_text() -> None:
 
 def test_spaces_between_chinese_characters_are_closed_but_not_between_words() -> None:
     assert close_cjk_gaps("中央 用户 数据库 and web 代理") == "中央用户数据库 and web 代理"
+
+
+def test_a_block_reads_in_the_engines_order_even_where_a_box_spans_two_lines() -> None:
+    # boxes as Tesseract gives them for a Chinese paragraph (page 3 of the Debian Edu
+    # bullseye manual): the first word of line 2 has a box from line 1's top to line 2's
+    # bottom, so its middle sorts it into line 1 by position
+    words = [
+        OcrWord(57, 105, 121, 118, "一个Skolelinux"),
+        OcrWord(129, 105, 232, 118, "网络需要一个主服务器"),
+        OcrWord(557, 105, 566, 127, "并"),
+        OcrWord(58, 105, 202, 129, "由选择主服务器配置文件(profile)"),
+        OcrWord(210, 118, 239, 129, "而安装"),
+    ]
+    assert block_text(words) == (
+        "一个Skolelinux 网络需要一个主服务器并\n由选择主服务器配置文件(profile) 而安装"
+    )
+    # Latin words keep their spaces, and each new line starts where the text went back left
+    latin = [
+        OcrWord(10, 0, 40, 10, "Heat"),
+        OcrWord(45, 0, 70, 10, "pumps"),
+        OcrWord(10, 12, 30, 22, "move"),
+    ]
+    assert block_text(latin) == "Heat pumps\nmove"
 
 
 def test_the_cli_lists_ocr_pages_and_runs_ocr_again(tmp_path: Path, docs: Path) -> None:
