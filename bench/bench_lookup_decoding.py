@@ -8,7 +8,9 @@ Three parts (run them in this order; `record` writes what the others read):
           engine sent (prompts.jsonl: messages, grammar, sampling, purpose) and every event
           with its time (events.pickle), so the other parts replay the same prompts/timeline.
   replay  On the recorded prompts, in one process and one model load: each call greedy
-          (temperature 0) with the drafter off (the plain one-token loop) and on, alternating;
+          (temperature 0) with the drafter off (the plain one-token loop) and on, alternating,
+          with flash attention on (the backend drafts only then; --no-flash-attn measures the
+          inexact mode);
           per call type (write, search, init_plan, extend_plan): generation tok/s both ways,
           the ratio, the acceptance rate, whether the drafted output is identical to the plain
           output and to the teacher-forced reference (the tokens the model picks when prompt
@@ -168,6 +170,12 @@ def main() -> int:
     rep.add_argument("--max-tokens", type=int, default=0, help="cap each call's answer")
     rep.add_argument("--sampled", action="store_true", help="also at the run's temperature")
     rep.add_argument("--types", type=lambda t: t.split(","), default=[], help="e.g. write,search")
+    rep.add_argument(
+        "--no-flash-attn",
+        dest="flash_attn",
+        action="store_false",
+        help="measure without flash attention (the backend then never drafts: not exact)",
+    )
     for p in (rec, rep):
         # One thread: llama.cpp's threads spin while they wait, so on a loaded machine a
         # second one makes every token slower (see tests/llm/conftest.py).
@@ -200,8 +208,16 @@ def replay(args) -> int:
             continue
         per_type[request.purpose] = per_type.get(request.purpose, 0) + 1
         chosen.append(request)
-    backend = LlamaCppBackend(embedded_model_path(), n_threads=args.threads, prompt_lookup=False)
-    print(f"load before: {os.getloadavg()[0]:.1f}; {len(chosen)} recorded calls")
+    backend = LlamaCppBackend(
+        embedded_model_path(),
+        n_threads=args.threads,
+        flash_attn=args.flash_attn,
+        prompt_lookup=False,
+    )
+    print(
+        f"load before: {os.getloadavg()[0]:.1f}; {len(chosen)} recorded calls; "
+        f"flash attention {'on' if args.flash_attn else 'off'}"
+    )
     figures: dict[str, dict[str, float]] = {}
     mismatches = []
     for i, request in enumerate(chosen):

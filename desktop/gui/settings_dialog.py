@@ -229,6 +229,13 @@ class SettingsDialog(QDialog):
             "reports, but that text does not see what changed before it, so answers can differ "
             "from a full evaluation."
         )
+        self.prompt_lookup = QCheckBox("Draft writes from their passages (prompt lookup)")
+        self.prompt_lookup.setToolTip(
+            "Speculative decoding: words the model would copy from its passages are checked in "
+            "one batch instead of one by one. The text is exactly what it would be without it. "
+            "Needs flash attention. Pays with large models; with the embedded one it is slower."
+        )
+        self.flash_attn.toggled.connect(self.prompt_lookup.setEnabled)
         form = QFormLayout(group)
         form.addRow("GPU layers:", self.gpu_layers)
         form.addRow("", self.gpu_note)
@@ -237,6 +244,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.flash_attn)
         form.addRow("KV cache:", self.kv_cache_type)
         form.addRow("", self.reuse_moved_text)
+        form.addRow("", self.prompt_lookup)
         return group
 
     def _budget_group(self) -> QGroupBox:
@@ -401,6 +409,8 @@ class SettingsDialog(QDialog):
         kv = self.kv_cache_type.findData(s.kv_cache_type if s.kv_cache_type != "f16" else None)
         self.kv_cache_type.setCurrentIndex(max(kv, 0))
         self.reuse_moved_text.setChecked(s.reuse_moved_text)
+        self.prompt_lookup.setChecked(s.prompt_lookup)
+        self.prompt_lookup.setEnabled(s.flash_attn)
         self.max_step.setValue(s.max_step)
         self.max_extend.setValue(s.max_extend)
         self.max_tokens.setValue(s.max_tokens)
@@ -437,6 +447,7 @@ class SettingsDialog(QDialog):
             flash_attn=self.flash_attn.isChecked(),
             kv_cache_type=self.kv_cache_type.currentData(),
             reuse_moved_text=self.reuse_moved_text.isChecked(),
+            prompt_lookup=self.prompt_lookup.isChecked(),
             max_step=self.max_step.value(),
             max_extend=self.max_extend.value(),
             max_tokens=self.max_tokens.value(),

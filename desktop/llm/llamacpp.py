@@ -370,7 +370,13 @@ class LlamaCppBackend:
                 "%s cannot move KV cells; only exact prefixes are reused", self.model_path.name
             )
         self._scratch = kv_reuse.ScratchDecoder(self._llm) if self.moves_text else None
+        self.flash_attn = flash_attn
         self.lookup_purposes = _lookup_purposes(prompt_lookup)
+        if self.lookup_purposes and not flash_attn:
+            # without flash attention a batch decode's logits differ slightly from a one-token
+            # decode's, so drafting could change a greedy pick (lookup_decoding's docstring)
+            log.info("prompt lookup is off: it needs flash attention to keep the output exact")
+            self.lookup_purposes = frozenset()
         log.info(
             "loaded %s (n_ctx=%d, threads=%d, flash_attn=%s, kv cache %s)",
             self.model_path.name,
@@ -567,7 +573,10 @@ class LlamaCppBackend:
 
     def _drafter(self, purpose: str) -> lookup_decoding.NgramDrafter | None:
         """A prompt-lookup drafter for calls of this purpose, or None (plain decoding)."""
-        return lookup_decoding.NgramDrafter() if purpose in self.lookup_purposes else None
+        if purpose not in self.lookup_purposes:
+            return None
+        # with flash attention one-token and batch decodes agree exactly: no guesses needed
+        return lookup_decoding.NgramDrafter(guess=not self.flash_attn)
 
     def _prefill(self, tokens: list[int], reused: int, cancel: CancelToken | None) -> bool:
         """Evaluate the prompt after the cached prefix in slices; False if cancelled.

@@ -68,6 +68,20 @@ def test_values_round_trip_and_save(qtbot, data_dir, environment):
     tasks.wait()
 
 
+def test_prompt_lookup_is_offered_only_with_flash_attention(qtbot, data_dir, environment):
+    dialog, tasks = open_dialog(qtbot, data_dir, Settings(flash_attn=True, prompt_lookup=True))
+    assert dialog.prompt_lookup.isEnabled() and dialog.values().prompt_lookup is True
+    dialog.flash_attn.setChecked(False)
+    assert not dialog.prompt_lookup.isEnabled()
+    dialog.flash_attn.setChecked(True)
+    dialog.prompt_lookup.setChecked(False)
+    assert dialog.values() == Settings(flash_attn=True, prompt_lookup=False)
+    dialog.close()
+    dialog, _ = open_dialog(qtbot, data_dir, Settings())
+    assert not dialog.prompt_lookup.isEnabled() and not dialog.prompt_lookup.isChecked()
+    tasks.wait()
+
+
 def test_a_missing_model_file_is_refused(qtbot, data_dir, environment):
     dialog, tasks = open_dialog(qtbot, data_dir, Settings())
     dialog.use_file.setChecked(True)
