@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from desktop.core.cancel import CancelToken
@@ -243,14 +242,6 @@ class _StreamTiming:
         if self.on_delta is not None:
             self.on_delta(text)
         self.outside += time.perf_counter() - mark
-
-
-@lru_cache(maxsize=32)
-def _compiled_grammar(text: str):
-    """A grammar object for the opt-in prompt-lookup path (llama-cpp-python's own sampler)."""
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_string(text, verbose=False)
 
 
 class _StreamText:
@@ -480,20 +471,20 @@ class LlamaCppBackend:
 
     def _sampled(self, tokens, request, stops, on_delta, cancel, started) -> _Generation:
         """Plain decoding through TokenSampler (grammar checked after sampling)."""
-        try:
-            sampler = TokenSampler(
-                self._llm,
-                SamplingParams(
-                    request.temperature, request.top_p, request.repeat_penalty, request.seed
-                ),
-                request.grammar,
-            )
-        except ValueError as exc:
-            raise BackendError(f"the reply grammar is invalid: {exc}") from exc
+        sampler = self._token_sampler(request)
         try:
             return self._generate(tokens, request, stops, sampler, on_delta, cancel, started)
         finally:
             sampler.close()
+
+    def _token_sampler(self, request: ChatRequest) -> TokenSampler:
+        params = SamplingParams(
+            request.temperature, request.top_p, request.repeat_penalty, request.seed
+        )
+        try:
+            return TokenSampler(self._llm, params, request.grammar)
+        except ValueError as exc:
+            raise BackendError(f"the reply grammar is invalid: {exc}") from exc
 
     def _generate(
         self,
@@ -541,25 +532,24 @@ class LlamaCppBackend:
         return gen
 
     def _drafted(self, tokens, request, stops, drafter, on_delta, cancel, started) -> _Generation:
-        """Prompt-lookup speculative decoding (opt-in, desktop.llm.lookup_decoding)."""
+        """Prompt-lookup speculative decoding (opt-in, desktop.llm.lookup_decoding), sampling
+        with the plain loop's own TokenSampler (same penalties, same grammar check)."""
         timing = _StreamTiming(started, on_delta)
-        grammar = _compiled_grammar(request.grammar) if request.grammar else None
-        completion = lookup_decoding.complete(
-            self._llm,
-            tokens,
-            max_tokens=request.max_tokens,
-            sampling=lookup_decoding.Sampling(
-                temperature=request.temperature,
-                top_p=request.top_p,
-                repeat_penalty=request.repeat_penalty,
-                seed=request.seed,
-            ),
-            stop=list(request.stop) + stops,
-            grammar=grammar,
-            drafter=drafter,
-            on_text=timing.delta,
-            is_cancelled=lambda: cancel is not None and cancel.is_set,
-        )
+        sampler = self._token_sampler(request)
+        try:
+            sampler.remember(tokens)
+            completion = lookup_decoding.complete(
+                self._llm,
+                tokens,
+                max_tokens=request.max_tokens,
+                stop=list(request.stop) + stops,
+                drafter=drafter,
+                on_text=timing.delta,
+                is_cancelled=lambda: cancel is not None and cancel.is_set,
+                sample_at=sampler.sample_at,
+            )
+        finally:
+            sampler.close()
         stats = completion.stats
         return _Generation(
             text=completion.text,

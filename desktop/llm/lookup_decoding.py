@@ -43,6 +43,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -238,14 +239,20 @@ def complete(
     drafter: NgramDrafter | None = None,
     on_text: Callable[[str], None] | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
+    sample_at: Callable[[Any, int], int] | None = None,
 ) -> Completion:
-    """Generate after `prompt_tokens` (all but the last one should be in the KV cache)."""
+    """Generate after `prompt_tokens` (all but the last one should be in the KV cache).
+
+    `sample_at(ctx, index)` samples (and accepts) the token after position `index` of the
+    last batch; the backend passes its own TokenSampler's, so drafting samples exactly as its
+    plain loop does. Without it, llama-cpp-python's chain is built from `sampling` and
+    `grammar` (create_completion's sampler)."""
     prompt = list(prompt_tokens)
     n_ctx = llm.n_ctx()
     if max_tokens <= 0 or max_tokens + len(prompt) >= n_ctx:
         max_tokens = n_ctx - len(prompt)  # create_completion's rule
     _evaluate_prompt_rest(llm, prompt)
-    sampler = _sampler(llm, sampling, grammar)
+    sampler = _sampler(llm, sampling, grammar) if sample_at is None else _Given(sample_at)
     stream = _TextStream(stop, on_text)
     result = Completion("", "length")
     if drafter is not None:
@@ -329,6 +336,17 @@ def _evaluate_prompt_rest(llm, prompt: list[int]) -> None:
     llm.n_tokens = cached
     if cached < len(prompt) - 1:
         llm.eval(prompt[cached:-1])
+
+
+class _Given:
+    """A caller's sample_at function in the shape of llama-cpp-python's sampler (the caller
+    owns and closes what is behind it)."""
+
+    def __init__(self, sample_at: Callable[[Any, int], int]) -> None:
+        self.sample = sample_at
+
+    def close(self) -> None:
+        pass
 
 
 def _sampler(llm, s: Sampling, grammar):

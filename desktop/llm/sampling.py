@@ -104,8 +104,8 @@ class TokenSampler:
             data=data, size=self.n_vocab, selected=-1, sorted=False
         )
 
-    def _logits(self) -> np.ndarray:
-        pointer = self._lib.llama_get_logits_ith(self._ctx, -1)
+    def _logits(self, index: int) -> np.ndarray:
+        pointer = self._lib.llama_get_logits_ith(self._ctx, index)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
 
     def _pick(self, array) -> int:
@@ -119,10 +119,11 @@ class TokenSampler:
         self._lib.llama_sampler_apply(self._grammar, ctypes.byref(array))
         return not math.isinf(one[0].logit)
 
-    def sample(self) -> int:
+    def sample(self, index: int = -1) -> int:
         """The next token: from the chain, and, if the grammar refuses it, from the chain over
-        the grammar-masked vocabulary."""
-        logits = self._penalized(self._logits())
+        the grammar-masked vocabulary. `index` picks the logits of one position of the last
+        batch (prompt lookup verifies several positions of one decode)."""
+        logits = self._penalized(self._logits(index))
         token = self._pick(self._array(logits))
         if self._grammar is None or self._grammar_allows(token):
             return token
@@ -151,6 +152,14 @@ class TokenSampler:
         self._lib.llama_sampler_accept(self._chain, token)
         if self._grammar is not None:
             self._lib.llama_sampler_accept(self._grammar, token)
+
+    def sample_at(self, ctx, index: int) -> int:
+        """Sample the token after position `index` of the last batch and accept it (what
+        lookup_decoding.complete asks of a sampler; `ctx` is this sampler's own context)."""
+        token = self.sample(index)
+        if not self.is_end(token):
+            self.accept(token)
+        return token
 
     def close(self) -> None:
         if self._chain is not None:

@@ -202,6 +202,39 @@ def test_with_flash_attention_drafting_under_the_write_grammar_changes_nothing(f
     assert runs[1].text == runs[0].text and runs[0].text.startswith("<thought>")
 
 
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_a_write_through_the_backend_is_the_same_text_drafted_or_not(flash_backend, temperature):
+    # the product's path: the engine's request (repeat penalty, write grammar, seed) through
+    # chat(), once with the drafter and once with the plain loop
+    config = RunConfig.for_small_model()
+    grammar = grammars.tiny_write_grammar(
+        ["textid1", "textid2", "textid3"],
+        config.grammar_limits("en"),
+        cite_every=config.cite_every,
+        latin_ok=True,
+    )
+    request = ChatRequest.user(
+        WRITE,
+        max_tokens=80,
+        temperature=temperature,
+        seed=11,
+        repeat_penalty=config.repeat_penalty,
+        grammar=grammar,
+        purpose="write",
+    )
+    assert config.repeat_penalty != 1.0
+    saved = flash_backend.lookup_purposes
+    try:
+        flash_backend.lookup_purposes = frozenset()
+        plain = flash_backend.chat(request)
+        flash_backend.lookup_purposes = frozenset({"write"})
+        drafted = flash_backend.chat(request)
+    finally:
+        flash_backend.lookup_purposes = saved
+    assert drafted.text == plain.text and plain.text.startswith("<thought>")
+    assert drafted.drafted_tokens > 0 and plain.drafted_tokens == 0
+
+
 def test_the_backend_drafts_only_with_flash_attention(flash_backend, embedded_model_path):
     from desktop.llm.llamacpp import LlamaCppBackend
 
