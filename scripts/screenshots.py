@@ -147,6 +147,10 @@ def embedder_download_shots(app, window, out: Path) -> None:
         settings.show_embedder_download()
         dialog = settings.embedder_download
         dialog.repo_edit.setText(EMBEDDER_REPO)
+        dialog.download()  # Offline is on (the default): refused, with the one-time allow
+        wait_for(app, lambda: dialog.offline_label.isVisibleTo(dialog), 30, "the refusal")
+        settle(app)
+        save(dialog, out, "embedder-download-offline.png")
         dialog.allow_once()
         wait_for(app, lambda: hub.holding.is_set(), 60, "half of the weights")
         settle(app, 0.8)

@@ -158,8 +158,10 @@ class EmbedderDownloadDialog(QDialog):
         layout.addLayout(offline_row)
         layout.addLayout(controls)
         layout.addWidget(self.status)
+        layout.addStretch(1)
         layout.addWidget(buttons)
-        self.resize(620, 0)
+        self.setMinimumSize(560, 250)  # room for the wrapped hint, refusal and status lines
+        self.resize(640, 270)
         self._update_buttons()
 
     def repo_id(self) -> str:
