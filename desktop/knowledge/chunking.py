@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Measured with MiniLM's tokenizer on the nine English manuals of bench/bench_query.py: 220 gives
 # chunks of the size of the 150-word chunks before issue #14 (mean 98 words, 151 tokens; those ran
@@ -35,6 +35,7 @@ DEFAULT_LIMIT = 256  # all-MiniLM-L6-v2's max_seq_length, in word pieces
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 CJK = re.compile(f"[{_CJK_CHARS}]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_LEAD_IN = ":："  # a paragraph ending in one of these introduces the next one
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace,
 # or at a CJK full stop, exclamation, question mark or semicolon (whitespace optional).
 _SENTENCE_END = re.compile(
@@ -108,6 +109,7 @@ class _Unit:
     end: int
     tokens: int
     paragraph_end: bool
+    lead_in: bool = False  # a paragraph ending in a colon: it introduces the next one
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +182,15 @@ def _piece_cost(piece: str) -> int:
 
 
 def _units(text: str, budget: _Sizes) -> Iterator[_Unit]:
-    """Yield paragraphs that fit in a chunk whole, else their sentences (or token windows)."""
+    """Yield paragraphs that fit in a chunk whole, else their sentences (or token windows);
+    the end of a paragraph that ends in a colon is marked as a lead-in."""
+    for unit in _plain_units(text, budget):
+        if unit.paragraph_end and text[unit.end - 1] in _LEAD_IN:
+            unit = replace(unit, lead_in=True)
+        yield unit
+
+
+def _plain_units(text: str, budget: _Sizes) -> Iterator[_Unit]:
     for para_start, para_end in _paragraph_spans(text):
         tokens = budget.measure(text, para_start, para_end)
         if tokens <= budget.target:
@@ -253,10 +263,11 @@ def _pack(units: list[_Unit], budget: _Sizes) -> Iterator[list[_Unit]]:
     fresh = 0  # units in the group that were not carried over from the previous chunk
     for unit in units:
         if group and fresh and tokens + unit.tokens > budget.target:
-            yield group
-            group = _overlap(group, budget)
+            held = _held_lead_in(group, fresh, unit, budget)
+            yield group[: len(group) - len(held)]
+            group = held or _overlap(group, budget)
             tokens = sum(u.tokens for u in group)
-            fresh = 0
+            fresh = len(held)
             if tokens + unit.tokens > budget.maximum:
                 group, tokens = [], 0
         group.append(unit)
@@ -264,6 +275,16 @@ def _pack(units: list[_Unit], budget: _Sizes) -> Iterator[list[_Unit]]:
         fresh += 1
     if group and fresh:
         yield group
+
+
+def _held_lead_in(group: list[_Unit], fresh: int, unit: _Unit, budget: _Sizes) -> list[_Unit]:
+    """Return the group's last paragraph if it introduces `unit` ("Examples:", "To plot a bar
+    graph:") and can open the next chunk with it; an introduction cut off from what it
+    introduces helps neither chunk (measured: a gnuplot example lost its question)."""
+    last = group[-1]
+    if last.lead_in and fresh > 1 and last.tokens + unit.tokens <= budget.maximum:
+        return [last]
+    return []
 
 
 def _merge_tail(groups: list[list[_Unit]], budget: _Sizes) -> list[list[_Unit]]:

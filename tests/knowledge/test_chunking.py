@@ -115,3 +115,18 @@ def test_with_the_models_tokenizer_chunks_are_packed_in_its_tokens() -> None:
         assert max(sizes) <= 256
         assert [len(c.text.split("\n\n")) for c in chunks[:-1]] == [per_chunk] * (len(chunks) - 1)
         assert min(sizes[:-1]) >= 180  # ~70 % or more of the input is used
+
+
+def test_a_paragraph_ending_in_a_colon_opens_the_chunk_of_what_it_introduces() -> None:
+    filler = " ".join(["alpha", "beta", "gamma", "delta", "epsilon"] * 10) + "."  # ~51 tokens
+    intro = "To plot a data file as a bar graph:"
+    example = " ".join(f"set style fill solid {i} plot file with boxes" for i in range(4))
+    text = "\n\n".join([filler] * 4 + [intro, example, filler])
+    chunks = chunk_section(Section(text))
+    holding = [c for c in chunks if intro in c.text]
+    assert len(holding) == 1 and example in holding[0].text
+    assert holding[0].text.startswith(intro)  # not left dangling at the end of the chunk before
+    assert chunks[0].text == "\n\n".join([filler] * 4)  # nothing is lost, nothing repeated
+    # A colon that would leave the chunk before it empty of anything new stays where it is.
+    alone = chunk_section(Section("\n\n".join([intro, example])))
+    assert "\n\n".join(c.text for c in alone) == "\n\n".join([intro, example])
