@@ -53,7 +53,8 @@ _SPACE = re.compile(r"\s+")
 def zh_root(given: str | None) -> Path:
     """Return the unpacked Chinese manuals, fetching them with scripts/fetch_manuals.sh."""
     cache = Path(given or Path.home() / ".cache" / "draftwell-manuals")
-    if not (cache / "root" / EDU / "debian-edu-bookworm-manual.pdf").exists():
+    needed = [f"{EDU}/debian-edu-bookworm-manual.pdf", *DISTRACTORS]
+    if not all((cache / "root" / path).exists() for path in needed):  # each package fetched
         subprocess.run(
             ["bash", str(REPO / "scripts" / "fetch_manuals.sh"), str(cache)],
             check=True,
