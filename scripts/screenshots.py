@@ -1,5 +1,6 @@
 """Screenshots of the real window under Xvfb: empty state, models page (mid-download from a
-fake Hub on loopback), mid-run, citation viewer, settings.
+fake Hub on loopback), the embedding-model download of Settings (mid-download, same fake Hub),
+mid-run, citation viewer, settings.
 
 Usage: .venv/bin/python scripts/screenshots.py [OUT_DIR]   (default: screenshots/)
 
@@ -130,12 +131,50 @@ def models_page_shots(app, window, out: Path) -> None:
         shutil.rmtree(files, ignore_errors=True)
 
 
+def embedder_download_shots(app, window, out: Path) -> None:
+    """Settings → Documents → Download…: a tiny sentence-transformers model from a fake Hub on
+    loopback, held half-way through its weights (the one-time allowance is used: Offline is on)."""
+    from tests.fakehub import EMBEDDER_REPO, FakeHub, tiny_embedder_files
+
+    files = Path(tempfile.mkdtemp(prefix="draftwell-fakehub-"))
+    hub = FakeHub(
+        tiny_embedder_files(files), repo=EMBEDDER_REPO, hold="model.safetensors", piece_delay=0.02
+    )
+    os.environ["HF_ENDPOINT"] = hub.url
+    try:
+        window.show_settings()
+        settings = window.settings_dialog
+        settings.show_embedder_download()
+        dialog = settings.embedder_download
+        dialog.repo_edit.setText(EMBEDDER_REPO)
+        dialog.download()  # Offline is on (the default): refused, with the one-time allow
+        wait_for(app, lambda: dialog.offline_label.isVisibleTo(dialog), 30, "the refusal")
+        settle(app)
+        save(dialog, out, "embedder-download-offline.png")
+        dialog.allow_once()
+        wait_for(app, lambda: hub.holding.is_set(), 60, "half of the weights")
+        settle(app, 0.8)
+        save(dialog, out, "embedder-download.png")
+        hub.release()
+        wait_for(app, lambda: dialog.job is None, 60, "the download")
+        settle(app)
+        save(dialog, out, "embedder-downloaded.png")
+        dialog.reject()
+        settings.reject()
+    finally:
+        hub.close()
+        os.environ.pop("HF_ENDPOINT", None)
+        shutil.rmtree(files, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default="screenshots")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the run")
     parser.add_argument(
-        "--models-only", action="store_true", help="only the first-run page and the models page"
+        "--models-only",
+        action="store_true",
+        help="only the first-run page, the models page and the embedder download",
     )
     args = parser.parse_args(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -167,6 +206,7 @@ def main(argv: list[str]) -> int:
     settle(app, 1.0)
     save(window, out, "empty-state.png")
     models_page_shots(app, window, out)
+    embedder_download_shots(app, window, out)
     Settings(max_step=40, max_extend=2).save(data)  # the run below uses the embedded model again
     window.settings = Settings.load(data)
     window._update_status()

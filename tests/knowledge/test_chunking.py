@@ -1,10 +1,16 @@
-"""Chunks respect paragraphs and sentences, stay near 190 estimated tokens, overlap a little, map back."""
+"""Chunks respect paragraphs and sentences, stay near their token target, overlap a little, map back."""
 
 from __future__ import annotations
 
 import random
 
-from desktop.knowledge.chunking import MAX_TOKENS, OVERLAP_TOKENS, Section, chunk_section
+from desktop.knowledge.chunking import (
+    MAX_TOKENS,
+    OVERLAP_TOKENS,
+    ChunkBudget,
+    Section,
+    chunk_section,
+)
 
 
 def _sentence(rng: random.Random, words: int) -> str:
@@ -91,3 +97,36 @@ def test_page_numbers_alone_are_not_chunks() -> None:
 def test_embed_text_carries_the_heading() -> None:
     (chunk,) = chunk_section(Section("Body text of the section.", heading="Methods"))
     assert chunk.embed_text == "Methods\nBody text of the section."
+
+
+def test_with_the_models_tokenizer_chunks_are_packed_in_its_tokens() -> None:
+    """Paragraphs are measured with the model's own count, not the estimate: chunks fill the
+    model's input whether the estimate over- or under-counts the text (the estimate's
+    over-count left a third of MiniLM's input unused on the English manuals)."""
+    paragraphs = [" ".join(f"word{p}_{i}" for i in range(20)) + "." for p in range(60)]
+    section = Section("\n\n".join(paragraphs), heading="Heading")  # estimate: ~41 a paragraph
+    for per_word, per_chunk in ((1, 11), (3, 3)):  # the model reads 20 or 60 tokens a paragraph
+
+        def count(text: str, per_word: int = per_word) -> int:
+            return 2 + per_word * len(text.split())  # [CLS] and [SEP]
+
+        chunks = chunk_section(section, ChunkBudget(256, count))
+        sizes = [count(c.embed_text) for c in chunks]
+        assert max(sizes) <= 256
+        assert [len(c.text.split("\n\n")) for c in chunks[:-1]] == [per_chunk] * (len(chunks) - 1)
+        assert min(sizes[:-1]) >= 180  # ~70 % or more of the input is used
+
+
+def test_a_paragraph_ending_in_a_colon_opens_the_chunk_of_what_it_introduces() -> None:
+    filler = " ".join(["alpha", "beta", "gamma", "delta", "epsilon"] * 10) + "."  # ~51 tokens
+    intro = "To plot a data file as a bar graph:"
+    example = " ".join(f"set style fill solid {i} plot file with boxes" for i in range(4))
+    text = "\n\n".join([filler] * 4 + [intro, example, filler])
+    chunks = chunk_section(Section(text))
+    holding = [c for c in chunks if intro in c.text]
+    assert len(holding) == 1 and example in holding[0].text
+    assert holding[0].text.startswith(intro)  # not left dangling at the end of the chunk before
+    assert chunks[0].text == "\n\n".join([filler] * 4)  # nothing is lost, nothing repeated
+    # A colon that would leave the chunk before it empty of anything new stays where it is.
+    alone = chunk_section(Section("\n\n".join([intro, example])))
+    assert "\n\n".join(c.text for c in alone) == "\n\n".join([intro, example])

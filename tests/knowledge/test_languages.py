@@ -7,7 +7,6 @@ the library ingests here are made from that text.
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
 import shutil
@@ -28,14 +27,17 @@ from desktop.knowledge.embedder import (
     _bundled_model_path,
     download_embedder,
     embedder_from_setting,
+    is_downloaded,
     model_prefixes,
 )
 from desktop.knowledge.htmltext import decode_html, extract
-from desktop.knowledge.ingest import IngestProgress
+from desktop.knowledge.ingest import CHUNKER_VERSION, IngestProgress
 from desktop.knowledge.keywords import index_text, query_terms
 from desktop.knowledge.language import detect_language
 from desktop.knowledge.library import Library, LibraryError
 from desktop.knowledge.retrieval import fts_query
+from desktop.llm.hub import DownloadProgress
+from tests.fakehub import EMBEDDER_REPO, EMBEDDER_WIDTH, FakeHub, tiny_embedder_files
 
 from .knowledge_docs import make_docx
 
@@ -282,6 +284,8 @@ def test_a_hub_download_is_refused_offline(tmp_path: Path) -> None:
         download_embedder("intfloat/multilingual-e5-small", tmp_path)
     assert network.recent_entries(1)[-1].outcome == "refused"
     assert not (tmp_path / "embedders").exists()
+    with pytest.raises(EmbedderError, match="offline mode is on"):  # even from this computer
+        download_embedder("intfloat/multilingual-e5-small", tmp_path, endpoint="http://127.0.0.1:9")
 
 
 def test_a_library_refuses_another_models_vectors_and_reindexes_on_request(
@@ -365,103 +369,91 @@ def test_the_cli_lists_languages_switches_the_embedder_and_reindexes(
     assert "not a sentence-transformers model" in capsys.readouterr().err
 
 
-class _FakeHub(http.server.BaseHTTPRequestHandler):
-    """Serves a model folder the way the Hub's API and resolve endpoints do (loopback only)."""
-
-    protocol_version = "HTTP/1.1"
-    folder: Path
-    repo = "org/tiny-multilingual"
-    sha = "1" * 40
-    requests: list[str] = []
-
-    def _files(self) -> list[str]:
-        return sorted(
-            str(p.relative_to(self.folder)) for p in self.folder.rglob("*") if p.is_file()
-        )
-
-    def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(code)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        import hashlib
-        import json
-
-        self.requests.append(f"{self.command} {self.path}")
-        path = self.path.split("?", 1)[0]
-        if path.startswith(f"/api/models/{self.repo}/tree/"):
-            tree = [
-                {
-                    "type": "file",
-                    "path": f,
-                    "size": (self.folder / f).stat().st_size,
-                    "oid": hashlib.sha1((self.folder / f).read_bytes()).hexdigest(),
-                }
-                for f in self._files()
-            ]
-            self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
-            return
-        if path.startswith(f"/api/models/{self.repo}"):
-            siblings = [{"rfilename": f} for f in self._files()]
-            body = json.dumps({"id": self.repo, "sha": self.sha, "siblings": siblings}).encode()
-            self._send(200, body, {"Content-Type": "application/json"})
-            return
-        prefix = f"/{self.repo}/resolve/"
-        if path.startswith(prefix):
-            name = path[len(prefix) :].split("/", 1)[1]
-            file = self.folder / name
-            if file.is_file():
-                data = file.read_bytes()
-                etag = hashlib.sha256(data).hexdigest()
-                self._send(200, data, {"X-Repo-Commit": self.sha, "ETag": f'"{etag}"'})
-                return
-        self._send(404, b"", {"X-Error-Code": "EntryNotFound"})
-
-    do_HEAD = do_GET
-
-    def log_message(self, *args: object) -> None:
-        pass
+@pytest.fixture
+def fake_embedder_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+    files = tiny_embedder_files(tmp_path_factory.getbasetemp() / "tiny-embedder")
+    server = FakeHub(files, repo=EMBEDDER_REPO)
+    yield server
+    server.close()
 
 
 def test_a_hub_model_id_downloads_with_progress_and_becomes_the_embedder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_embedder_hub: FakeHub
 ) -> None:
-    import threading
+    from desktop import network
 
-    import huggingface_hub.constants
+    network.configure(offline=False)
+    seen: list[DownloadProgress] = []
+    folder = download_embedder(
+        EMBEDDER_REPO, tmp_path, progress=seen.append, endpoint=fake_embedder_hub.url
+    )
+    served = fake_embedder_hub.files
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(
+        served
+    )
+    assert (folder / "1_Pooling" / "config.json").read_bytes() == served["1_Pooling/config.json"]
+    total = sum(len(data) for data in served.values())
+    assert seen and {p.total for p in seen} == {total} and seen[-1].done == total
+    assert [p.done for p in seen if p.phase == "downloading"] == sorted(
+        p.done for p in seen if p.phase == "downloading"
+    )  # bytes over all files, never going back
+    purposes = {e.purpose for e in network.recent_entries(50)}
+    assert f"model download ({EMBEDDER_REPO})" in purposes  # each request is in the log
+    assert is_downloaded(tmp_path, EMBEDDER_REPO)
+    chosen = embedder_from_setting(EMBEDDER_REPO, tmp_path)
+    assert chosen.name == "tiny-embedder"
+    assert chosen.embed_query("网络").shape == (EMBEDDER_WIDTH,)
+
+
+def test_a_cancelled_hub_download_is_not_an_embedder_and_resumes(
+    tmp_path: Path, fake_embedder_hub: FakeHub
+) -> None:
+    from desktop import network
+
+    network.configure(offline=False)
+    cancel = CancelToken()
+
+    def stop_in_the_weights(step: DownloadProgress) -> None:
+        if step.done > len(fake_embedder_hub.files["model.safetensors"]) // 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        download_embedder(
+            EMBEDDER_REPO, tmp_path, progress=stop_in_the_weights, cancel=cancel,
+            endpoint=fake_embedder_hub.url,
+        )  # fmt: skip
+    assert not is_downloaded(tmp_path, EMBEDDER_REPO)
+    with pytest.raises(EmbedderError, match="not downloaded"):
+        embedder_from_setting(EMBEDDER_REPO, tmp_path)
+    before = len(fake_embedder_hub.requests)
+    download_embedder(EMBEDDER_REPO, tmp_path, endpoint=fake_embedder_hub.url)
+    assert is_downloaded(tmp_path, EMBEDDER_REPO)
+    again = [path for _, path, _ in fake_embedder_hub.requests[before:] if "/resolve/" in path]
+    assert len(again) < len(fake_embedder_hub.files)  # the finished files were not fetched again
+
+
+def test_hub_download_failures_are_one_line(
+    tmp_path: Path, fake_embedder_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil as disk
 
     from desktop import network
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    _FakeHub.folder = _bundled_model_path()
-    _FakeHub.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    network.configure(offline=True)  # loopback stays allowed: the fake Hub is on this machine
-    seen: list[tuple[int, int | None]] = []
-    try:
-        folder = download_embedder(
-            _FakeHub.repo,
-            tmp_path,
-            progress=lambda done, total: seen.append((done, total)),
-            endpoint=f"http://127.0.0.1:{server.server_port}",
-        )
-    finally:
-        server.shutdown()
-        thread.join()
-    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
-    assert seen and seen[-1][0] == seen[-1][1]  # every file reported, the last one at total
-    assert network.recent_entries(1)[-1].purpose == f"embedding model download ({_FakeHub.repo})"
-    chosen = embedder_from_setting(_FakeHub.repo, tmp_path)
-    assert chosen.name == "tiny-multilingual"
-    assert chosen.embed_query("网络").shape == (384,)
+    network.configure(offline=False)
+    with pytest.raises(EmbedderError, match="has no repository testorg/nothing-here") as unknown:
+        download_embedder("testorg/nothing-here", tmp_path, endpoint=fake_embedder_hub.url)
+    dead = FakeHub({}, repo=EMBEDDER_REPO)
+    dead_url = dead.url
+    dead.close()
+    with pytest.raises(EmbedderError, match="cannot reach 127.0.0.1") as unreachable:
+        download_embedder(EMBEDDER_REPO, tmp_path, endpoint=dead_url)
+    full = disk._ntuple_diskusage(10 * 2**30, 10 * 2**30 - 2**20, 2**20)
+    monkeypatch.setattr("desktop.llm.hub.shutil.disk_usage", lambda _path: full)
+    with pytest.raises(EmbedderError, match="not enough disk space") as no_room:
+        download_embedder(EMBEDDER_REPO, tmp_path, endpoint=fake_embedder_hub.url)
+    for failure in (unknown, unreachable, no_room):
+        assert "\n" not in str(failure.value)
+    assert not is_downloaded(tmp_path, EMBEDDER_REPO)
 
 
 def test_reindex_recuts_documents_an_older_chunker_cut(library: Library, docs: Path) -> None:
@@ -481,5 +473,5 @@ def test_reindex_recuts_documents_an_older_chunker_cut(library: Library, docs: P
     statuses = library.reindex()
     assert [s.status for s in statuses] == ["indexed", "indexed"]
     assert db.execute("SELECT count(*) FROM chunks").fetchone()[0] == before
-    assert {row[0] for row in db.execute("SELECT chunker FROM documents")} == {2}
+    assert {row[0] for row in db.execute("SELECT chunker FROM documents")} == {CHUNKER_VERSION}
     assert library.verify() == []
