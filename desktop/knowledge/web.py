@@ -268,9 +268,11 @@ class PageFetcher:
         max_redirects: int = MAX_REDIRECTS,
         allow_loopback: bool = False,
         transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self._clock = clock  # seconds; a test passes one that it advances itself
         self.allow_loopback = allow_loopback
         self._client = network.client(
             "web page",
@@ -283,7 +285,7 @@ class PageFetcher:
 
     def fetch(self, url: str) -> FetchedPage:
         self._check_url(url)
-        deadline = time.monotonic() + self.timeout
+        deadline = self._clock() + self.timeout
         try:
             with self._client.stream("GET", url) as response:
                 self._check_url(str(response.url))  # after redirects
@@ -324,7 +326,7 @@ class PageFetcher:
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
-            if time.monotonic() > deadline:
+            if self._clock() > deadline:
                 raise WebSearchError(f"{_short(str(response.url))} was too slow")
             chunks.append(chunk)
             size += len(chunk)
