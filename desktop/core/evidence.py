@@ -56,9 +56,6 @@ class EvidenceRegistry:
     by_key: Mapping[str, Passage] = field(default_factory=dict)
     by_fingerprint: Mapping[str, str] = field(default_factory=dict)
 
-    def key_for(self, passage: Passage) -> str | None:
-        return self.by_fingerprint.get(passage.fingerprint)
-
     def with_passages(self, passages: Sequence[Passage]) -> tuple[EvidenceRegistry, list[str]]:
         """Register passages (new ones get the next `textidN`); return the registry and keys."""
         by_key = dict(self.by_key)

@@ -26,10 +26,6 @@ class Section:
     subsections: tuple[Section, ...] = ()
     locked: bool = False
 
-    @property
-    def is_written(self) -> bool:
-        return self.content is not None
-
 
 @dataclass(frozen=True, slots=True)
 class Node:

@@ -54,6 +54,7 @@ from desktop.core.report import (
     split_citations,
 )
 from desktop.core.verify import MATCH_SKIPPED, SupportSummary, match_key
+from desktop.gui.local_browser import LocalOnlyBrowser
 
 log = logging.getLogger(__name__)
 
@@ -391,17 +392,11 @@ class DraftRenderer:
         return f'{head}\n<p style="color:{colors.muted}"{style}><i>{note}{shown}</i></p>'
 
 
-class LocalOnlyBrowser(QTextBrowser):
-    """A QTextBrowser that never fetches a resource from the network (a report's Markdown
-    may name remote images; nothing is loaded from another host, ever)."""
+class DraftBrowser(LocalOnlyBrowser):
+    """The draft's browser: local resources only, plus the citation-check flag icons."""
 
-    def loadResource(self, kind: int, url: QUrl):  # noqa: N802 - Qt's name
-        if url.scheme() == FLAG_SCHEME:
-            return flag_icon(url.path())
-        if url.scheme() not in ("", "file", "qrc"):
-            log.info("not loading remote resource %s", url.host())
-            return None
-        return super().loadResource(kind, url)
+    def local_resource(self, url: QUrl) -> object | None:
+        return flag_icon(url.path()) if url.scheme() == FLAG_SCHEME else None
 
 
 class DraftView(QWidget):
@@ -422,7 +417,7 @@ class DraftView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.renderer = DraftRenderer()
-        self.browser = LocalOnlyBrowser()
+        self.browser = DraftBrowser()
         self.browser.setObjectName("draftView")
         self.browser.setOpenLinks(False)
         self.browser.setAcceptDrops(False)
