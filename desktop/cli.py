@@ -937,10 +937,10 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from desktop.core.chat import BackendError
     from desktop.export.atomic import ExportError
     from desktop.knowledge.embedder import EmbedderError
     from desktop.knowledge.library import LibraryError
-    from desktop.llm.base import BackendError
     from desktop.network import OfflineError
     from desktop.session import SessionError
     from desktop.store.journal import JournalError

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.core.cancel import CancelToken
+from desktop.core.chat import BackendError, ChatBackend
 from desktop.core.commands import CommandQueue
 from desktop.core.engine import Engine
 from desktop.core.events import EventSink
@@ -29,7 +30,6 @@ from desktop.core.report import Report, build_report
 from desktop.core.state import RunConfig, RunState
 from desktop.core.support import current_checks, with_claims
 from desktop.core.verify import SectionCheck
-from desktop.llm.base import BackendError, ChatBackend
 from desktop.settings import Settings
 from desktop.store.journal import RunJournal
 

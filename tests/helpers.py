@@ -8,8 +8,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from desktop.core.chat import ChatRequest
 from desktop.core.evidence import Passage
-from desktop.llm.base import ChatRequest
 from desktop.llm.scripted import Expect
 
 KEY_RE = re.compile(r"^bibkey:(textid\d+)$", re.MULTILINE)

@@ -33,6 +33,7 @@ from desktop.core.actions import (
     parse_write,
 )
 from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.chat import BackendError, ChatBackend, ChatRequest, ChatResult
 from desktop.core.commands import (
     Command,
     CommandQueue,
@@ -67,7 +68,6 @@ from desktop.core.evidence import Retriever, retrieve_merged
 from desktop.core.outline import Outline
 from desktop.core.state import RunConfig, RunState
 from desktop.core.usage import metrics_detail
-from desktop.llm.base import BackendError, ChatBackend, ChatRequest, ChatResult
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,8 @@ class Engine:
             if self.journal:
                 self.journal.record_command(command, "applied", message)
             self.sink.emit(CommandApplied(command, state.outline, message))
-            self.sink.emit(OutlineChanged(state.outline, "edit"))
+            if state.outline is not None:
+                self.sink.emit(OutlineChanged(state.outline, "edit"))
 
     # ---- one step -----------------------------------------------------------------------------
     def step(self) -> None:
@@ -303,7 +304,7 @@ class Engine:
         """End the run without a call when no extension is possible or the budget is spent."""
         state = self.state
         forced = state.deepen_target is not None
-        positions = expandable_positions(state.outline, state.deepen_target)
+        positions = expandable_positions(state.planned, state.deepen_target)
         reason = None
         if not forced and state.extend_count >= self.config.max_extend:
             reason = "max_extend"
@@ -348,12 +349,12 @@ class Engine:
             case "write":
                 return self._write_call(limits, latin_ok, style, budget)
             case "extend_plan":
-                positions = expandable_positions(s.outline, s.deepen_target)
+                positions = expandable_positions(s.planned, s.deepen_target)
                 forced = s.deepen_target is not None
                 call = Call(
                     lambda ab, _: prompts.extend_plan_prompt(
                         s.question,
-                        s.outline,
+                        s.planned,
                         positions,
                         s.language,
                         forced,
@@ -398,7 +399,7 @@ class Engine:
         call = Call(
             lambda ab, cap: prompts.write_prompt(
                 s.question,
-                s.outline,
+                s.planned,
                 s.registry,
                 s.pack,
                 s.language,
@@ -423,7 +424,7 @@ class Engine:
     def _fit_prompt(self, call: Call) -> tuple[str, int]:
         """Abbreviate until prompt + answer fit the context; never let llama.cpp truncate."""
         context = self.backend.context_length
-        abbreviation: prompts.Abbreviation | None = prompts.Abbreviation()
+        abbreviation = prompts.Abbreviation()
         caps: list[int | None] = [None, 1200, 600, 300]
         while True:
             for cap in caps:
@@ -432,12 +433,13 @@ class Engine:
                 room = context - used
                 if room >= min(call.max_tokens, max(MIN_ANSWER_TOKENS, context // 8)):
                     return prompt, min(call.max_tokens, room)
-            abbreviation = abbreviation.tighter()
-            if abbreviation is None:
+            tighter = abbreviation.tighter()
+            if tighter is None:
                 raise PromptTooLong(
                     f"the prompt needs {used} tokens but the model's context holds {context}; "
                     "choose a larger context size"
                 )
+            abbreviation = tighter
 
     def _call(self, call: Call, phase: str) -> tuple[ChatResult, bool]:
         prompt, max_tokens = self._fit_prompt(call)
@@ -518,12 +520,12 @@ class Engine:
                 return s.evolve(outline=outline, phase="search"), {"sections": len(sections)}
             case Write(text, trimmed, dropped):
                 if dropped:
-                    position = s.outline.cursor().position
+                    position = s.planned.current().position
                     self.sink.emit(CitationsDropped(s.step + 1, position, dropped))
                 return self._write(text, trimmed)
             case ExtendPlan(position, subsections):
-                node = s.outline.node_at(position)
-                outline = s.outline.expanded(node.section.id, subsections)
+                node = s.planned.node_at(position)
+                outline = s.planned.expanded(node.section.id, subsections)
                 self.sink.emit(OutlineChanged(outline, "extend-plan"))
                 state = s.evolve(
                     outline=outline,
@@ -565,8 +567,8 @@ class Engine:
 
     def _write(self, text: str, trimmed: bool) -> tuple[RunState, dict]:
         s = self.state
-        node = s.outline.cursor()
-        outline = s.outline.with_content(node.section.id, text)
+        node = s.planned.current()
+        outline = s.planned.with_content(node.section.id, text)
         self.sink.emit(SectionWritten(node.section.id, node.position, text, trimmed, outline))
         self.sink.emit(OutlineChanged(outline, "write"))
         if outline.cursor() is not None:
@@ -587,12 +589,13 @@ class Engine:
         """Check the section just written (no LLM step unless the judge is on), journal and
         announce the check, and with `revise_unsupported` clear a flagged section once so the
         next step rewrites it, its flagged sentences named in the instruction."""
-        node = self.state.outline.cursor() if self.verifier is not None else None
-        if node is None:
+        verifier = self.verifier
+        node = self.state.planned.cursor() if verifier is not None else None
+        if verifier is None or node is None:
             return state, detail
         section_id = node.section.id
-        text = state.outline.get(section_id).content or ""
-        check = self.verifier.check_section(
+        text = state.planned.get(section_id).content or ""
+        check = verifier.check_section(
             text,
             state.registry.by_key,
             section_id=section_id,
@@ -610,7 +613,7 @@ class Engine:
         detail = {**detail, "claims": len(check.claims), "flagged": len(check.flagged)}
         if not revising:
             return state, detail
-        outline = state.outline.with_content(section_id, None)
+        outline = state.planned.with_content(section_id, None)
         state = state.evolve(
             outline=outline,
             phase="write",

@@ -98,6 +98,13 @@ class Outline:
                 return node
         return None
 
+    def current(self) -> Node:
+        """The cursor, for a phase that works on it (search or write a section)."""
+        node = self.cursor()
+        if node is None:
+            raise RuntimeError("every section is written or locked: there is no cursor")
+        return node
+
     def expandable(self) -> list[Node]:
         """Sections the model may give subsections: shallow enough, childless, unlocked."""
         return [

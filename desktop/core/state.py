@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.outline import Outline
@@ -94,7 +95,7 @@ class RunConfig:
     def for_small_model(**overrides) -> RunConfig:
         """Guards that make a tiny model's output usable: frequent citations, fixed script,
         a short thought and short titles (its grammars cap them)."""
-        base = dict(
+        base: dict[str, Any] = dict(
             cite_every=3,
             script_guard=True,
             brief_thought=True,
@@ -132,6 +133,13 @@ class RunState:
     @property
     def done(self) -> bool:
         return self.phase == "done"
+
+    @property
+    def planned(self) -> Outline:
+        """The outline, for the phases that come after init_plan made it."""
+        if self.outline is None:
+            raise RuntimeError(f"phase {self.phase!r} needs the outline, and there is none yet")
+        return self.outline
 
     @property
     def cursor_label(self) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from desktop.core.cancel import CancelToken
+from desktop.core.chat import ChatBackend
 from desktop.core.evidence import Retriever
 from desktop.core.state import RunConfig
-from desktop.llm.base import ChatBackend
 from desktop.settings import Settings
 
 if TYPE_CHECKING:

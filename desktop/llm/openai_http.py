@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from desktop import network
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
+from desktop.core.chat import BackendError, ChatRequest, ChatResult, DeltaCallback
 
 if TYPE_CHECKING:
     import httpx

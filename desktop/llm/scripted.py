@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from desktop import crashpoints
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import ChatRequest, ChatResult, DeltaCallback
+from desktop.core.chat import ChatRequest, ChatResult, DeltaCallback
 
 Reply = str | Callable[[ChatRequest], str]
 
@@ -97,7 +97,7 @@ class ScriptedBackend:
         text = item(request) if callable(item) else item
         started = time.perf_counter()
         crashpoints.reached("llm.prefill")
-        sent = []
+        sent: list[str] = []
         for start in range(0, len(text), self.chunk_chars):
             crashpoints.reached("llm.stream")
             if self.on_chunk is not None:

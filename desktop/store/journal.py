@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from desktop import crashpoints
+from desktop.core.chat import ChatResult
 from desktop.core.commands import Command, command_to_dict
 from desktop.core.engine import StorageError
 from desktop.core.state import (
@@ -48,7 +49,6 @@ from desktop.core.state import (
     registry_from_items,
 )
 from desktop.core.verify import SectionCheck
-from desktop.llm.base import ChatResult
 from desktop.locks import LockBusy, ProcessLock, holder_of
 from desktop.network import NetworkEntry
 

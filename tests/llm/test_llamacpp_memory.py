@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.chat import BackendError
 from desktop.llm import gguf
-from desktop.llm.base import BackendError
 from desktop.llm.llamacpp import (
     DEFAULT_MAX_CONTEXT,
     MIN_CONTEXT,

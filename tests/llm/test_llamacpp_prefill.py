@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import ChatMessage, ChatRequest
+from desktop.core.chat import ChatMessage, ChatRequest
 from desktop.llm.llamacpp import (
     MIN_PREFILL_CHUNK,
     PREFILL_SLICE_SECONDS,

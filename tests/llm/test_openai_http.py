@@ -17,7 +17,7 @@ import threading
 import pytest
 
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import BackendError, ChatBackend, ChatRequest
+from desktop.core.chat import BackendError, ChatBackend, ChatRequest
 from desktop.llm.openai_http import (
     ContextOverflowError,
     OpenAICompatBackend,

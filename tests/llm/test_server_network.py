@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from desktop import network
-from desktop.llm.base import BackendError, ChatRequest
+from desktop.core.chat import BackendError, ChatRequest
 from desktop.llm.openai_http import MODEL_SERVER, OpenAICompatBackend, ServerOfflineError
 from tests.llm.test_openai_http import make_server
 
