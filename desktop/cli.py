@@ -256,31 +256,11 @@ def _web_plan(args, settings) -> WebPlan | None:
     return plan
 
 
-def _with_web(plan: WebPlan | None, data_dir: Path, local):
-    """The local retriever, or local + web split by the plan's web share."""
-    if plan is None:
-        return local
-    from desktop.knowledge.web import WebSearchError, combine
-
-    try:
-        combined = combine(local, plan, data_dir)
-    except WebSearchError as exc:
-        raise CliError(str(exc)) from None
-    print(f"web search: {plan.describe()}", file=sys.stderr)
-    return combined
-
-
-def _close_retriever(retriever) -> None:
-    close = getattr(retriever, "close", None)
-    if close is not None:
-        close()
-
-
 def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
     from desktop.export.markdown import render_markdown
     from desktop.session import SessionError
 
-    status = session.engine.status
+    status = session.status
     report_path = None
     citations = sources_cited = 0
     support = None
@@ -300,7 +280,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
         support = _support(report)
         print(f"report: {report_path}", file=sys.stderr)
         print(f"citation check: {support['label']}", file=sys.stderr)
-    steps = session.engine.state.step
+    steps = session.state.step
     if as_json:
         _emit_json(
             {
@@ -323,7 +303,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
 # ---- commands --------------------------------------------------------------------------------
 def cmd_research(args) -> int:
     from desktop import network
-    from desktop.session import ResearchSession, config_for, open_backend
+    from desktop.session import RunSpec, config_for, open_backend, open_run
 
     data_dir = _data_dir(args)
     settings = _settings_for(args, data_dir)
@@ -355,46 +335,42 @@ def cmd_research(args) -> int:
                 + "; ".join(f"{Path(s.path).name}: {s.error or s.status}" for s in statuses)
             )
         sources = [str(Path(s).expanduser().resolve()) for s in args.sources]
-        retriever = _with_web(web_plan, data_dir, _sources_retriever(library, sources))
+        if web_plan is not None:
+            print(f"web search: {web_plan.describe()}", file=sys.stderr)
         print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
         early = network.EntryBuffer()  # the server's probe, for the run's journal
         with network.recording_to(early):
             backend = open_backend(choice, settings, data_dir)
-        config = config_for(
-            choice,
-            settings,
-            backend,
-            max_step=args.max_steps,
-            max_extend=args.max_extend,
-            hard_mode=args.hard_mode or None,
-        )
-        session = ResearchSession.start(
-            data_dir,
-            args.question,
-            sources=sources,
-            config=config,
-            backend=backend,
-            retriever=retriever,
-            model_name=_model_name(choice),
-            sink=ProgressPrinter(max_step=config.max_step),
-            cancel=cancel,
-            web_plan=web_plan,
-        )
-        early.flush_to(session.journal)
-        print(
-            f"run {session.run_id}: {session.engine.state.language} question, "
-            f"max {config.max_step} steps",
-            file=sys.stderr,
-            flush=True,
-        )
         try:
-            with network.recording_to(session.journal):
+            config = config_for(
+                choice,
+                settings,
+                backend,
+                max_step=args.max_steps,
+                max_extend=args.max_extend,
+                hard_mode=args.hard_mode or None,
+            )
+            spec = RunSpec(args.question, tuple(sources), config, _model_name(choice), web_plan)
+            local = _sources_retriever(library, sources)
+            printer = ProgressPrinter(max_step=config.max_step)
+            with open_run(
+                data_dir,
+                spec,
+                backend=backend,
+                local=local,
+                sink=printer,
+                cancel=cancel,
+                early=early,
+            ) as session:
+                print(
+                    f"run {session.run_id}: {session.state.language} question, "
+                    f"max {config.max_step} steps",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 session.run()
-            return _finish_run(session, data_dir, args.out, args.json)
+                return _finish_run(session, data_dir, args.out, args.json)
         finally:
-            session.close()
-            if web_plan is not None:
-                _close_retriever(retriever)
             backend.close()
     finally:
         library.close()
@@ -403,7 +379,7 @@ def cmd_research(args) -> int:
 def cmd_resume(args) -> int:
     """Continue a run with its own web search settings (offline mode now still wins)."""
     from desktop import network
-    from desktop.session import ModelChoice, ResearchSession, open_backend
+    from desktop.session import ModelChoice, open_backend, open_run
     from desktop.store.journal import RunJournal
 
     data_dir = _data_dir(args)
@@ -429,35 +405,31 @@ def cmd_resume(args) -> int:
         with network.recording_to(early):
             backend = open_backend(choice, settings, data_dir)
         try:
-            session = ResearchSession.resume(
+            local = _sources_retriever(library, list(info.sources))
+            printer = ProgressPrinter()
+            with open_run(
                 data_dir,
                 args.run_id,
                 backend=backend,
-                retriever=_sources_retriever(library, list(info.sources)),
-                sink=ProgressPrinter(),
+                local=local,
+                sink=printer,
                 cancel=cancel,
-            )
-        except BaseException:
-            backend.close()
-            raise
-        session.engine.sink.max_step = session.engine.config.max_step
-        early.flush_to(session.journal)
-        if session.notice:
-            print(session.notice, file=sys.stderr)
-        elif session.web_plan is not None:
-            print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
-        print(
-            f"resuming run {args.run_id} at step {session.engine.state.step} "
-            f"({session.engine.state.phase})",
-            file=sys.stderr,
-            flush=True,
-        )
-        try:
-            with network.recording_to(session.journal):
+                early=early,
+            ) as session:
+                printer.max_step = session.config.max_step  # the run's own budget
+                if session.notice:
+                    print(session.notice, file=sys.stderr)
+                elif session.web_plan is not None:
+                    print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
+                print(
+                    f"resuming run {args.run_id} at step {session.state.step} "
+                    f"({session.state.phase})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 session.run()
-            return _finish_run(session, data_dir, None, args.json)
+                return _finish_run(session, data_dir, None, args.json)
         finally:
-            session.close()
             backend.close()
     finally:
         library.close()

@@ -89,6 +89,9 @@ class MemoryRetriever:
         )
         return scored[:k]
 
+    def close(self) -> None:
+        pass
+
 
 def corpus(n: int = 30, source: str = "/docs/manual.pdf") -> list[Passage]:
     topics = ["solar", "wind", "storage", "grid", "policy", "cost"]

@@ -44,9 +44,15 @@ class Passage:
 
 
 class Retriever(Protocol):
-    """What the engine needs from a knowledge base: top-k passages for one query."""
+    """What the engine needs from a knowledge base: top-k passages for one query.
+
+    `close` lets go of what the retriever itself holds (a web search's HTTP clients); whoever
+    built a retriever closes it.
+    """
 
     def search(self, query: str, k: int) -> list[Passage]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

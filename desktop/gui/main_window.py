@@ -771,10 +771,8 @@ class MainWindow(QMainWindow):
         )
 
     def _retriever_for(self, sources):
-        """The library's retriever factory, plus web evidence when the settings turn it on."""
-        from desktop.knowledge.web import with_web
-
-        return with_web(self.library.retriever_for(sources), self.settings, self.data_dir)
+        """The library's retriever factory (the engine worker adds the run's web search)."""
+        return self.library.retriever_for(sources)
 
     def pause_run(self) -> None:
         if self.mode in (Mode.LOADING, Mode.RUNNING):

@@ -300,6 +300,9 @@ class ListRetriever:
         self.asked.append(k)
         return self.passages[:k]
 
+    def close(self) -> None:
+        pass
+
 
 def _web_passages(n: int) -> list[Passage]:
     return [
@@ -433,23 +436,18 @@ def test_unknown_provider_and_missing_settings_are_clear(tmp_path: Path, monkeyp
         build_provider("brave", tmp_path)
 
 
-def test_with_web_follows_the_settings_and_offline_mode(fake_web: FakeWeb, tmp_path: Path) -> None:
-    from desktop.knowledge.web import with_web
+def test_the_settings_web_plan_follows_web_search_and_offline_mode(
+    fake_web: FakeWeb, tmp_path: Path
+) -> None:
+    from desktop.knowledge.web import WebPlan, plan_from_settings
 
-    local = MemoryRetriever(corpus())
-
-    def factory() -> MemoryRetriever:
-        return local
-
-    assert with_web(factory, Settings(), tmp_path) is factory  # web search off: unchanged
+    assert plan_from_settings(Settings()) is None  # web search off
     remote = Settings(web_search=True, search_url="https://search.example.org", offline=True)
-    assert with_web(factory, remote, tmp_path)() is local  # offline: local only, no request
+    assert plan_from_settings(remote) is None  # offline: local only
     looped = Settings(web_search=True, search_url=fake_web.url, web_share=0.2)
-    combined = with_web(factory, looped, tmp_path)()
-    assert isinstance(combined, CombinedRetriever) and combined.web_share == 0.2
-    combined.close()
+    assert plan_from_settings(looped) == WebPlan("searxng", fake_web.url, 0.2)
     keyed = Settings(web_search=True, web_provider="brave", offline=True)
-    assert with_web(factory, keyed, tmp_path)() is local
+    assert plan_from_settings(keyed) is None
     assert network.recent_entries() == []
 
 
