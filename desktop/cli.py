@@ -340,7 +340,7 @@ def cmd_research(args) -> int:
         print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
         early = network.EntryBuffer()  # the server's probe, for the run's journal
         with network.recording_to(early):
-            backend = open_backend(choice, settings, data_dir)
+            backend = open_backend(choice, settings.runtime, data_dir)
         try:
             config = config_for(
                 choice,
@@ -403,7 +403,7 @@ def cmd_resume(args) -> int:
     try:
         early = network.EntryBuffer()  # the server's probe, for the run's journal
         with network.recording_to(early):
-            backend = open_backend(choice, settings, data_dir)
+            backend = open_backend(choice, settings.runtime, data_dir)
         try:
             local = _sources_retriever(library, list(info.sources))
             printer = ProgressPrinter()

@@ -34,7 +34,7 @@ from desktop.core.report import Report, build_report
 from desktop.core.state import RunConfig, RunState
 from desktop.core.support import current_checks, with_claims
 from desktop.core.verify import SectionCheck
-from desktop.settings import Settings
+from desktop.settings import RuntimeSettings, Settings
 from desktop.store.journal import RunJournal
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def resolve_model_path(choice: ModelChoice) -> Path:
     return embedded_model_path()
 
 
-def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> ChatBackend:
-    """Load the chosen model (slow: run it off the GUI thread)."""
+def open_backend(choice: ModelChoice, runtime: RuntimeSettings, data_dir: Path) -> ChatBackend:
+    """Load the chosen model as `runtime` says (slow: run it off the GUI thread)."""
     if choice.server_url:
         from desktop.llm.openai_http import OpenAICompatBackend
         from desktop.secrets import SERVER_API_KEY, get_secret
@@ -93,7 +93,7 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
             choice.server_url,
             model=choice.server_model,
             api_key=key,
-            context_length=settings.n_ctx,
+            context_length=runtime.n_ctx,
         )
         try:
             backend.probe()  # an unreachable server fails here, before any run is created
@@ -105,13 +105,13 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
 
     return LlamaCppBackend(
         resolve_model_path(choice),
-        n_ctx=settings.n_ctx,
-        n_threads=settings.n_threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn,
-        kv_cache_type=settings.kv_cache_type,
-        reuse_moved_text=settings.reuse_moved_text,
-        prompt_lookup=settings.prompt_lookup,
+        n_ctx=runtime.n_ctx,
+        n_threads=runtime.n_threads,
+        n_gpu_layers=runtime.n_gpu_layers,
+        flash_attn=runtime.flash_attn,
+        kv_cache_type=runtime.kv_cache_type,
+        reuse_moved_text=runtime.reuse_moved_text,
+        prompt_lookup=runtime.prompt_lookup,
     )
 
 
