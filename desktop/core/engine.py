@@ -66,6 +66,7 @@ from desktop.core.events import (
 )
 from desktop.core.evidence import Retriever, retrieve_merged
 from desktop.core.outline import Outline
+from desktop.core.phases import next_phase, settle
 from desktop.core.state import RunConfig, RunState
 from desktop.core.usage import metrics_detail
 
@@ -256,11 +257,12 @@ class Engine:
     def step(self) -> None:
         """Run the current phase once (one LLM call, except phases that end without one)."""
         self.state = normalize_phase(self.state)
+        due = settle(self.state, self.config)  # the budgets: no extension left, or none possible
+        if due.done:
+            if not self.state.done:
+                self._commit(due, "finish", {})
+            return
         phase = self.state.phase
-        if phase == "done":
-            return
-        if phase == "extend_plan" and self._skip_extension():
-            return
         node = self.state.outline.cursor() if self.state.outline else None
         self.sink.emit(
             StepStarted(
@@ -299,23 +301,6 @@ class Engine:
             self.sink.emit(
                 TimeEstimated(s.step, estimate.seconds, estimate.low, estimate.high, elapsed)
             )
-
-    def _skip_extension(self) -> bool:
-        """End the run without a call when no extension is possible or the budget is spent."""
-        state = self.state
-        forced = state.deepen_target is not None
-        positions = expandable_positions(state.planned, state.deepen_target)
-        reason = None
-        if not forced and state.extend_count >= self.config.max_extend:
-            reason = "max_extend"
-        elif not positions:
-            reason = "nothing to expand"
-        if reason is None:
-            return False
-        self._commit(
-            state.evolve(phase="done", stop_reason=reason, deepen_target=None), "finish", {}
-        )
-        return True
 
     def _plan_call(self, phase: str) -> tuple[Call, Rules]:
         s, cfg = self.state, self.config
@@ -571,18 +556,9 @@ class Engine:
         outline = s.planned.with_content(node.section.id, text)
         self.sink.emit(SectionWritten(node.section.id, node.position, text, trimmed, outline))
         self.sink.emit(OutlineChanged(outline, "write"))
-        if outline.cursor() is not None:
-            phase = "search"
-        elif s.extend_count < self.config.max_extend or s.deepen_target is not None:
-            phase = "extend_plan"
-        else:
-            phase = "done"
-        state = s.evolve(
-            outline=outline,
-            phase=phase,
-            stop_reason="max_extend" if phase == "done" else None,
-            revise=None,
-        )
+        written = s.evolve(outline=outline, phase="write", revise=None)
+        due = next_phase(written, self.config)  # search the next section, deepen, or stop
+        state = written.evolve(phase=due.phase, stop_reason=due.stop_reason)
         return state, {"position": node.position, "chars": len(text), "trimmed": trimmed}
 
     def _check_written(self, state: RunState, detail: dict) -> tuple[RunState, dict]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.outline import Outline
@@ -114,11 +114,15 @@ class RunConfig:
         return RunConfig(**base)
 
 
+# WARP's phases (warp.md, "State"): a closed set; desktop.core.phases says which is due.
+Phase = Literal["search", "init_plan", "write", "extend_plan", "done"]
+
+
 @dataclass(frozen=True, slots=True)
 class RunState:
     question: str
     language: str
-    phase: str = "search"
+    phase: Phase = "search"
     outline: Outline | None = None
     step: int = 0
     extend_count: int = 0
