@@ -302,8 +302,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_research(args) -> int:
-    from desktop import network
-    from desktop.session import RunSpec, config_for, open_backend, open_run
+    from desktop.session import RunSpec, config_for
 
     data_dir = _data_dir(args)
     settings = _settings_for(args, data_dir)
@@ -338,10 +337,8 @@ def cmd_research(args) -> int:
         if web_plan is not None:
             print(f"web search: {web_plan.describe()}", file=sys.stderr)
         print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
-        early = network.EntryBuffer()  # the server's probe, for the run's journal
-        with network.recording_to(early):
-            backend = open_backend(choice, settings.runtime, data_dir)
-        try:
+
+        def new_run(backend) -> RunSpec:
             config = config_for(
                 choice,
                 settings,
@@ -350,36 +347,57 @@ def cmd_research(args) -> int:
                 max_extend=args.max_extend,
                 hard_mode=args.hard_mode or None,
             )
-            spec = RunSpec(args.question, tuple(sources), config, _model_name(choice), web_plan)
-            local = _sources_retriever(library, sources)
-            printer = ProgressPrinter(max_step=config.max_step)
-            with open_run(
-                data_dir,
-                spec,
-                backend=backend,
-                local=local,
-                sink=printer,
-                cancel=cancel,
-                early=early,
-            ) as session:
-                print(
-                    f"run {session.run_id}: {session.state.language} question, "
-                    f"max {config.max_step} steps",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                session.run()
-                return _finish_run(session, data_dir, args.out, args.json)
-        finally:
-            backend.close()
+            return RunSpec(args.question, tuple(sources), config, _model_name(choice), web_plan)
+
+        def announce(session) -> None:
+            print(
+                f"run {session.run_id}: {session.state.language} question, "
+                f"max {session.config.max_step} steps",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        local = _sources_retriever(library, sources)
+        return _load_model_and_run(
+            data_dir, choice, settings, new_run, local, cancel, announce, args.out, args.json
+        )
     finally:
         library.close()
 
 
+def _load_model_and_run(
+    data_dir: Path, choice, settings, run_for, local, cancel, announce, out, as_json: bool
+) -> int:
+    """Load the model (a server's probe goes to the run's network log), start or resume the
+    run `run_for(backend)` names through `open_run`, print its progress and its report."""
+    from desktop import network
+    from desktop.session import open_backend, open_run
+
+    early = network.EntryBuffer()  # the server's probe, for the run's journal
+    with network.recording_to(early):
+        backend = open_backend(choice, settings.runtime, data_dir)
+    try:
+        printer = ProgressPrinter()
+        with open_run(
+            data_dir,
+            run_for(backend),
+            backend=backend,
+            local=local,
+            sink=printer,
+            cancel=cancel,
+            early=early,
+        ) as session:
+            printer.max_step = session.config.max_step  # the run's own budget
+            announce(session)
+            session.run()
+            return _finish_run(session, data_dir, out, as_json)
+    finally:
+        backend.close()
+
+
 def cmd_resume(args) -> int:
     """Continue a run with its own web search settings (offline mode now still wins)."""
-    from desktop import network
-    from desktop.session import ModelChoice, open_backend, open_run
+    from desktop.session import ModelChoice
     from desktop.store.journal import RunJournal
 
     data_dir = _data_dir(args)
@@ -401,36 +419,30 @@ def cmd_resume(args) -> int:
     _install_sigint(cancel)
     library = _library(data_dir, settings)
     try:
-        early = network.EntryBuffer()  # the server's probe, for the run's journal
-        with network.recording_to(early):
-            backend = open_backend(choice, settings.runtime, data_dir)
-        try:
-            local = _sources_retriever(library, list(info.sources))
-            printer = ProgressPrinter()
-            with open_run(
-                data_dir,
-                args.run_id,
-                backend=backend,
-                local=local,
-                sink=printer,
-                cancel=cancel,
-                early=early,
-            ) as session:
-                printer.max_step = session.config.max_step  # the run's own budget
-                if session.notice:
-                    print(session.notice, file=sys.stderr)
-                elif session.web_plan is not None:
-                    print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
-                print(
-                    f"resuming run {args.run_id} at step {session.state.step} "
-                    f"({session.state.phase})",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                session.run()
-                return _finish_run(session, data_dir, None, args.json)
-        finally:
-            backend.close()
+
+        def announce(session) -> None:
+            if session.notice:
+                print(session.notice, file=sys.stderr)
+            elif session.web_plan is not None:
+                print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
+            print(
+                f"resuming run {args.run_id} at step {session.state.step} ({session.state.phase})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        local = _sources_retriever(library, list(info.sources))
+        return _load_model_and_run(
+            data_dir,
+            choice,
+            settings,
+            lambda _backend: args.run_id,
+            local,
+            cancel,
+            announce,
+            None,
+            args.json,
+        )
     finally:
         library.close()
 
