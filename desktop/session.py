@@ -31,7 +31,7 @@ from desktop.core.events import EventSink
 from desktop.core.evidence import Retriever
 from desktop.core.language import detect_language
 from desktop.core.report import Report, build_report
-from desktop.core.state import RunConfig, RunState
+from desktop.core.state import RunConfig, RunState, RunStatus
 from desktop.core.support import current_checks, with_claims
 from desktop.core.verify import SectionCheck
 from desktop.settings import RuntimeSettings, Settings
@@ -262,8 +262,7 @@ class ResearchSession:
         return self.engine.config
 
     @property
-    def status(self) -> str:
-        """running, paused, stopped, finished or failed."""
+    def status(self) -> RunStatus:
         return self.engine.status
 
     @classmethod

@@ -67,7 +67,7 @@ from desktop.core.events import (
 from desktop.core.evidence import Retriever, retrieve_merged
 from desktop.core.outline import Outline
 from desktop.core.phases import next_phase, settle
-from desktop.core.state import RunConfig, RunState
+from desktop.core.state import RunConfig, RunState, RunStatus
 from desktop.core.usage import metrics_detail
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Journal(Protocol):
     def cached_reply(self, key: str) -> ChatResult | None: ...
     def store_reply(self, key: str, result: ChatResult) -> None: ...
     def record_command(self, command: Command, status: str, message: str) -> None: ...
-    def set_status(self, status: str, error: str | None = None) -> None: ...
+    def set_status(self, status: RunStatus, error: str | None = None) -> None: ...
     def record_check(self, check: verify.SectionCheck, text: str) -> None: ...
 
 
@@ -142,7 +142,7 @@ class Engine:
         self.cancel = cancel or CancelToken()
         self._resume_event = threading.Event()
         self._resume_event.set()
-        self.status = "created"
+        self.status: RunStatus = "created"
         self.verifier = self._verifier(verifier)
         self.estimator = TimeEstimator(config)
         self._started = time.perf_counter()
@@ -617,14 +617,14 @@ class Engine:
             self.journal.commit(state, kind, detail)
         self.state = state
 
-    def _set_status_quietly(self, status: str, error: str | None = None) -> None:
+    def _set_status_quietly(self, status: RunStatus, error: str | None = None) -> None:
         """Record a status when the journal itself may be what failed."""
         try:
             self._set_status(status, error)
         except StorageError:
             self.status = status
 
-    def _set_status(self, status: str, error: str | None = None) -> None:
+    def _set_status(self, status: RunStatus, error: str | None = None) -> None:
         self.status = status
         if self.journal is not None:
             self.journal.set_status(status, error)

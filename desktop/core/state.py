@@ -116,6 +116,8 @@ class RunConfig:
 
 # WARP's phases (warp.md, "State"): a closed set; desktop.core.phases says which is due.
 Phase = Literal["search", "init_plan", "write", "extend_plan", "done"]
+# A run's status: the engine's, the journal's (run.status) and what the CLI and GUI report.
+RunStatus = Literal["created", "running", "paused", "stopped", "finished", "failed"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from desktop.core.cancel import Cancelled, CancelToken
 from desktop.core.commands import Command, CommandQueue
 from desktop.core.engine import Engine
 from desktop.core.evidence import Retriever
+from desktop.core.state import RunStatus
 from desktop.gui.bridge import EventRelay, QtEventSink
 from desktop.gui.services import ModelProvider
 from desktop.settings import Settings
@@ -119,7 +120,7 @@ class RunEnded:
     """The run is over for now: `status` is finished, stopped or failed."""
 
     run_id: str | None
-    status: str
+    status: RunStatus
     message: str
     stop_latency: float | None  # seconds from Stop to the end, when stopped
 
@@ -143,7 +144,8 @@ class EngineWorker(QObject):
     @Slot(object)
     def run(self, request: RunRequest) -> None:
         run_id: str | None = request.resume_run_id
-        status, message = "failed", ""
+        status: RunStatus = "failed"
+        message = ""
         try:
             run_id, status, message = self._run(request)
         except Cancelled:
@@ -156,7 +158,7 @@ class EngineWorker(QObject):
             latency = time.monotonic() - request.handle.stop_requested_at
         self.ended.emit(RunEnded(run_id, status, message, latency))
 
-    def _run(self, request: RunRequest) -> tuple[str, str, str]:
+    def _run(self, request: RunRequest) -> tuple[str, RunStatus, str]:
         from desktop.knowledge.web import plan_from_settings
         from desktop.session import RunSpec, open_run
 

@@ -45,6 +45,7 @@ from desktop.core.engine import StorageError
 from desktop.core.state import (
     RunConfig,
     RunState,
+    RunStatus,
     passage_to_dict,
     registry_from_items,
 )
@@ -506,7 +507,7 @@ class RunJournal:
         """How many model-judge calls the run's checks made (its budget survives resume)."""
         return sum(check.judge_calls for check in self.checks())
 
-    def set_status(self, status: str, error: str | None = None) -> None:
+    def set_status(self, status: RunStatus, error: str | None = None) -> None:
         with self._writing():
             self.db.execute(
                 "UPDATE run SET status = ?, error = ?, pid = ?, updated = ?",
