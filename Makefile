@@ -67,9 +67,13 @@ demo: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=10
 
+# ruff, the layer contracts ([tool.importlinter] in pyproject.toml) and mypy on the Qt-free
+# packages ([tool.mypy]).
 lint: setup
 	$(VENV)/bin/ruff check desktop tests bench scripts
 	$(VENV)/bin/ruff format --check desktop tests bench scripts
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) bench/bench_grammar.py

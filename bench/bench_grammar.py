@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from desktop.core import grammars, prompts  # noqa: E402
+from desktop.core.chat import ChatRequest  # noqa: E402
 from desktop.core.evidence import EvidenceRegistry, Passage  # noqa: E402
 from desktop.core.outline import Outline  # noqa: E402
 from desktop.core.state import RunConfig  # noqa: E402
-from desktop.llm.base import ChatRequest  # noqa: E402
 from desktop.llm.grammar_probe import GrammarProbe  # noqa: E402
 from desktop.llm.llamacpp import LlamaCppBackend  # noqa: E402
 from desktop.llm.models import embedded_model_path  # noqa: E402

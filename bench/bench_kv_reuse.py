@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from desktop.core.chat import ChatMessage, ChatRequest  # noqa: E402
 from desktop.core.state import RunConfig  # noqa: E402
 from desktop.knowledge.library import Library  # noqa: E402
-from desktop.llm.base import ChatMessage, ChatRequest  # noqa: E402
 from desktop.llm.llamacpp import LlamaCppBackend  # noqa: E402
 from desktop.llm.models import embedded_model_path  # noqa: E402
 from desktop.session import ResearchSession  # noqa: E402

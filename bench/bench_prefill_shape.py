@@ -51,10 +51,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from desktop.core.chat import ChatRequest, ChatResult  # noqa: E402
 from desktop.core.events import ListSink, StepCompleted, StepFailed  # noqa: E402
 from desktop.core.state import RunConfig  # noqa: E402
 from desktop.knowledge.library import Library  # noqa: E402
-from desktop.llm.base import ChatRequest, ChatResult  # noqa: E402
 from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix  # noqa: E402
 from desktop.llm.llamacpp import LlamaCppBackend  # noqa: E402
 from desktop.llm.models import embedded_model_path  # noqa: E402

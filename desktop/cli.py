@@ -256,31 +256,11 @@ def _web_plan(args, settings) -> WebPlan | None:
     return plan
 
 
-def _with_web(plan: WebPlan | None, data_dir: Path, local):
-    """The local retriever, or local + web split by the plan's web share."""
-    if plan is None:
-        return local
-    from desktop.knowledge.web import WebSearchError, combine
-
-    try:
-        combined = combine(local, plan, data_dir)
-    except WebSearchError as exc:
-        raise CliError(str(exc)) from None
-    print(f"web search: {plan.describe()}", file=sys.stderr)
-    return combined
-
-
-def _close_retriever(retriever) -> None:
-    close = getattr(retriever, "close", None)
-    if close is not None:
-        close()
-
-
 def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
     from desktop.export.markdown import render_markdown
     from desktop.session import SessionError
 
-    status = session.engine.status
+    status = session.status
     report_path = None
     citations = sources_cited = 0
     support = None
@@ -300,7 +280,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
         support = _support(report)
         print(f"report: {report_path}", file=sys.stderr)
         print(f"citation check: {support['label']}", file=sys.stderr)
-    steps = session.engine.state.step
+    steps = session.state.step
     if as_json:
         _emit_json(
             {
@@ -322,8 +302,7 @@ def _finish_run(session, data_dir: Path, out: str | None, as_json: bool) -> int:
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_research(args) -> int:
-    from desktop import network
-    from desktop.session import ResearchSession, config_for, open_backend
+    from desktop.session import RunSpec, config_for
 
     data_dir = _data_dir(args)
     settings = _settings_for(args, data_dir)
@@ -355,55 +334,70 @@ def cmd_research(args) -> int:
                 + "; ".join(f"{Path(s.path).name}: {s.error or s.status}" for s in statuses)
             )
         sources = [str(Path(s).expanduser().resolve()) for s in args.sources]
-        retriever = _with_web(web_plan, data_dir, _sources_retriever(library, sources))
+        if web_plan is not None:
+            print(f"web search: {web_plan.describe()}", file=sys.stderr)
         print(f"loading model {_model_name(choice)} …", file=sys.stderr, flush=True)
-        early = network.EntryBuffer()  # the server's probe, for the run's journal
-        with network.recording_to(early):
-            backend = open_backend(choice, settings, data_dir)
-        config = config_for(
-            choice,
-            settings,
-            backend,
-            max_step=args.max_steps,
-            max_extend=args.max_extend,
-            hard_mode=args.hard_mode or None,
+
+        def new_run(backend) -> RunSpec:
+            config = config_for(
+                choice,
+                settings,
+                backend,
+                max_step=args.max_steps,
+                max_extend=args.max_extend,
+                hard_mode=args.hard_mode or None,
+            )
+            return RunSpec(args.question, tuple(sources), config, _model_name(choice), web_plan)
+
+        def announce(session) -> None:
+            print(
+                f"run {session.run_id}: {session.state.language} question, "
+                f"max {session.config.max_step} steps",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        local = _sources_retriever(library, sources)
+        return _load_model_and_run(
+            data_dir, choice, settings, new_run, local, cancel, announce, args.out, args.json
         )
-        session = ResearchSession.start(
-            data_dir,
-            args.question,
-            sources=sources,
-            config=config,
-            backend=backend,
-            retriever=retriever,
-            model_name=_model_name(choice),
-            sink=ProgressPrinter(max_step=config.max_step),
-            cancel=cancel,
-            web_plan=web_plan,
-        )
-        early.flush_to(session.journal)
-        print(
-            f"run {session.run_id}: {session.engine.state.language} question, "
-            f"max {config.max_step} steps",
-            file=sys.stderr,
-            flush=True,
-        )
-        try:
-            with network.recording_to(session.journal):
-                session.run()
-            return _finish_run(session, data_dir, args.out, args.json)
-        finally:
-            session.close()
-            if web_plan is not None:
-                _close_retriever(retriever)
-            backend.close()
     finally:
         library.close()
 
 
+def _load_model_and_run(
+    data_dir: Path, choice, settings, run_for, local, cancel, announce, out, as_json: bool
+) -> int:
+    """Load the model (a server's probe goes to the run's network log), start or resume the
+    run `run_for(backend)` names through `open_run`, print its progress and its report."""
+    from desktop import network
+    from desktop.session import open_backend, open_run
+
+    early = network.EntryBuffer()  # the server's probe, for the run's journal
+    with network.recording_to(early):
+        backend = open_backend(choice, settings.runtime, data_dir)
+    try:
+        printer = ProgressPrinter()
+        with open_run(
+            data_dir,
+            run_for(backend),
+            backend=backend,
+            local=local,
+            sink=printer,
+            cancel=cancel,
+            early=early,
+        ) as session:
+            printer.max_step = session.config.max_step  # the run's own budget
+            announce(session)
+            session.run()
+            return _finish_run(session, data_dir, out, as_json)
+    finally:
+        backend.close()
+
+
 def cmd_resume(args) -> int:
     """Continue a run with its own web search settings (offline mode now still wins)."""
-    from desktop import network
-    from desktop.session import ModelChoice, ResearchSession, open_backend
+    from desktop.session import ModelChoice
     from desktop.store.journal import RunJournal
 
     data_dir = _data_dir(args)
@@ -425,40 +419,30 @@ def cmd_resume(args) -> int:
     _install_sigint(cancel)
     library = _library(data_dir, settings)
     try:
-        early = network.EntryBuffer()  # the server's probe, for the run's journal
-        with network.recording_to(early):
-            backend = open_backend(choice, settings, data_dir)
-        try:
-            session = ResearchSession.resume(
-                data_dir,
-                args.run_id,
-                backend=backend,
-                retriever=_sources_retriever(library, list(info.sources)),
-                sink=ProgressPrinter(),
-                cancel=cancel,
+
+        def announce(session) -> None:
+            if session.notice:
+                print(session.notice, file=sys.stderr)
+            elif session.web_plan is not None:
+                print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
+            print(
+                f"resuming run {args.run_id} at step {session.state.step} ({session.state.phase})",
+                file=sys.stderr,
+                flush=True,
             )
-        except BaseException:
-            backend.close()
-            raise
-        session.engine.sink.max_step = session.engine.config.max_step
-        early.flush_to(session.journal)
-        if session.notice:
-            print(session.notice, file=sys.stderr)
-        elif session.web_plan is not None:
-            print(f"web search: {session.web_plan.describe()}", file=sys.stderr)
-        print(
-            f"resuming run {args.run_id} at step {session.engine.state.step} "
-            f"({session.engine.state.phase})",
-            file=sys.stderr,
-            flush=True,
+
+        local = _sources_retriever(library, list(info.sources))
+        return _load_model_and_run(
+            data_dir,
+            choice,
+            settings,
+            lambda _backend: args.run_id,
+            local,
+            cancel,
+            announce,
+            None,
+            args.json,
         )
-        try:
-            with network.recording_to(session.journal):
-                session.run()
-            return _finish_run(session, data_dir, None, args.json)
-        finally:
-            session.close()
-            backend.close()
     finally:
         library.close()
 
@@ -942,10 +926,10 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from desktop.core.chat import BackendError
     from desktop.export.atomic import ExportError
     from desktop.knowledge.embedder import EmbedderError
     from desktop.knowledge.library import LibraryError
-    from desktop.llm.base import BackendError
     from desktop.network import OfflineError
     from desktop.session import SessionError
     from desktop.store.journal import JournalError

@@ -1,7 +1,9 @@
 """Wire one research run together (Qt-free): journal, model backend, retriever and engine.
 
-The CLI and the GUI both start, resume and report runs through `ResearchSession`, so
-anything the GUI can do to a run a test can do headlessly.
+The CLI's research and resume and the GUI's engine worker all run through `open_run`, a context
+manager that builds what a run needs (the web retriever from the run's plan, the network log
+into its journal), starts or resumes it, and closes exactly what it built; anything the GUI can
+do to a run a test can do headlessly.
 
 A run that searches the web keeps its `WebPlan` (provider, search endpoint, web share; never a
 key) in the journal's `meta` table, and `ResearchSession.resume` rebuilds the same local + web
@@ -14,27 +16,32 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from desktop import network
 from desktop.core.cancel import CancelToken
+from desktop.core.chat import BackendError, ChatBackend
 from desktop.core.commands import CommandQueue
 from desktop.core.engine import Engine
 from desktop.core.events import EventSink
 from desktop.core.evidence import Retriever
 from desktop.core.language import detect_language
 from desktop.core.report import Report, build_report
-from desktop.core.state import RunConfig, RunState
+from desktop.core.state import RunConfig, RunState, RunStatus
 from desktop.core.support import current_checks, with_claims
 from desktop.core.verify import SectionCheck
-from desktop.llm.base import BackendError, ChatBackend
-from desktop.settings import Settings
+from desktop.settings import RuntimeSettings, Settings
 from desktop.store.journal import RunJournal
 
 if TYPE_CHECKING:
     from desktop.knowledge.web import WebPlan
+
+# Builds a run's retriever from the local one and a web plan (desktop.knowledge.web.combine).
+WebBuilder = Callable[[Retriever, "WebPlan", Path], Retriever]
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +82,8 @@ def resolve_model_path(choice: ModelChoice) -> Path:
     return embedded_model_path()
 
 
-def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> ChatBackend:
-    """Load the chosen model (slow: run it off the GUI thread)."""
+def open_backend(choice: ModelChoice, runtime: RuntimeSettings, data_dir: Path) -> ChatBackend:
+    """Load the chosen model as `runtime` says (slow: run it off the GUI thread)."""
     if choice.server_url:
         from desktop.llm.openai_http import OpenAICompatBackend
         from desktop.secrets import SERVER_API_KEY, get_secret
@@ -86,7 +93,7 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
             choice.server_url,
             model=choice.server_model,
             api_key=key,
-            context_length=settings.n_ctx,
+            context_length=runtime.n_ctx,
         )
         try:
             backend.probe()  # an unreachable server fails here, before any run is created
@@ -98,13 +105,13 @@ def open_backend(choice: ModelChoice, settings: Settings, data_dir: Path) -> Cha
 
     return LlamaCppBackend(
         resolve_model_path(choice),
-        n_ctx=settings.n_ctx,
-        n_threads=settings.n_threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn,
-        kv_cache_type=settings.kv_cache_type,
-        reuse_moved_text=settings.reuse_moved_text,
-        prompt_lookup=settings.prompt_lookup,
+        n_ctx=runtime.n_ctx,
+        n_threads=runtime.n_threads,
+        n_gpu_layers=runtime.n_gpu_layers,
+        flash_attn=runtime.flash_attn,
+        kv_cache_type=runtime.kv_cache_type,
+        reuse_moved_text=runtime.reuse_moved_text,
+        prompt_lookup=runtime.prompt_lookup,
     )
 
 
@@ -228,7 +235,7 @@ class ResearchSession:
         *,
         web_plan: WebPlan | None = None,
         notice: str = "",
-        owned: Sequence[object] = (),
+        owned: Sequence[Retriever] = (),
     ) -> None:
         self.journal = journal
         self.engine = engine
@@ -245,6 +252,19 @@ class ResearchSession:
     def commands(self) -> CommandQueue:
         return self.engine.commands
 
+    @property
+    def state(self) -> RunState:
+        """The last committed state."""
+        return self.engine.state
+
+    @property
+    def config(self) -> RunConfig:
+        return self.engine.config
+
+    @property
+    def status(self) -> RunStatus:
+        return self.engine.status
+
     @classmethod
     def start(
         cls,
@@ -259,13 +279,14 @@ class ResearchSession:
         sink: EventSink | None = None,
         cancel: CancelToken | None = None,
         web_plan: WebPlan | None = None,
+        commands: CommandQueue | None = None,
     ) -> ResearchSession:
-        """Create a run. Its web plan (`web_plan`, else the retriever's own `web_plan`, as a
-        CombinedRetriever has) is stored in the journal for resume."""
+        """Create a run that searches with `retriever`. Its `web_plan` (how `retriever` searches
+        the web, or None) is stored in the journal for resume."""
         question = " ".join(question.split())
         if not question:
             raise SessionError("the research question is empty")
-        plan = web_plan if web_plan is not None else getattr(retriever, "web_plan", None)
+        plan = web_plan
         state = RunState(question=question, language=detect_language(question))
         journal = RunJournal.create(
             data_dir, state, config, sources=list(sources), model=model_name
@@ -280,6 +301,7 @@ class ResearchSession:
             retriever=retriever,
             sink=sink,
             journal=journal,
+            commands=commands,
             cancel=cancel,
             verifier=verifier_for(retriever),
         )
@@ -297,6 +319,8 @@ class ResearchSession:
         cancel: CancelToken | None = None,
         config_overrides: dict | None = None,
         web: bool = True,
+        commands: CommandQueue | None = None,
+        web_builder: WebBuilder | None = None,
     ) -> ResearchSession:
         """Continue a run. `retriever` covers the local documents; when the run searched the
         web (and `web` is true) the same web search is added from the journal's stored plan,
@@ -309,14 +333,11 @@ class ResearchSession:
             if config_overrides:
                 config = replace(config, **config_overrides)
             plan, notice = _stored_web_plan(journal) if web else (None, "")
-            owned: list[object] = []
+            owned: list[Retriever] = []
             if plan is not None:
-                from desktop.knowledge.web import WebSearchError, combine
-
-                try:
-                    retriever = combine(retriever, plan, data_dir)
-                except WebSearchError as exc:
-                    raise SessionError(f"cannot resume the run's web search: {exc}") from None
+                retriever = with_web_search(
+                    retriever, plan, data_dir, web_builder, "cannot resume the run's web search"
+                )
                 owned.append(retriever)
         except BaseException:
             journal.close()
@@ -331,6 +352,7 @@ class ResearchSession:
             retriever=retriever,
             sink=sink,
             journal=journal,
+            commands=commands,
             cancel=cancel,
             verifier=verifier_for(retriever),
         )
@@ -345,15 +367,113 @@ class ResearchSession:
         )
 
     def close(self) -> None:
-        for retriever in self._owned:
-            close = getattr(retriever, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception as exc:  # closing HTTP clients must not hide the run's outcome
-                    log.warning("closing the web search failed: %s", exc)
+        """Close the retrievers this session built, then the journal."""
+        close_quietly(self._owned)
         self._owned.clear()
         self.journal.close()
+
+
+def close_quietly(retrievers: Sequence[Retriever]) -> None:
+    """Close each retriever; a failure is logged (closing HTTP clients must not hide the run's
+    outcome)."""
+    for retriever in retrievers:
+        try:
+            retriever.close()
+        except Exception as exc:
+            log.warning("closing the web search failed: %s", exc)
+
+
+def with_web_search(
+    local: Retriever,
+    plan: WebPlan,
+    data_dir: Path,
+    builder: WebBuilder | None = None,
+    failure: str = "",
+) -> Retriever:
+    """`local` plus the web search `plan` describes (`builder`: desktop.knowledge.web.combine);
+    a plan that cannot work is a SessionError (`failure` says what could not be done)."""
+    from desktop.knowledge.web import WebSearchError, combine
+
+    try:
+        return (builder or combine)(local, plan, data_dir)
+    except WebSearchError as exc:
+        raise SessionError(f"{failure}: {exc}" if failure else str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """A new run: the question, the documents it may cite, budgets, model, web plan."""
+
+    question: str
+    sources: tuple[str, ...]
+    config: RunConfig
+    model_name: str
+    web_plan: WebPlan | None = None  # None: local documents only
+
+
+@contextmanager
+def open_run(
+    data_dir: Path,
+    run: RunSpec | str,
+    *,
+    backend: ChatBackend,
+    local: Retriever,
+    sink: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    commands: CommandQueue | None = None,
+    early: network.EntryBuffer | None = None,
+    web_builder: WebBuilder | None = None,
+) -> Iterator[ResearchSession]:
+    """Start `run` (a RunSpec) or resume it (a run id) and yield its session.
+
+    A new run searches the web when its spec has a plan; a resumed one as its journal says
+    (offline mode now still wins). Outgoing requests made while the session is open go to the
+    run's network log, after `early` (those made before it existed: a server's probe). On exit
+    — success, failure or cancel — the web retriever built here and the journal are closed;
+    the backend and `local` belong to the caller.
+    """
+    built: list[Retriever] = []
+    if isinstance(run, RunSpec):
+        retriever = local
+        if run.web_plan is not None:
+            retriever = with_web_search(local, run.web_plan, data_dir, web_builder)
+            built.append(retriever)
+        try:
+            session = ResearchSession.start(
+                data_dir,
+                run.question,
+                sources=list(run.sources),
+                config=run.config,
+                backend=backend,
+                retriever=retriever,
+                model_name=run.model_name,
+                sink=sink,
+                cancel=cancel,
+                web_plan=run.web_plan,
+                commands=commands,
+            )
+        except BaseException:
+            close_quietly(built)
+            raise
+    else:
+        session = ResearchSession.resume(
+            data_dir,
+            run,
+            backend=backend,
+            retriever=local,
+            sink=sink,
+            cancel=cancel,
+            commands=commands,
+            web_builder=web_builder,
+        )
+    try:
+        if early is not None:
+            early.flush_to(session.journal)
+        with network.recording_to(session.journal):
+            yield session
+    finally:
+        session.close()
+        close_quietly(built)
 
 
 def _stored_web_plan(journal: RunJournal) -> tuple[WebPlan | None, str]:

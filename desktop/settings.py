@@ -2,6 +2,11 @@
 
 Settings live in `DATA_DIR/settings.json`, written atomically. Secrets (API keys) never go
 in this file: they go through `desktop.secrets` (keyring, with a documented fallback).
+
+The file is flat (one key per setting, as it always was); code that needs one concern takes its
+group whole: `settings.model` (which model answers), `settings.runtime` (how llama.cpp runs it),
+`settings.budgets`, `settings.web` and `settings.privacy`, each a frozen dataclass. A loaded model
+is kept while `(model, runtime)` stays equal, so any runtime change reloads it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,58 @@ def resolve_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
     path = Path(raw).expanduser() if raw else default_data_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path.resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Which model answers: a local GGUF (None: the embedded one) or a server."""
+
+    model_path: str | None = None
+    server_url: str | None = None
+    server_model: str | None = None
+    api_key_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """How the local model runs; every field takes effect only when the model is loaded."""
+
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    n_gpu_layers: int = -1
+    flash_attn: bool = False
+    kv_cache_type: str | None = None
+    reuse_moved_text: bool = False
+    prompt_lookup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    """A run's budgets (WARP's max_step and max_extend, tokens per answer, hard mode)."""
+
+    max_step: int = 140
+    max_extend: int = 8
+    max_tokens: int = 2048
+    hard_mode: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """Whether and how a new run searches the web."""
+
+    web_search: bool = False
+    search_url: str | None = None
+    web_provider: str = "searxng"
+    web_share: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    offline: bool = True
+
+
+def _group(settings: object, group: type):
+    return group(**{f.name: getattr(settings, f.name) for f in fields(group)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +121,26 @@ class Settings:
     check_judge: str = "auto"
     revise_unsupported: bool = False
     check_appendix: bool = False  # exports end with a "Citation check" table
+
+    @property
+    def model(self) -> ModelSettings:
+        return _group(self, ModelSettings)
+
+    @property
+    def runtime(self) -> RuntimeSettings:
+        return _group(self, RuntimeSettings)
+
+    @property
+    def budgets(self) -> BudgetSettings:
+        return _group(self, BudgetSettings)
+
+    @property
+    def web(self) -> WebSettings:
+        return _group(self, WebSettings)
+
+    @property
+    def privacy(self) -> PrivacySettings:
+        return _group(self, PrivacySettings)
 
     @staticmethod
     def path(data_dir: Path) -> Path:

@@ -1,12 +1,15 @@
-"""Shared test helpers: scripted WARP replies and an in-memory retriever for control flow."""
+"""Shared test helpers: scripted WARP replies, an in-memory retriever for control flow, and
+the one PDF generator (pymupdf) every test uses."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
+from desktop.core.chat import ChatRequest
 from desktop.core.evidence import Passage
-from desktop.llm.base import ChatRequest
 from desktop.llm.scripted import Expect
 
 KEY_RE = re.compile(r"^bibkey:(textid\d+)$", re.MULTILINE)
@@ -86,6 +89,9 @@ class MemoryRetriever:
         )
         return scored[:k]
 
+    def close(self) -> None:
+        pass
+
 
 def corpus(n: int = 30, source: str = "/docs/manual.pdf") -> list[Passage]:
     topics = ["solar", "wind", "storage", "grid", "policy", "cost"]
@@ -98,3 +104,36 @@ def corpus(n: int = 30, source: str = "/docs/manual.pdf") -> list[Passage]:
         )
         for i in range(n)
     ]
+
+
+def make_pdf(
+    path: Path,
+    pages: Sequence[str],
+    *,
+    toc: Sequence[tuple[int, str, int]] = (),
+    title: str = "",
+    encrypt_password: str | None = None,
+) -> Path:
+    """Write a PDF with one text page per entry (text wraps); optional bookmarks and password."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page()
+        spare = page.insert_textbox(page.rect + (50, 50, -50, -50), text, fontsize=10)
+        assert spare >= 0, "the text does not fit on one page"
+    if toc:
+        doc.set_toc([list(entry) for entry in toc])
+    if title:
+        doc.set_metadata({"title": title})
+    if encrypt_password is None:
+        doc.save(path)
+    else:
+        doc.save(
+            path,
+            encryption=pymupdf.PDF_ENCRYPT_AES_256,
+            user_pw=encrypt_password,
+            owner_pw=encrypt_password + "-owner",
+        )
+    doc.close()
+    return path

@@ -20,6 +20,8 @@ from pathlib import Path
 import pymupdf
 import pytest
 
+from tests.helpers import make_pdf
+
 QUESTION = "How do heat pumps compare with gas boilers for heating a home?"
 FACTS = {
     "heat-pumps.pdf": [
@@ -35,21 +37,16 @@ FACTS = {
 }
 
 
-def make_pdf(path: Path, pages: list[str]) -> None:
-    doc = pymupdf.open()
-    for text in pages:
-        page = doc.new_page()
-        page.insert_textbox(pymupdf.Rect(72, 72, 520, 770), (text + " ") * 12, fontsize=11)
-    doc.save(path)
-    doc.close()
+def write_facts(folder: Path) -> Path:
+    """The FACTS documents as PDFs (each fact repeated: a page holds a few chunks)."""
+    for name, pages in FACTS.items():
+        make_pdf(folder / name, [(text + " ") * 12 for text in pages])
+    return folder
 
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("sources")
-    for name, pages in FACTS.items():
-        make_pdf(folder / name, pages)
-    return folder
+    return write_facts(tmp_path_factory.mktemp("sources"))
 
 
 def cli(*args: str, data_dir: Path, timeout: float = 400) -> subprocess.CompletedProcess:

@@ -27,6 +27,32 @@ HEADING_RE = re.compile(r"^\s{0,3}#{1,6}(\s.*)?$|^\s{0,3}(=+|-{2,})\s*$", re.MUL
 FENCE_RE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
+ACTION_OPEN, ACTION_CLOSE = "<action>", "</action>"
+# The tail of a reply streamed so far that may be the start of a citation: `\`, `\ci`, `\cite{te`.
+PARTIAL_CITE_RE = re.compile(r"\\(?:c(?:i(?:t(?:e(?:\{[^}]*)?)?)?)?)?$")
+
+
+def action_text(raw: str) -> str:
+    """The action body of a reply streamed so far (after `<action>`, without a partial tag):
+    what a write has produced until now, for a live preview."""
+    start = raw.find(ACTION_OPEN)
+    if start < 0:
+        return ""
+    body = raw[start + len(ACTION_OPEN) :]
+    end = body.find(ACTION_CLOSE)
+    if end >= 0:
+        return body[:end]
+    for cut in range(len(ACTION_CLOSE) - 1, 0, -1):
+        if body.endswith(ACTION_CLOSE[:cut]):
+            return body[:-cut]
+    return body
+
+
+def without_partial_cite(text: str) -> str:
+    """`text` without a citation still being streamed at its end."""
+    return PARTIAL_CITE_RE.sub("", text)
+
+
 class ActionError(ValueError):
     """A reply that does not parse or validate; the step fails and is retried."""
 

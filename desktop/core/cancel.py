@@ -25,6 +25,10 @@ class CancelToken:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the token is set or `timeout` seconds pass; True if it was set."""
+        return self._event.wait(timeout)
+
     def raise_if_set(self) -> None:
         if self._event.is_set():
             raise Cancelled()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, assert_never
 
 from desktop.core.outline import MAX_DEPTH, Outline, OutlineError
+from desktop.core.phases import settle
 
 if TYPE_CHECKING:
     from desktop.core.state import RunState
@@ -172,24 +173,12 @@ def _still_deepenable(outline: Outline, section_id: str) -> bool:
 
 
 def normalize_phase(state: RunState) -> RunState:
-    """Re-derive the phase after an edit, so the cursor rule decides what happens next.
+    """Re-derive the phase after an edit, so the cursor rule decides what happens next
+    (`desktop.core.phases.next_phase` without budgets: those are the engine's to apply).
 
     A search with nothing left to search for (the user locked or deleted the last unwritten
     section) moves on to extension, as a write of that section would have."""
-    if state.outline is None or state.phase == "init_plan":
-        return state
-    cursor = state.outline.cursor()
-    if state.phase == "search":
-        return state if cursor is not None else state.evolve(phase="extend_plan")
-    if cursor is not None:
-        if state.phase == "write" and state.pack_for == cursor.section.id:
-            return state
-        return state.evolve(phase="search", stop_reason=None)
-    if state.deepen_target is not None:
-        return state.evolve(phase="extend_plan", stop_reason=None)
-    if state.phase == "write":
-        return state.evolve(phase="extend_plan")
-    return state
+    return settle(state, None)
 
 
 class CommandQueue:

@@ -33,6 +33,7 @@ from desktop.core.actions import (
     parse_write,
 )
 from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.chat import BackendError, ChatBackend, ChatRequest, ChatResult
 from desktop.core.commands import (
     Command,
     CommandQueue,
@@ -65,9 +66,9 @@ from desktop.core.events import (
 )
 from desktop.core.evidence import Retriever, retrieve_merged
 from desktop.core.outline import Outline
-from desktop.core.state import RunConfig, RunState
+from desktop.core.phases import next_phase, settle
+from desktop.core.state import RunConfig, RunState, RunStatus
 from desktop.core.usage import metrics_detail
-from desktop.llm.base import BackendError, ChatBackend, ChatRequest, ChatResult
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Journal(Protocol):
     def cached_reply(self, key: str) -> ChatResult | None: ...
     def store_reply(self, key: str, result: ChatResult) -> None: ...
     def record_command(self, command: Command, status: str, message: str) -> None: ...
-    def set_status(self, status: str, error: str | None = None) -> None: ...
+    def set_status(self, status: RunStatus, error: str | None = None) -> None: ...
     def record_check(self, check: verify.SectionCheck, text: str) -> None: ...
 
 
@@ -141,7 +142,7 @@ class Engine:
         self.cancel = cancel or CancelToken()
         self._resume_event = threading.Event()
         self._resume_event.set()
-        self.status = "created"
+        self.status: RunStatus = "created"
         self.verifier = self._verifier(verifier)
         self.estimator = TimeEstimator(config)
         self._started = time.perf_counter()
@@ -249,17 +250,19 @@ class Engine:
             if self.journal:
                 self.journal.record_command(command, "applied", message)
             self.sink.emit(CommandApplied(command, state.outline, message))
-            self.sink.emit(OutlineChanged(state.outline, "edit"))
+            if state.outline is not None:
+                self.sink.emit(OutlineChanged(state.outline, "edit"))
 
     # ---- one step -----------------------------------------------------------------------------
     def step(self) -> None:
         """Run the current phase once (one LLM call, except phases that end without one)."""
         self.state = normalize_phase(self.state)
+        due = settle(self.state, self.config)  # the budgets: no extension left, or none possible
+        if due.done:
+            if not self.state.done:
+                self._commit(due, "finish", {})
+            return
         phase = self.state.phase
-        if phase == "done":
-            return
-        if phase == "extend_plan" and self._skip_extension():
-            return
         node = self.state.outline.cursor() if self.state.outline else None
         self.sink.emit(
             StepStarted(
@@ -299,23 +302,6 @@ class Engine:
                 TimeEstimated(s.step, estimate.seconds, estimate.low, estimate.high, elapsed)
             )
 
-    def _skip_extension(self) -> bool:
-        """End the run without a call when no extension is possible or the budget is spent."""
-        state = self.state
-        forced = state.deepen_target is not None
-        positions = expandable_positions(state.outline, state.deepen_target)
-        reason = None
-        if not forced and state.extend_count >= self.config.max_extend:
-            reason = "max_extend"
-        elif not positions:
-            reason = "nothing to expand"
-        if reason is None:
-            return False
-        self._commit(
-            state.evolve(phase="done", stop_reason=reason, deepen_target=None), "finish", {}
-        )
-        return True
-
     def _plan_call(self, phase: str) -> tuple[Call, Rules]:
         s, cfg = self.state, self.config
         limits = cfg.grammar_limits(s.language)
@@ -348,12 +334,12 @@ class Engine:
             case "write":
                 return self._write_call(limits, latin_ok, style, budget)
             case "extend_plan":
-                positions = expandable_positions(s.outline, s.deepen_target)
+                positions = expandable_positions(s.planned, s.deepen_target)
                 forced = s.deepen_target is not None
                 call = Call(
                     lambda ab, _: prompts.extend_plan_prompt(
                         s.question,
-                        s.outline,
+                        s.planned,
                         positions,
                         s.language,
                         forced,
@@ -398,7 +384,7 @@ class Engine:
         call = Call(
             lambda ab, cap: prompts.write_prompt(
                 s.question,
-                s.outline,
+                s.planned,
                 s.registry,
                 s.pack,
                 s.language,
@@ -423,7 +409,7 @@ class Engine:
     def _fit_prompt(self, call: Call) -> tuple[str, int]:
         """Abbreviate until prompt + answer fit the context; never let llama.cpp truncate."""
         context = self.backend.context_length
-        abbreviation: prompts.Abbreviation | None = prompts.Abbreviation()
+        abbreviation = prompts.Abbreviation()
         caps: list[int | None] = [None, 1200, 600, 300]
         while True:
             for cap in caps:
@@ -432,12 +418,13 @@ class Engine:
                 room = context - used
                 if room >= min(call.max_tokens, max(MIN_ANSWER_TOKENS, context // 8)):
                     return prompt, min(call.max_tokens, room)
-            abbreviation = abbreviation.tighter()
-            if abbreviation is None:
+            tighter = abbreviation.tighter()
+            if tighter is None:
                 raise PromptTooLong(
                     f"the prompt needs {used} tokens but the model's context holds {context}; "
                     "choose a larger context size"
                 )
+            abbreviation = tighter
 
     def _call(self, call: Call, phase: str) -> tuple[ChatResult, bool]:
         prompt, max_tokens = self._fit_prompt(call)
@@ -518,12 +505,12 @@ class Engine:
                 return s.evolve(outline=outline, phase="search"), {"sections": len(sections)}
             case Write(text, trimmed, dropped):
                 if dropped:
-                    position = s.outline.cursor().position
+                    position = s.planned.current().position
                     self.sink.emit(CitationsDropped(s.step + 1, position, dropped))
                 return self._write(text, trimmed)
             case ExtendPlan(position, subsections):
-                node = s.outline.node_at(position)
-                outline = s.outline.expanded(node.section.id, subsections)
+                node = s.planned.node_at(position)
+                outline = s.planned.expanded(node.section.id, subsections)
                 self.sink.emit(OutlineChanged(outline, "extend-plan"))
                 state = s.evolve(
                     outline=outline,
@@ -565,34 +552,26 @@ class Engine:
 
     def _write(self, text: str, trimmed: bool) -> tuple[RunState, dict]:
         s = self.state
-        node = s.outline.cursor()
-        outline = s.outline.with_content(node.section.id, text)
+        node = s.planned.current()
+        outline = s.planned.with_content(node.section.id, text)
         self.sink.emit(SectionWritten(node.section.id, node.position, text, trimmed, outline))
         self.sink.emit(OutlineChanged(outline, "write"))
-        if outline.cursor() is not None:
-            phase = "search"
-        elif s.extend_count < self.config.max_extend or s.deepen_target is not None:
-            phase = "extend_plan"
-        else:
-            phase = "done"
-        state = s.evolve(
-            outline=outline,
-            phase=phase,
-            stop_reason="max_extend" if phase == "done" else None,
-            revise=None,
-        )
+        written = s.evolve(outline=outline, phase="write", revise=None)
+        due = next_phase(written, self.config)  # search the next section, deepen, or stop
+        state = written.evolve(phase=due.phase, stop_reason=due.stop_reason)
         return state, {"position": node.position, "chars": len(text), "trimmed": trimmed}
 
     def _check_written(self, state: RunState, detail: dict) -> tuple[RunState, dict]:
         """Check the section just written (no LLM step unless the judge is on), journal and
         announce the check, and with `revise_unsupported` clear a flagged section once so the
         next step rewrites it, its flagged sentences named in the instruction."""
-        node = self.state.outline.cursor() if self.verifier is not None else None
-        if node is None:
+        verifier = self.verifier
+        node = self.state.planned.cursor() if verifier is not None else None
+        if verifier is None or node is None:
             return state, detail
         section_id = node.section.id
-        text = state.outline.get(section_id).content or ""
-        check = self.verifier.check_section(
+        text = state.planned.get(section_id).content or ""
+        check = verifier.check_section(
             text,
             state.registry.by_key,
             section_id=section_id,
@@ -610,7 +589,7 @@ class Engine:
         detail = {**detail, "claims": len(check.claims), "flagged": len(check.flagged)}
         if not revising:
             return state, detail
-        outline = state.outline.with_content(section_id, None)
+        outline = state.planned.with_content(section_id, None)
         state = state.evolve(
             outline=outline,
             phase="write",
@@ -638,14 +617,14 @@ class Engine:
             self.journal.commit(state, kind, detail)
         self.state = state
 
-    def _set_status_quietly(self, status: str, error: str | None = None) -> None:
+    def _set_status_quietly(self, status: RunStatus, error: str | None = None) -> None:
         """Record a status when the journal itself may be what failed."""
         try:
             self._set_status(status, error)
         except StorageError:
             self.status = status
 
-    def _set_status(self, status: str, error: str | None = None) -> None:
+    def _set_status(self, status: RunStatus, error: str | None = None) -> None:
         self.status = status
         if self.journal is not None:
             self.journal.set_status(status, error)

@@ -163,7 +163,12 @@ class TimeEstimator:
             for w in (low, mid, high)
         ]
         calls = min(mid.calls * retry, budget)
-        return Estimate(seconds[1], seconds[0] * (1 - SPREAD), seconds[2] * (1 + SPREAD), calls)
+        low_s, high_s = seconds[0], seconds[2]
+        # The point lies in the range: "half the extensions, then a nop" costs more than "all
+        # of them" when an extend-plan is dearer than the sections it adds, and the step budget
+        # cuts the longer work more.
+        point = min(max(seconds[1], low_s), high_s)
+        return Estimate(point, low_s * (1 - SPREAD), high_s * (1 + SPREAD), calls)
 
     def _sections_left(self, outline: Outline | None, phase: str) -> tuple[_Work, _Work, _Work]:
         """Calls for the sections still without text: (fewest, expected, most)."""

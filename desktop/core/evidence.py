@@ -44,9 +44,15 @@ class Passage:
 
 
 class Retriever(Protocol):
-    """What the engine needs from a knowledge base: top-k passages for one query."""
+    """What the engine needs from a knowledge base: top-k passages for one query.
+
+    `close` lets go of what the retriever itself holds (a web search's HTTP clients); whoever
+    built a retriever closes it.
+    """
 
     def search(self, query: str, k: int) -> list[Passage]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +61,6 @@ class EvidenceRegistry:
 
     by_key: Mapping[str, Passage] = field(default_factory=dict)
     by_fingerprint: Mapping[str, str] = field(default_factory=dict)
-
-    def key_for(self, passage: Passage) -> str | None:
-        return self.by_fingerprint.get(passage.fingerprint)
 
     def with_passages(self, passages: Sequence[Passage]) -> tuple[EvidenceRegistry, list[str]]:
         """Register passages (new ones get the next `textidN`); return the registry and keys."""

@@ -26,10 +26,6 @@ class Section:
     subsections: tuple[Section, ...] = ()
     locked: bool = False
 
-    @property
-    def is_written(self) -> bool:
-        return self.content is not None
-
 
 @dataclass(frozen=True, slots=True)
 class Node:
@@ -101,6 +97,13 @@ class Outline:
             if not node.locked and node.section.content is None:
                 return node
         return None
+
+    def current(self) -> Node:
+        """The cursor, for a phase that works on it (search or write a section)."""
+        node = self.cursor()
+        if node is None:
+            raise RuntimeError("every section is written or locked: there is no cursor")
+        return node
 
     def expandable(self) -> list[Node]:
         """Sections the model may give subsections: shallow enough, childless, unlocked."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.evidence import EvidenceRegistry, Passage
@@ -85,7 +85,6 @@ class Report:
     language: str  # "en" or "zh"
     sections: tuple[ReportSection, ...] = ()
     references: tuple[Reference, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False)
     claims: tuple[ReportClaim, ...] = ()  # the citation check of the current texts
     check_appendix: bool = False  # exports end with a "Citation check" table of `claims`
 

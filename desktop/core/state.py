@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.outline import Outline
@@ -94,7 +95,7 @@ class RunConfig:
     def for_small_model(**overrides) -> RunConfig:
         """Guards that make a tiny model's output usable: frequent citations, fixed script,
         a short thought and short titles (its grammars cap them)."""
-        base = dict(
+        base: dict[str, Any] = dict(
             cite_every=3,
             script_guard=True,
             brief_thought=True,
@@ -113,11 +114,17 @@ class RunConfig:
         return RunConfig(**base)
 
 
+# WARP's phases (warp.md, "State"): a closed set; desktop.core.phases says which is due.
+Phase = Literal["search", "init_plan", "write", "extend_plan", "done"]
+# A run's status: the engine's, the journal's (run.status) and what the CLI and GUI report.
+RunStatus = Literal["created", "running", "paused", "stopped", "finished", "failed"]
+
+
 @dataclass(frozen=True, slots=True)
 class RunState:
     question: str
     language: str
-    phase: str = "search"
+    phase: Phase = "search"
     outline: Outline | None = None
     step: int = 0
     extend_count: int = 0
@@ -132,6 +139,13 @@ class RunState:
     @property
     def done(self) -> bool:
         return self.phase == "done"
+
+    @property
+    def planned(self) -> Outline:
+        """The outline, for the phases that come after init_plan made it."""
+        if self.outline is None:
+            raise RuntimeError(f"phase {self.phase!r} needs the outline, and there is none yet")
+        return self.outline
 
     @property
     def cursor_label(self) -> str:

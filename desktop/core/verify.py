@@ -870,7 +870,7 @@ def model_judge(backend, *, cancel=None, max_tokens: int = 2) -> Judge:
     """A Judge that asks `backend` (a desktop.llm ChatBackend) one grammar-constrained yes/no
     question per claim, at temperature 0. The run's step counter is not touched: the judge is
     budgeted by `JudgeBudget`, not by WARP steps."""
-    from desktop.llm.base import ChatRequest
+    from desktop.core.chat import ChatRequest
 
     def judge(claim: str, passage: str) -> bool | None:
         request = ChatRequest.user(

@@ -40,7 +40,7 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomically(path: Path, write: Callable[[Path], None], *, force: bool = False) -> Path:
+def write_atomically(path: Path, write: Callable[[Path], object], *, force: bool = False) -> Path:
     """Call `write(tmp)` then rename tmp onto `path`; refuse to overwrite unless `force`."""
     path = Path(path).expanduser().resolve()
     _check_target(path, force)

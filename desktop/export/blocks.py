@@ -267,12 +267,14 @@ def split_at_sentences(inlines: tuple[Inline, ...], sentences: list[str]) -> tup
     """Split text runs so that each sentence found starts and ends on a run boundary."""
     cuts: set[tuple[int, int]] = set()  # (inline index, offset inside its text)
     positions: list[tuple[int, int]] = []
+    chars: list[str] = []  # the text of `positions`, in order
     for index, part in enumerate(inlines):
         if isinstance(part, Run):
-            positions.extend(
-                (index, offset) for offset, ch in enumerate(part.text) if ch not in _SKIPPED
-            )
-    flat = "".join(part.text[offset] for index, offset in positions for part in (inlines[index],))
+            for offset, ch in enumerate(part.text):
+                if ch not in _SKIPPED:
+                    positions.append((index, offset))
+                    chars.append(ch)
+    flat = "".join(chars)
     for sentence in sentences:
         key = match_key(sentence)
         at = flat.find(key) if key else -1

@@ -34,13 +34,13 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop import network
 from desktop.core.report import Reference
+from desktop.gui.local_browser import LocalOnlyBrowser
 from desktop.gui.tasks import BackgroundTasks
 
 if TYPE_CHECKING:  # desktop.knowledge is imported on workers only (numpy; time to window)
@@ -78,26 +78,6 @@ def offline_open_question(url: str) -> str:
         f"Offline mode is on. Open {url} in your browser?\n\n"
         "This leaves Draftwell's offline guarantee to your browser."
     )
-
-
-class LocalOnlyBrowser(QTextBrowser):
-    """A QTextBrowser that never fetches a remote resource and never follows a link itself.
-
-    Links are reported through `anchorClicked`; the viewer decides what to do with them.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-        self.refused: list[str] = []  # remote resources the text asked for (never loaded)
-
-    def loadResource(self, type: int, url: QUrl):  # noqa: A002 - Qt's parameter name
-        if url.isLocalFile() or url.scheme() in ("", "qrc", "data"):
-            return super().loadResource(type, url)
-        self.refused.append(url.toString())
-        log.info("not loading a remote resource in the citation viewer: %s", url.host())
-        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.actions import without_partial_cite
 from desktop.core.evidence import EvidenceRegistry
 from desktop.core.report import (
     CITE_RE,
@@ -54,12 +55,11 @@ from desktop.core.report import (
     split_citations,
 )
 from desktop.core.verify import MATCH_SKIPPED, SupportSummary, match_key
+from desktop.gui.local_browser import LocalOnlyBrowser
 
 log = logging.getLogger(__name__)
 
 STREAM_MARKER = "@@draftwell-stream@@"
-ACTION_OPEN, ACTION_CLOSE = "<action>", "</action>"
-PARTIAL_CITE = re.compile(r"\\(?:c(?:i(?:t(?:e(?:\{[^}]*)?)?)?)?)?$")
 MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 MEASURE = 820  # the widest text column, in pixels, for comfortable reading
 
@@ -93,21 +93,6 @@ EMPTY_TEXT = (
 )
 
 
-def action_text(raw: str) -> str:
-    """The body of a write reply streamed so far (after `<action>`, without a partial tag)."""
-    start = raw.find(ACTION_OPEN)
-    if start < 0:
-        return ""
-    body = raw[start + len(ACTION_OPEN) :]
-    end = body.find(ACTION_CLOSE)
-    if end >= 0:
-        return body[:end]
-    for cut in range(len(ACTION_CLOSE) - 1, 0, -1):
-        if body.endswith(ACTION_CLOSE[:cut]):
-            return body[:-cut]
-    return body
-
-
 def citation_numbers(report: Report | None, registry: EvidenceRegistry) -> dict[str, int]:
     """Reference numbers for registry keys, the way the report numbers them (by source page)."""
     if report is None:
@@ -130,7 +115,7 @@ def stream_preview(text: str, numbers: dict[str, int]) -> str:
         keys = [k.strip() for k in match.group(1).split(",") if k.strip()]
         return "[" + ", ".join(str(numbers[k]) if k in numbers else "•" for k in keys) + "]"
 
-    text = PARTIAL_CITE.sub("", text.lstrip())
+    text = without_partial_cite(text.lstrip())
     return CITE_RE.sub(label, text).replace("\r", "")
 
 
@@ -391,17 +376,11 @@ class DraftRenderer:
         return f'{head}\n<p style="color:{colors.muted}"{style}><i>{note}{shown}</i></p>'
 
 
-class LocalOnlyBrowser(QTextBrowser):
-    """A QTextBrowser that never fetches a resource from the network (a report's Markdown
-    may name remote images; nothing is loaded from another host, ever)."""
+class DraftBrowser(LocalOnlyBrowser):
+    """The draft's browser: local resources only, plus the citation-check flag icons."""
 
-    def loadResource(self, kind: int, url: QUrl):  # noqa: N802 - Qt's name
-        if url.scheme() == FLAG_SCHEME:
-            return flag_icon(url.path())
-        if url.scheme() not in ("", "file", "qrc"):
-            log.info("not loading remote resource %s", url.host())
-            return None
-        return super().loadResource(kind, url)
+    def local_resource(self, url: QUrl) -> object | None:
+        return flag_icon(url.path()) if url.scheme() == FLAG_SCHEME else None
 
 
 class DraftView(QWidget):
@@ -422,7 +401,7 @@ class DraftView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.renderer = DraftRenderer()
-        self.browser = LocalOnlyBrowser()
+        self.browser = DraftBrowser()
         self.browser.setObjectName("draftView")
         self.browser.setOpenLinks(False)
         self.browser.setAcceptDrops(False)

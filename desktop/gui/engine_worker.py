@@ -6,9 +6,10 @@ loads the model through the `ModelProvider`, opens a `ResearchSession` and block
 the cancel token, the command queue and (once it exists) the engine, whose `pause`, `resume`
 and `stop` are thread-safe. Events come back through `QtEventSink` as queued signals.
 
-Every outgoing request made while the run is open (the model server's probe included) goes to
-the run journal's network log. A resumed run searches the web as it did when it started (the
-plan stored in its journal), whatever the settings say now; offline mode still wins.
+The run itself goes through `desktop.session.open_run`, as the CLI's does: every outgoing request
+made while the run is open (the model server's probe included) goes to the run journal's network
+log. A new run searches the web as the settings say; a resumed run as it did when it started
+(the plan stored in its journal), whatever the settings say now; offline mode still wins.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -27,9 +29,13 @@ from desktop.core.cancel import Cancelled, CancelToken
 from desktop.core.commands import Command, CommandQueue
 from desktop.core.engine import Engine
 from desktop.core.evidence import Retriever
+from desktop.core.state import RunStatus
 from desktop.gui.bridge import EventRelay, QtEventSink
 from desktop.gui.services import ModelProvider
 from desktop.settings import Settings
+
+if TYPE_CHECKING:
+    from desktop.session import ResearchSession
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +52,9 @@ class RunHandle:
         self.stop_requested_at: float | None = None
 
     def attach(self, engine: Engine) -> None:
-        """Called on the engine thread once the session exists."""
+        """Called on the engine thread once the session exists (its engine was given
+        `commands`): pause, resume and stop reach it from now on."""
         with self._lock:
-            engine.commands = self.commands
             self._engine = engine
             if self._paused:
                 engine.pause()
@@ -87,7 +93,7 @@ class RunRequest:
 
     data_dir: Path
     settings: Settings
-    retriever: Callable[[], Retriever]  # called on the engine thread
+    retriever: Callable[[], Retriever]  # the local documents' retriever, made on the engine thread
     handle: RunHandle
     question: str = ""
     sources: tuple[str, ...] = ()
@@ -114,7 +120,7 @@ class RunEnded:
     """The run is over for now: `status` is finished, stopped or failed."""
 
     run_id: str | None
-    status: str
+    status: RunStatus
     message: str
     stop_latency: float | None  # seconds from Stop to the end, when stopped
 
@@ -138,7 +144,8 @@ class EngineWorker(QObject):
     @Slot(object)
     def run(self, request: RunRequest) -> None:
         run_id: str | None = request.resume_run_id
-        status, message = "failed", ""
+        status: RunStatus = "failed"
+        message = ""
         try:
             run_id, status, message = self._run(request)
         except Cancelled:
@@ -151,8 +158,9 @@ class EngineWorker(QObject):
             latency = time.monotonic() - request.handle.stop_requested_at
         self.ended.emit(RunEnded(run_id, status, message, latency))
 
-    def _run(self, request: RunRequest) -> tuple[str, str, str]:
-        from desktop.session import ResearchSession
+    def _run(self, request: RunRequest) -> tuple[str, RunStatus, str]:
+        from desktop.knowledge.web import plan_from_settings
+        from desktop.session import RunSpec, open_run
 
         handle = request.handle
         self.loading.emit("Loading the model…")
@@ -162,67 +170,50 @@ class EngineWorker(QObject):
         handle.cancel.raise_if_set()
         self.loading.emit("Opening the document index…")
         sink = QtEventSink(self._relay)
-        if request.resume_run_id:
-            # The local part only: the run's own web plan comes back from its journal.
-            local = getattr(request.retriever, "local", request.retriever)
-            retriever = local()
-            handle.cancel.raise_if_set()
-            session = ResearchSession.resume(
-                request.data_dir,
-                request.resume_run_id,
-                backend=opened.backend,
-                retriever=retriever,
-                sink=sink,
-                cancel=handle.cancel,
-            )
+        local = request.retriever()
+        handle.cancel.raise_if_set()
+        # A resumed run searches as its journal says; a new one as the settings say now.
+        run: RunSpec | str = request.resume_run_id or RunSpec(
+            request.question,
+            request.sources,
+            opened.config,
+            opened.name,
+            plan_from_settings(request.settings),
+        )
+        with open_run(
+            request.data_dir,
+            run,
+            backend=opened.backend,
+            local=local,
+            sink=sink,
+            cancel=handle.cancel,
+            commands=handle.commands,
+            early=early,
+        ) as session:
             if session.notice:
                 self.loading.emit(session.notice[:1].upper() + session.notice[1:])
-        else:
-            retriever = request.retriever()
-            handle.cancel.raise_if_set()
-            session = ResearchSession.start(
-                request.data_dir,
-                request.question,
-                sources=list(request.sources),
-                config=opened.config,
-                backend=opened.backend,
-                retriever=retriever,
-                model_name=opened.name,
-                sink=sink,
-                cancel=handle.cancel,
-            )
-        try:
-            early.flush_to(session.journal)
-            with network.recording_to(session.journal):
-                return self._drive(session, request, sink, opened.name)
-        finally:
-            session.close()
-            close = getattr(retriever, "close", None)
-            if not request.resume_run_id and getattr(retriever, "web_plan", None) and close:
-                close()  # a CombinedRetriever built for this run: its HTTP clients
+            return self._drive(session, request, sink, opened.name)
 
-    def _drive(self, session, request: RunRequest, sink: QtEventSink, model: str):
-        engine = session.engine
-        sink.watch(lambda: engine.state)
-        request.handle.attach(engine)
-        state = engine.state
-        sources = tuple(session.journal.sources)
+    def _drive(self, session: ResearchSession, request: RunRequest, sink: QtEventSink, model: str):
+        sink.watch(lambda: session.state)
+        request.handle.attach(session.engine)
+        state = session.state
         self.opened.emit(
             RunOpened(
                 session.run_id,
                 state.question,
                 model,
-                engine.config.max_step,
+                session.config.max_step,
                 state.step,
                 request.resume_run_id is not None,
-                sources,
+                tuple(session.journal.sources),
                 state.language,
             )
         )
         session.run()
         sink.flush()
-        error = (session.journal.info().error or "") if engine.status == "failed" else ""
-        return session.run_id, engine.status, error
+        error = (session.journal.info().error or "") if session.status == "failed" else ""
+        return session.run_id, session.status, error
 
     @Slot()
     def release(self) -> None:

@@ -166,10 +166,6 @@ def icon(name: str) -> QIcon:
     return result
 
 
-def section_icon(state: SectionState) -> QIcon:
-    return icon(state.value)
-
-
 def app_icon() -> QIcon:
     """The application icon (resources/icons/draftwell.svg), or an empty icon when missing."""
     path = resource("icons", "draftwell.svg")

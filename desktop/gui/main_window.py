@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.actions import action_text
 from desktop.core.commands import Command
 from desktop.core.eta import time_left_text
 from desktop.core.events import (
@@ -59,7 +60,7 @@ from desktop.gui import icons
 from desktop.gui.activity import ActivityLog
 from desktop.gui.bridge import EvidenceUpdated
 from desktop.gui.citation import CitationViewer
-from desktop.gui.draft import DraftView, action_text, citation_numbers, stream_preview
+from desktop.gui.draft import DraftView, citation_numbers, stream_preview
 from desktop.gui.edits import EditTracker, verb
 from desktop.gui.engine_worker import RunController, RunEnded, RunOpened
 from desktop.gui.history import (
@@ -771,10 +772,8 @@ class MainWindow(QMainWindow):
         )
 
     def _retriever_for(self, sources):
-        """The library's retriever factory, plus web evidence when the settings turn it on."""
-        from desktop.knowledge.web import with_web
-
-        return with_web(self.library.retriever_for(sources), self.settings, self.data_dir)
+        """The library's retriever factory (the engine worker adds the run's web search)."""
+        return self.library.retriever_for(sources)
 
     def pause_run(self) -> None:
         if self.mode in (Mode.LOADING, Mode.RUNNING):

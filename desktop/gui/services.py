@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from desktop.core.cancel import CancelToken
+from desktop.core.chat import ChatBackend
 from desktop.core.evidence import Retriever
 from desktop.core.state import RunConfig
-from desktop.llm.base import ChatBackend
-from desktop.settings import Settings
+from desktop.settings import ModelSettings, RuntimeSettings, Settings
 
 if TYPE_CHECKING:
     from desktop.knowledge.library import DocumentStatus, IngestProgress
@@ -84,20 +84,13 @@ class DefaultModelProvider:
     """Loads the configured model once and keeps it while the model settings stay the same."""
 
     def __init__(self) -> None:
-        self._key: tuple | None = None
+        self._key: tuple[ModelSettings, RuntimeSettings] | None = None
         self._opened: OpenedModel | None = None
 
     @staticmethod
-    def _model_key(settings: Settings) -> tuple:
-        return (
-            settings.model_path,
-            settings.server_url,
-            settings.server_model,
-            settings.api_key_env,
-            settings.n_ctx,
-            settings.n_threads,
-            settings.n_gpu_layers,
-        )
+    def _model_key(settings: Settings) -> tuple[ModelSettings, RuntimeSettings]:
+        """What the loaded model is made of: any change to either group loads it again."""
+        return settings.model, settings.runtime
 
     def open(self, settings: Settings, data_dir: Path) -> OpenedModel:
         from desktop.session import ModelChoice, config_for, open_backend, resolve_model_path
@@ -109,7 +102,7 @@ class DefaultModelProvider:
             config = config_for(choice, settings, self._opened.backend)
             return OpenedModel(self._opened.backend, self._opened.name, config)
         self.release()
-        backend = open_backend(choice, settings, data_dir)
+        backend = open_backend(choice, settings.runtime, data_dir)
         config = config_for(choice, settings, backend)
         if choice.server_url:
             name = choice.server_model or choice.server_url

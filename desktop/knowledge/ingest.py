@@ -311,8 +311,8 @@ class Ingestor:
                     next_chunk=0, worker=None,
                 )  # fmt: skip
             case _Page(ocr=OcrPage() as read, fresh=True):
-                row = OcrPageRow(read.page, read.engine, read.blocks_json(), read.words_json())
-                catalog.put_ocr_page(db, digest, row)
+                page_row = OcrPageRow(read.page, read.engine, read.blocks_json(), read.words_json())
+                catalog.put_ocr_page(db, digest, page_row)
             case _ChunkEvent() | _Page():
                 pass
 

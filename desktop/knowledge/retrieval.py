@@ -109,6 +109,9 @@ class LibraryRetriever:
         """The model the library was indexed with (the citation check reuses it)."""
         return self._embedder
 
+    def close(self) -> None:
+        """Nothing to let go: the library owns the catalog, the index and the embedder."""
+
     def search(self, query: str, k: int) -> list[Passage]:
         """Return up to `k` passages for `query`, best first."""
         if k <= 0 or not query.strip() or self._scope.paths == {}:

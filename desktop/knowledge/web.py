@@ -138,6 +138,8 @@ class SearchProvider(Protocol):
 
     def search(self, query: str, n: int) -> list[SearchHit]: ...
 
+    def close(self) -> None: ...
+
 
 # ---- providers -----------------------------------------------------------------------------------
 class SearxngProvider:
@@ -268,9 +270,11 @@ class PageFetcher:
         max_redirects: int = MAX_REDIRECTS,
         allow_loopback: bool = False,
         transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self._clock = clock  # seconds; a test passes one that it advances itself
         self.allow_loopback = allow_loopback
         self._client = network.client(
             "web page",
@@ -283,7 +287,7 @@ class PageFetcher:
 
     def fetch(self, url: str) -> FetchedPage:
         self._check_url(url)
-        deadline = time.monotonic() + self.timeout
+        deadline = self._clock() + self.timeout
         try:
             with self._client.stream("GET", url) as response:
                 self._check_url(str(response.url))  # after redirects
@@ -324,7 +328,7 @@ class PageFetcher:
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
-            if time.monotonic() > deadline:
+            if self._clock() > deadline:
                 raise WebSearchError(f"{_short(str(response.url))} was too slow")
             chunks.append(chunk)
             size += len(chunk)
@@ -452,9 +456,7 @@ class WebRetriever:
         log.warning("%s", message)
 
     def close(self) -> None:
-        close = getattr(self.provider, "close", None)
-        if close is not None:
-            close()
+        self.provider.close()
         if self.fetcher is not None:
             self.fetcher.close()
 
@@ -519,9 +521,8 @@ class CombinedRetriever:
         return out
 
     def close(self) -> None:
-        close = getattr(self.web, "close", None)
-        if close is not None:
-            close()
+        """Close the web part; the local retriever belongs to whoever passed it in."""
+        self.web.close()
 
 
 # ---- construction ------------------------------------------------------------------------------
@@ -563,33 +564,13 @@ def combine(local: Retriever, plan: WebPlan, data_dir: Path) -> CombinedRetrieve
     return CombinedRetriever(local, web, plan.web_share, plan=plan)
 
 
-class WebRetrieverFactory:
-    """A retriever factory that adds web evidence to a local one (see `with_web`).
-
-    `local` is the factory it wraps: a resumed run uses it and re-applies its own stored plan.
-    """
-
-    def __init__(self, local: Callable[[], Retriever], plan: WebPlan, data_dir: Path) -> None:
-        self.local = local
-        self.plan = plan
-        self.data_dir = data_dir
-
-    def __call__(self) -> Retriever:
-        base = self.local()
-        if self.plan.blocked:
-            log.info("offline mode: web search is off for this run")
-            return base
-        return combine(base, self.plan, self.data_dir)
-
-
-def with_web(
-    local: Callable[[], Retriever], settings: Any, data_dir: Path
-) -> Callable[[], Retriever]:
-    """Wrap a retriever factory (the GUI's) so it adds web evidence when the settings ask for it.
-
-    Called on the run's worker. In offline mode web search is skipped (with a log line) unless
-    the SearXNG endpoint is on loopback; a misconfigured provider raises `WebSearchError`.
-    """
+def plan_from_settings(settings: Any) -> WebPlan | None:
+    """How a new run searches the web by the settings, or None (web search off, or offline
+    mode on and the endpoint is not on loopback: then with a log line)."""
     if not settings.web_search:
-        return local
-    return WebRetrieverFactory(local, WebPlan.from_settings(settings), data_dir)
+        return None
+    plan = WebPlan.from_settings(settings)
+    if plan.blocked:
+        log.info("offline mode: web search is off for this run")
+        return None
+    return plan

@@ -276,7 +276,7 @@ def _first_int(value: object) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
-        return max(value)  # type: ignore[type-var]
+        return max(value)
     return None
 
 

@@ -45,7 +45,7 @@ class GrammarProbe:
         return smpl
 
     def _allowed(self, smpl, token: int) -> bool:
-        self._one[0].id = token
+        self._one[0].id = token  # type: ignore[assignment]  # a ctypes field takes an int
         self._one[0].logit = 0.0
         self._one[0].p = 0.0
         array = self._lib.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)

@@ -19,10 +19,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from desktop.core.cancel import CancelToken
+from desktop.core.chat import BackendError, ChatRequest, ChatResult, DeltaCallback
 from desktop.llm import kv_reuse, lookup_decoding
-from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
 from desktop.llm.kv_checkpoints import KVCheckpoints, common_prefix
 from desktop.llm.sampling import SamplingParams, TokenSampler
 
@@ -135,7 +136,11 @@ def choose_context(
         # llama-cpp-python cannot report free GPU memory: an overfull GPU fails at load time
         # with llama.cpp's own message (BackendError), never an out-of-memory kill of the app.
         log.info("%.0f%% of the layers go to the GPU; its memory is not checked", offloaded * 100)
-    estimate = {"kv_bytes_per_elem": kv_bytes, "flash_attn": flash_attn, "offloaded": offloaded}
+    estimate: dict[str, Any] = {
+        "kv_bytes_per_elem": kv_bytes,
+        "flash_attn": flash_attn,
+        "offloaded": offloaded,
+    }
     if gguf.estimate_memory(meta, wanted, **estimate) <= available:
         return wanted
     floor = min(MIN_CONTEXT, wanted)
@@ -600,7 +605,8 @@ class LlamaCppBackend:
         """Move unchanged cached blocks after the shared prefix to their new positions (see
         desktop.llm.kv_reuse); return the prompt tokens now cached and how many of them had to
         be evaluated (the gaps between blocks)."""
-        llm = self._llm
+        llm, scratch = self._llm, self._scratch
+        assert scratch is not None, "moving text needs the scratch decoder (moves_text)"
         cached = llm.input_ids[: llm.n_tokens].tolist()
         blocks = kv_reuse.plan_blocks(cached, tokens, reused)
         if not blocks:
@@ -610,7 +616,7 @@ class LlamaCppBackend:
         def evaluate_gap(gap, position: int) -> bool:
             def decode(piece, offset: int) -> None:
                 nonlocal evaluated
-                self._scratch.decode(piece, position + offset)
+                scratch.decode(piece, position + offset)
                 evaluated += len(piece)
 
             return self._in_slices(gap, decode, cancel)
@@ -656,7 +662,8 @@ class LlamaCppBackend:
         """With moved text, the best source is the one with the most reusable tokens (shared
         prefix plus movable blocks), not the longest prefix: the last write's checkpoint holds
         the report a write shows again, shifted, and the passages it shows again."""
-        llm = self._llm
+        llm, checkpoints = self._llm, self.checkpoints
+        assert checkpoints is not None, "called only with KV checkpoints on"
 
         def shared(cached) -> int:
             return min(common_prefix(cached, tokens), len(tokens) - 1)
@@ -667,7 +674,7 @@ class LlamaCppBackend:
 
         live = reusable(llm.input_ids[: llm.n_tokens].tolist())
         best, score = None, live
-        for entry in self.checkpoints.entries:
+        for entry in checkpoints.entries:
             n = reusable(entry.tokens)
             if n > score:
                 best, score = entry, n
@@ -677,9 +684,9 @@ class LlamaCppBackend:
             score,
             best.purpose if best else "none",
         )
-        if best is None or score - live < self.checkpoints.min_gain:
+        if best is None or score - live < checkpoints.min_gain:
             return reused
-        if not self.checkpoints.restore(llm, best, shared(best.tokens), keep=len(best.tokens)):
+        if not checkpoints.restore(llm, best, shared(best.tokens), keep=len(best.tokens)):
             return 0
         return self._reused_prefix(tokens)
 
@@ -695,7 +702,7 @@ class LlamaCppBackend:
 
     def _reused_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens are already in the KV cache from the last call."""
-        n = common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
+        n = common_prefix(self._llm.input_ids[: self._llm.n_tokens].tolist(), tokens)
         return min(n, len(tokens) - 1)  # llama.cpp always re-evaluates the last prompt token
 
     def close(self) -> None:
@@ -706,4 +713,4 @@ class LlamaCppBackend:
         llm = getattr(self, "_llm", None)
         if llm is not None:
             llm.close()
-            self._llm = None
+            self._llm = None  # type: ignore[assignment]  # closed: no call may follow

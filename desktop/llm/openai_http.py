@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from desktop import network
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import BackendError, ChatRequest, ChatResult, DeltaCallback
+from desktop.core.chat import BackendError, ChatRequest, ChatResult, DeltaCallback
 
 if TYPE_CHECKING:
     import httpx
@@ -168,7 +168,10 @@ class OpenAICompatBackend:
         context_length: int | None = None,
         default_context_length: int = DEFAULT_CONTEXT_LENGTH,
         connect_timeout: float = 10.0,
+        wait: Callable[[float, CancelToken | None], bool] | None = None,
     ) -> None:
+        """`wait(seconds, cancel)` sleeps between retries and says whether `cancel` was set
+        meanwhile (tests pass one that records the delays instead of sleeping)."""
         import httpx  # lazily: the GUI imports this module before any server is used
 
         self._api_base = normalize_base_url(base_url)
@@ -180,6 +183,7 @@ class OpenAICompatBackend:
         self._timeout = timeout
         self._retries = max(0, retries)
         self._backoff = backoff
+        self._wait = wait or _wait
         self._context_override = context_length
         self._default_context = default_context_length
         self._learnt_context: int | None = None
@@ -383,7 +387,7 @@ class OpenAICompatBackend:
                 log.warning(
                     "%s; retry %d of %d in %.1f s", exc.final, attempt, self._retries, delay
                 )
-                if _sleep(delay, cancel):
+                if self._wait(delay, cancel):
                     return ChatResult(
                         text="", finish_reason="cancelled", seconds=time.perf_counter() - start
                     )
@@ -642,7 +646,7 @@ class OpenAICompatBackend:
             delay = self._backoff * 2**attempt
             attempt += 1
             log.warning("%s; retry %d of %d in %.1f s", failure, attempt, self._retries, delay)
-            time.sleep(delay)
+            self._wait(delay, None)
 
     def _status_error(self, status: int, body: str, *, what: str) -> BackendError:
         if status == 401 or status == 403:
@@ -797,16 +801,12 @@ def _response_format(kind: str, schema: dict) -> dict[str, Any]:
     }
 
 
-def _sleep(seconds: float, cancel: CancelToken | None) -> bool:
-    """Sleep in small steps; True if the cancel token was set meanwhile."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if cancel is not None and cancel.is_set:
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(left, _POLL_SECONDS))
+def _wait(seconds: float, cancel: CancelToken | None) -> bool:
+    """Sleep `seconds`, ending early if `cancel` is set; True if it was."""
+    if cancel is None:
+        time.sleep(seconds)
+        return False
+    return cancel.wait(seconds)
 
 
 def _body_text(resp: httpx.Response) -> str:

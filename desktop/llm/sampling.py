@@ -114,7 +114,7 @@ class TokenSampler:
 
     def _grammar_allows(self, token: int) -> bool:
         one = self._one
-        one[0].id, one[0].logit, one[0].p = token, 0.0, 0.0
+        one[0].id, one[0].logit, one[0].p = token, 0.0, 0.0  # type: ignore[assignment]  # ctypes fields take ints
         array = self._lib.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
         self._lib.llama_sampler_apply(self._grammar, ctypes.byref(array))
         return not math.isinf(one[0].logit)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from desktop import crashpoints
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import ChatRequest, ChatResult, DeltaCallback
+from desktop.core.chat import ChatRequest, ChatResult, DeltaCallback
 
 Reply = str | Callable[[ChatRequest], str]
 
@@ -46,6 +46,9 @@ class ScriptedBackend:
         self.delay = delay
         self.chunk_chars = chunk_chars
         self.on_request: Callable[[ChatRequest], None] | None = None
+        # Called with the number of chunks this call has streamed so far, before each cancel
+        # check: a test can hold the stream at a chosen chunk until it has acted.
+        self.on_chunk: Callable[[int, CancelToken | None], None] | None = None
 
     @property
     def model_id(self) -> str:
@@ -94,9 +97,11 @@ class ScriptedBackend:
         text = item(request) if callable(item) else item
         started = time.perf_counter()
         crashpoints.reached("llm.prefill")
-        sent = []
+        sent: list[str] = []
         for start in range(0, len(text), self.chunk_chars):
             crashpoints.reached("llm.stream")
+            if self.on_chunk is not None:
+                self.on_chunk(len(sent), cancel)
             if cancel is not None and cancel.is_set:
                 return self._result("".join(sent), "cancelled", request, started)
             piece = text[start : start + self.chunk_chars]

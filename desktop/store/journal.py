@@ -39,16 +39,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from desktop import crashpoints
+from desktop.core.chat import ChatResult
 from desktop.core.commands import Command, command_to_dict
 from desktop.core.engine import StorageError
 from desktop.core.state import (
     RunConfig,
     RunState,
+    RunStatus,
     passage_to_dict,
     registry_from_items,
 )
 from desktop.core.verify import SectionCheck
-from desktop.llm.base import ChatResult
 from desktop.locks import LockBusy, ProcessLock, holder_of
 from desktop.network import NetworkEntry
 
@@ -506,7 +507,7 @@ class RunJournal:
         """How many model-judge calls the run's checks made (its budget survives resume)."""
         return sum(check.judge_calls for check in self.checks())
 
-    def set_status(self, status: str, error: str | None = None) -> None:
+    def set_status(self, status: RunStatus, error: str | None = None) -> None:
         with self._writing():
             self.db.execute(
                 "UPDATE run SET status = ?, error = ?, pid = ?, updated = ?",

@@ -9,11 +9,13 @@ from desktop.core.actions import (
     ExtendPlan,
     Nop,
     Rules,
+    action_text,
     parse_extend_plan,
     parse_init_plan,
     parse_search,
     parse_write,
     trim_to_sentence,
+    without_partial_cite,
 )
 from tests.helpers import action
 
@@ -183,3 +185,14 @@ def test_titles_and_plans_are_plain_text_and_placeholders_are_refused():
         )
     with pytest.raises(ActionError, match="no usable keyword"):
         parse_search(action({"name": "search", "keywords": ["keyword-1", "keyword-2"]}), Rules())
+
+
+def test_action_text_takes_the_body_without_partial_tags():
+    assert action_text("<thought>x</thought>") == ""
+    assert action_text("<thought>x</thought>\n<action>Heat pumps") == "Heat pumps"
+    assert action_text("<action>Heat pumps move</act") == "Heat pumps move"
+    assert action_text("<action>Done.</action>") == "Done."
+    assert (
+        without_partial_cite("Fact \\cite{textid2}. Partial \\cite{te")
+        == "Fact \\cite{textid2}. Partial "
+    )

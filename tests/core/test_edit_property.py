@@ -14,10 +14,10 @@ import random
 import pytest
 
 from desktop.core import commands as c
+from desktop.core.chat import ChatRequest, ChatResult
 from desktop.core.engine import Engine
 from desktop.core.events import ListSink, RunFailed
 from desktop.core.state import RunConfig, RunState
-from desktop.llm.base import ChatRequest, ChatResult
 from tests.helpers import MemoryRetriever, action, corpus, shown_keys
 
 MAX_STEP = 40

@@ -1,11 +1,11 @@
 """The citation check inside a run: checked after each write, journaled, revised once, resumed."""
 
+from desktop.core.chat import ChatRequest
 from desktop.core.engine import Engine
 from desktop.core.events import ListSink, SectionChecked
 from desktop.core.state import RunConfig, RunState
 from desktop.core.support import current_checks
 from desktop.core.verify import SectionVerifier, Thresholds
-from desktop.llm.base import ChatRequest
 from desktop.llm.scripted import Expect, ScriptedBackend
 from desktop.store.journal import RunJournal
 from tests.helpers import (

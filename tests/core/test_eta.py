@@ -86,6 +86,17 @@ def test_coming_extend_plans_are_priced_for_the_report_they_will_read():
     assert e.seconds > e.low / 0.85 + grown * 0.5  # half an extension, then the nop
 
 
+def test_the_point_estimate_stays_inside_its_range():
+    """One extension left, and extend-plans far dearer than the sections they add: half an
+    extension plus the nop would cost more than the extension alone (the range's top)."""
+    est = TimeEstimator(RunConfig(max_extend=2))
+    est.observe("search", metrics(1.0))
+    est.observe("write", metrics(1.0))
+    est.observe("extend_plan", metrics(100.0), next_phase="search", subsections=2)
+    e = est.estimate(outline(3, 0), "extend_plan", 10, 1)
+    assert e.low <= e.seconds <= e.high
+
+
 def test_the_step_budget_caps_the_estimate():
     est = measured(RunConfig(max_step=20, max_extend=0))
     e = est.estimate(outline(0, 10), "search", 18, 0)  # 20 calls left, 2 steps of budget

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop.core.chat import ChatRequest
 from desktop.core.state import RunConfig
 from desktop.export.atomic import write_text_atomically
 from desktop.export.markdown import render_markdown
 from desktop.knowledge.embedder import Embedder
 from desktop.knowledge.library import Library
-from desktop.llm.base import ChatRequest
 from desktop.llm.scripted import ScriptedBackend
 from desktop.session import ResearchSession, report_for
 from desktop.store.journal import RunJournal, list_runs

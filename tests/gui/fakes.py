@@ -22,7 +22,7 @@ from desktop.knowledge.ingest import IngestProgress
 from desktop.knowledge.library import DocumentStatus
 from desktop.llm.scripted import ScriptedBackend
 from desktop.settings import Settings
-from tests.helpers import MemoryRetriever
+from tests.helpers import MemoryRetriever, make_pdf
 
 PAGES = {
     "heat-pumps.pdf": [
@@ -34,16 +34,6 @@ PAGES = {
         "Burning natural gas releases about two hundred grams of carbon dioxide per kilowatt hour.",
     ],
 }
-
-
-def make_pdf(path: Path, pages: Sequence[str]) -> Path:
-    doc = pymupdf.open()
-    for text in pages:
-        page = doc.new_page()
-        page.insert_textbox(pymupdf.Rect(72, 72, 520, 770), text, fontsize=12)
-    doc.save(path)
-    doc.close()
-    return path
 
 
 def make_pdfs(folder: Path) -> list[Path]:

@@ -11,17 +11,9 @@ from desktop.gui.draft import (
     DraftColors,
     DraftRenderer,
     DraftView,
-    action_text,
     citation_numbers,
     stream_preview,
 )
-
-
-def test_action_text_takes_the_body_without_partial_tags():
-    assert action_text("<thought>x</thought>") == ""
-    assert action_text("<thought>x</thought>\n<action>Heat pumps") == "Heat pumps"
-    assert action_text("<action>Heat pumps move</act") == "Heat pumps move"
-    assert action_text("<action>Done.</action>") == "Done."
 
 
 def test_stream_preview_numbers_citations_and_hides_partial_ones():

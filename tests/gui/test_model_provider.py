@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 from desktop.gui.services import DefaultModelProvider
-from desktop.settings import Settings
+from desktop.settings import (
+    BudgetSettings,
+    ModelSettings,
+    PrivacySettings,
+    RuntimeSettings,
+    Settings,
+    WebSettings,
+)
 
 
 class _ServedModel:
@@ -44,3 +53,52 @@ def test_reopen_with_new_budgets_keeps_model_and_guards(monkeypatch, tmp_path):
     again = provider.open(Settings(server_url="http://127.0.0.1:9/v1", max_step=7), tmp_path)
     assert again.backend is served
     assert again.config.max_step == 7 and again.config.cite_every == 3
+    provider.release()
+
+
+# Every runtime field, changed to a value it does not have by default.
+RUNTIME_CHANGES = {
+    "n_ctx": 4096,
+    "n_threads": 3,
+    "n_gpu_layers": 0,
+    "flash_attn": True,
+    "kv_cache_type": "q8_0",
+    "reuse_moved_text": True,
+    "prompt_lookup": True,
+}
+
+
+def test_any_runtime_change_loads_the_model_again(monkeypatch, tmp_path):
+    """Flash attention, the KV-cache type and moved-text reuse used to keep the loaded model
+    until a restart: the key is now the whole model and runtime groups."""
+    assert set(RUNTIME_CHANGES) == {f.name for f in fields(RuntimeSettings)}  # none forgotten
+    loaded: list[tuple[RuntimeSettings, _ServedModel]] = []
+
+    def load(choice, runtime, data_dir):
+        loaded.append((runtime, _ServedModel("AgentCPM-Report-8B")))
+        return loaded[-1][1]
+
+    monkeypatch.setattr("desktop.session.open_backend", load)
+    provider = DefaultModelProvider()
+    base = Settings(server_url="http://127.0.0.1:9/v1")
+    first = provider.open(base, tmp_path).backend
+    assert provider.open(replace(base, max_step=9, web_share=0.1), tmp_path).backend is first
+    for name, value in RUNTIME_CHANGES.items():
+        before = loaded[-1][1]
+        changed = replace(base, **{name: value})
+        assert provider.open(changed, tmp_path).backend is not before, name
+        assert before.closed and getattr(loaded[-1][0], name) == value
+    provider.release()
+    assert len(loaded) == 1 + len(RUNTIME_CHANGES)
+
+
+def test_the_groups_and_the_flat_settings_agree() -> None:
+    """The file stays flat (old settings.json files load as they are); each group is a view
+    with the same defaults, so a group can never drift from the file."""
+    settings = Settings()
+    assert settings.model == ModelSettings() and settings.runtime == RuntimeSettings()
+    assert settings.budgets == BudgetSettings() and settings.web == WebSettings()
+    assert settings.privacy == PrivacySettings()
+    changed = Settings(flash_attn=True, web_share=0.2, server_url="http://h/v1", max_step=3)
+    assert changed.runtime.flash_attn and changed.web.web_share == 0.2
+    assert changed.model.server_url == "http://h/v1" and changed.budgets.max_step == 3

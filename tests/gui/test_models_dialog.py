@@ -144,7 +144,7 @@ def test_a_dropped_gguf_goes_to_the_models_page_and_a_pdf_to_the_library(
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from tests.gui.fakes import make_pdf
+    from tests.helpers import make_pdf
 
     window = make_window()
     model = tmp_path / "hub-files" / Q4

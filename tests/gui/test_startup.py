@@ -160,17 +160,13 @@ print("not reached", file=sys.stderr, flush=True)
 def test_exit_deadline_ends_a_process_whose_threads_are_stuck(tmp_path):
     """The net under closing: even with the GIL held by native code, the process ends on
     time, printing every thread's stack first (what a bug report needs)."""
-    import time
-
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", DEADLINE_CHILD],
         capture_output=True,
         text=True,
         env=child_env(tmp_path),
-        timeout=30,
+        timeout=30,  # without the deadline the child would sleep 60 s: this would raise
     )
-    assert time.monotonic() - started < 15
     assert done.returncode == 1
     assert "armed" in done.stderr and "not reached" not in done.stderr
     assert "Timeout (0:00:01)!" in done.stderr and "File " in done.stderr

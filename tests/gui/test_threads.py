@@ -4,7 +4,6 @@ and quitting mid-run stops the engine quickly."""
 from __future__ import annotations
 
 import threading
-import time
 
 from desktop.core.commands import RenameSection
 from desktop.gui.main_window import Mode
@@ -56,7 +55,10 @@ def test_pause_holds_the_run_and_edits_apply_while_paused(qtbot, make_window, tm
         window.outline_panel.model.index_of("s2"), "Condensing boilers"
     )
     qtbot.waitUntil(lambda: not window.tracker.pending, timeout=WAIT)  # applied while paused
-    time.sleep(0.3)
+    # A second edit, sent only now, is applied by a later pass of the engine loop: had the
+    # pause not held after the first one, that pass would come after the next model call.
+    window.queue_edit(RenameSection("s1", "Air source pumps"))
+    qtbot.waitUntil(lambda: not window.tracker.pending, timeout=WAIT)
     assert len(backend.requests) == calls  # no model call while paused
     with qtbot.waitSignal(window.runEnded, timeout=WAIT) as ended:
         window.act_resume.trigger()
@@ -66,27 +68,40 @@ def test_pause_holds_the_run_and_edits_apply_while_paused(qtbot, make_window, tm
     assert "MainThread" not in window.services.models.opened_on
 
 
-def test_quitting_mid_run_asks_then_stops_within_a_second(qtbot, make_window, tmp_path):
+def test_quitting_mid_run_asks_then_stops_at_the_next_chunk(qtbot, make_window, tmp_path):
+    """Stop lands at the stream's next checkpoint: the chunk in flight is the last one."""
     replies = [
         search("heat pump"),
         init_plan("Heating", "Pumps"),
         search("pump"),
-        write("x " * 4000),
+        write("x " * 4000),  # 1,000 chunks of 8 characters
     ]
     window = make_window(replies)
-    window.backend.delay = 0.01  # a slow stream: 8 characters every 10 ms
+    held_at = 3
+    streaming = threading.Event()
+    streamed: list[int] = []
+
+    def hold(sent: int, cancel) -> None:  # the engine thread, inside a reply
+        if len(window.backend.requests) < 4:
+            return  # not the write reply yet
+        streamed.append(sent)
+        if sent == held_at:
+            streaming.set()
+            assert cancel.wait(WAIT / 1000), "Stop never reached the stream"
+
+    window.backend.on_chunk = hold
     start(qtbot, window, tmp_path)
-    qtbot.waitUntil(
-        lambda: window.run.active_phase == "write" and bool(window.run.stream_raw), timeout=WAIT
-    )
+    qtbot.waitUntil(streaming.is_set, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.run.active_phase == "write", timeout=WAIT)
     window.prompts.confirms.append(False)
     window.close()
     assert window.isVisible() and window.runs.active  # the user said no
+    assert streamed[-1] == held_at  # ... and the stream is still held mid-reply
     window.prompts.confirms.append(True)
-    started = time.monotonic()
     window.close()
-    assert time.monotonic() - started < 1.5
-    assert not window.runs.active or window.runs._thread.isFinished()
+    assert not window.isVisible()
+    assert window.runs._thread.isFinished() and window.workers_ended
+    assert streamed[-1] == held_at  # no chunk streamed after Stop
     assert window.services.models.released == 1  # the model was closed on its thread
 
 

@@ -20,7 +20,6 @@ from desktop.gui import citation
 from desktop.gui.citation import CitationViewer
 from desktop.gui.engine_worker import RunController
 from desktop.gui.tasks import BackgroundTasks
-from desktop.knowledge.web import with_web
 from desktop.llm.scripted import ScriptedBackend
 from desktop.session import WEB_META
 from desktop.settings import Settings
@@ -72,9 +71,7 @@ def test_gui_runs_journal_the_network_log_and_resume_with_their_web_plan(
     try:
         first.on_request = lambda r: controller.stop() if len(first.requests) == 3 else None
         with qtbot.waitSignal(controller.ended, timeout=WAIT) as ended:
-            controller.start(
-                data, with_search, with_web(lambda: local, with_search, data), QUESTION, []
-            )
+            controller.start(data, with_search, lambda: local, QUESTION, [])
         assert ended.args[0].status == "stopped", ended.args[0]
         run_id = ended.args[0].run_id
         journal = RunJournal.open(data, run_id)
@@ -97,7 +94,7 @@ def test_gui_runs_journal_the_network_log_and_resume_with_their_web_plan(
     try:
         no_web = Settings(web_search=False, max_step=8, max_extend=0)
         with qtbot.waitSignal(controller.ended, timeout=WAIT) as ended:
-            controller.resume(data, no_web, with_web(lambda: local, no_web, data), run_id)
+            controller.resume(data, no_web, lambda: local, run_id)
         assert ended.args[0].status == "finished", ended.args[0]
     finally:
         assert controller.shutdown()
@@ -114,7 +111,7 @@ def test_a_gui_resume_uses_the_run_plan_not_the_settings(
     qtbot, tmp_path: Path, fake_web: FakeWeb
 ) -> None:
     """A run started without web search stays without it, even if the settings now turn it on;
-    the settings' factory is unwrapped to its local part."""
+    the worker takes the web plan from the journal, not from the settings."""
     data = tmp_path / "data"
     data.mkdir()
     local = MemoryRetriever(corpus())
@@ -132,13 +129,11 @@ def test_a_gui_resume_uses_the_run_plan_not_the_settings(
     with_search = Settings(
         web_search=True, search_url=fake_web.url, web_share=1.0, max_step=8, max_extend=0
     )
-    factory = with_web(lambda: local, with_search, data)
-    assert factory.local() is local  # type: ignore[attr-defined]
     second = ScriptedBackend([search("solar"), write("They differ", n_cites=2)])
     controller = _controller(qtbot, second)
     try:
         with qtbot.waitSignal(controller.ended, timeout=WAIT) as ended:
-            controller.resume(data, with_search, factory, run_id)
+            controller.resume(data, with_search, lambda: local, run_id)
         assert ended.args[0].status == "finished", ended.args[0]
     finally:
         assert controller.shutdown()

@@ -6,43 +6,12 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.helpers import make_pdf
+
 FILLER = (
     "Quarterly figures were reviewed by the committee and filed with the annual summary. "
     "Nothing unusual was noted in the ledger, and the auditors signed off without comment. "
 )
-
-
-def make_pdf(
-    path: Path,
-    pages: Sequence[str],
-    *,
-    toc: Sequence[tuple[int, str, int]] = (),
-    title: str = "",
-    encrypt_password: str | None = None,
-) -> Path:
-    """Write a PDF with one text page per entry (text wraps); optional bookmarks and password."""
-    import pymupdf
-
-    doc = pymupdf.open()
-    for text in pages:
-        page = doc.new_page()
-        spare = page.insert_textbox(page.rect + (50, 50, -50, -50), text, fontsize=10)
-        assert spare >= 0, "the text does not fit on one page"
-    if toc:
-        doc.set_toc([list(entry) for entry in toc])
-    if title:
-        doc.set_metadata({"title": title})
-    if encrypt_password is None:
-        doc.save(path)
-    else:
-        doc.save(
-            path,
-            encryption=pymupdf.PDF_ENCRYPT_AES_256,
-            user_pw=encrypt_password,
-            owner_pw=encrypt_password + "-owner",
-        )
-    doc.close()
-    return path
 
 
 def make_scanned_pdf(path: Path, pages: int = 2) -> Path:

@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from desktop import crashpoints
 from desktop.knowledge.chunking import Section, chunk_section
 from desktop.knowledge.embedder import Embedder
 from desktop.knowledge.formats import open_document
@@ -22,35 +22,26 @@ from .knowledge_docs import FILLER, make_pdf
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _start_worker(data_dir: Path, pdf: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(
+def _killed_at(data_dir: Path, pdf: Path, crash_at: str) -> None:
+    """Ingest `pdf` in a child that SIGKILLs itself at the checkpoint `crash_at` (see
+    desktop/crashpoints.py)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        crashpoints.AT_ENV: crash_at,
+    }
+    worker = subprocess.run(
         [sys.executable, "-m", "tests.knowledge.ingest_worker", str(data_dir), "3", str(pdf)],
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=300,
     )
-
-
-def _kill_after_commits(worker: subprocess.Popen[str], commits: int) -> int:
-    """Wait until the worker has committed `commits` pages with chunks, then SIGKILL it."""
-    assert worker.stdout is not None
-    seen = 0
-    deadline = time.monotonic() + 120
-    for line in worker.stdout:
-        assert time.monotonic() < deadline, "worker too slow"
-        if line.startswith("page") and int(line.split()[3]) > 0:
-            seen += 1
-            if seen >= commits:
-                break
-        assert line.strip() != "finished", "the worker finished before it could be killed"
-    time.sleep(0.05)  # land the kill somewhere inside the next batch
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=30)
-    worker.stdout.close()
-    assert worker.returncode == -signal.SIGKILL
-    return seen
+    lines = worker.stdout.splitlines()
+    assert worker.returncode == -signal.SIGKILL, worker.stderr[-2000:]
+    assert "finished" not in lines
 
 
 def _expected_chunks(pdf: Path) -> list[str]:
@@ -67,8 +58,10 @@ def test_sigkill_mid_ingestion_then_add_again(tmp_path: Path, embedder: Embedder
         ],
     )
     data_dir = tmp_path / "data"
-    for commits in (3, 4):  # kill twice, at different points
-        _kill_after_commits(_start_worker(data_dir, pdf), commits)
+    # Killed twice at the worst moments: between a batch's vectors and its catalog commit,
+    # then inside the catalog transaction of a later batch of the resumed ingestion.
+    _killed_at(data_dir, pdf, "ingest.upserted:3")
+    _killed_at(data_dir, pdf, "ingest.before_commit:4")
 
     library = Library(data_dir, embedder=embedder)
     (interrupted,) = library.list()

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from desktop.core.cancel import CancelToken
+
 # --- a minimal GGUF writer (the inverse of desktop.llm.gguf) ------------------------------------
 
 _TYPE_CODES = {"u8": 0, "i8": 1, "u16": 2, "i16": 3, "u32": 4, "i32": 5, "f32": 6, "bool": 7}
@@ -315,3 +317,19 @@ def stub() -> Iterator[Callable[[Callable[..., None]], Stub]]:
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on."""
     return free_port()
+
+
+class RecordedWaits:
+    """A backend's `wait` that records each retry delay instead of sleeping it."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float, cancel: CancelToken | None) -> bool:
+        self.delays.append(seconds)
+        return cancel is not None and cancel.is_set
+
+
+@pytest.fixture
+def waits() -> RecordedWaits:
+    return RecordedWaits()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 
 from desktop.core import verify
+from desktop.core.chat import ChatRequest
 from desktop.core.engine import Engine
 from desktop.core.events import ListSink, SectionChecked
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.outline import Outline
 from desktop.core.state import RunConfig, RunState
-from desktop.llm.base import ChatRequest
 from tests.helpers import MemoryRetriever
 
 PASSAGE = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop.llm.base import ChatMessage, ChatRequest
+from desktop.core.chat import ChatMessage, ChatRequest
 from desktop.llm.kv_checkpoints import Checkpoint, KVCheckpoints, common_prefix
 from desktop.llm.llamacpp import LlamaCppBackend
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from desktop.core.cancel import CancelToken
-from desktop.llm.base import ChatMessage, ChatRequest
+from desktop.core.chat import ChatMessage, ChatRequest
 from desktop.llm.kv_reuse import FRESH_TAIL, MIN_BLOCK, Block, plan_blocks
 from desktop.llm.llamacpp import LlamaCppBackend
 

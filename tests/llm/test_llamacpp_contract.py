@@ -22,12 +22,12 @@ from desktop.core.actions import (
     parse_search,
     parse_write,
 )
+from desktop.core.chat import ChatRequest
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.language import detect_language
 from desktop.core.outline import Outline
 from desktop.core.report import cite_keys
 from desktop.core.state import RunConfig
-from desktop.llm.base import ChatRequest
 
 SAMPLES = 20
 QUERIES = (

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.chat import BackendError
 from desktop.llm import gguf
-from desktop.llm.base import BackendError
 from desktop.llm.llamacpp import (
     DEFAULT_MAX_CONTEXT,
     MIN_CONTEXT,
@@ -100,7 +100,7 @@ def test_settings_reach_a_real_load(embedded_gguf: Path, tmp_path: Path) -> None
     settings = Settings(
         n_ctx=1024, n_threads=1, flash_attn=True, kv_cache_type="q8_0", reuse_moved_text=True
     )
-    backend = open_backend(ModelChoice(path=embedded_gguf), settings, tmp_path)
+    backend = open_backend(ModelChoice(path=embedded_gguf), settings.runtime, tmp_path)
     try:
         assert isinstance(backend, LlamaCppBackend)
         assert backend.context_length == 1024

@@ -13,9 +13,9 @@ import pytest
 
 from desktop.core import grammars
 from desktop.core.cancel import CancelToken
+from desktop.core.chat import ChatRequest
 from desktop.core.state import RunConfig
 from desktop.llm import lookup_decoding as ld
-from desktop.llm.base import ChatRequest
 
 PASSAGES = (
     "textid1: An air source heat pump in the UK climate reaches a seasonal coefficient of "

@@ -123,8 +123,35 @@ def test_broken_file_in_the_folder_is_listed_with_its_error(tmp_path: Path) -> N
     assert "unusable" in infos[1].summary()
 
 
-def test_gpu_offload_support_is_a_bool() -> None:
-    assert isinstance(gpu_offload_supported(), bool)
+def test_gpu_offload_support_is_what_the_native_library_says(monkeypatch) -> None:
+    import sys
+    import types
+
+    import llama_cpp
+
+    # The installed build: its own answer, as a bool (this CPU build: no offload).
+    assert gpu_offload_supported() is bool(llama_cpp.llama_supports_gpu_offload())
+
+    def build(**attributes) -> None:
+        monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(**attributes))
+        gpu_offload_supported.cache_clear()  # asked once per process normally
+
+    build(llama_supports_gpu_offload=lambda: 1)  # a CUDA/Metal build answers a C int
+    assert gpu_offload_supported() is True
+    build(llama_supports_gpu_offload=lambda: 0)
+    assert gpu_offload_supported() is False
+    build()  # an old binding without the probe
+    assert gpu_offload_supported() is False
+
+    def broken() -> int:
+        raise OSError("undefined symbol: llama_supports_gpu_offload")
+
+    build(llama_supports_gpu_offload=broken)
+    assert gpu_offload_supported() is False
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails
+    gpu_offload_supported.cache_clear()
+    assert gpu_offload_supported() is False
+    gpu_offload_supported.cache_clear()  # the next caller asks the real build again
 
 
 # --- downloads (from tests.fakehub on loopback; desktop.llm.hub has its own tests) -----------

@@ -15,17 +15,14 @@ from pathlib import Path
 import pytest
 
 from desktop.store.journal import RunJournal
-from tests.test_e2e_cli import FACTS, QUESTION, assert_citations_resolve, cli, make_pdf
+from tests.test_e2e_cli import QUESTION, assert_citations_resolve, cli, write_facts
 
 SERVER_CONTEXT = "2048"  # must match --n_ctx of the llama_server fixture
 
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("server-sources")
-    for name, pages in FACTS.items():
-        make_pdf(folder / name, pages)
-    return folder
+    return write_facts(tmp_path_factory.mktemp("server-sources"))
 
 
 def research(sources: Path, server: str, data_dir: Path) -> subprocess.CompletedProcess[str]:

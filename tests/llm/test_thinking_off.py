@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from desktop.llm.base import ChatRequest
+from desktop.core.chat import ChatRequest
 from desktop.llm.llamacpp import LlamaCppBackend
 
 # The relevant part of a hybrid-reasoning ChatML template (MiniCPM4.1 / Qwen3 style).
