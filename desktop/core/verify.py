@@ -784,9 +784,10 @@ class SectionVerifier:
             sims = self.similarity(claim.text, [evidence.span])
             evidence = replace(evidence, similarity=float(sims[0]) if sims else None)
         score = combined_score(evidence)
-        verdict = verdict_for(score, evidence, self.thresholds)
+        thresholds = self.thresholds or Thresholds.calibrated(self.similarity is not None)
+        verdict = verdict_for(score, evidence, thresholds)
         judged = ""
-        low, high = self.thresholds.judge_band
+        low, high = thresholds.judge_band
         asked = False
         if (
             allow_judge
@@ -805,7 +806,7 @@ class SectionVerifier:
                     verdict = SUPPORTED
                 elif not answer:
                     verdict = PARTIAL if verdict == SUPPORTED else UNSUPPORTED
-        reasons = () if verdict == SUPPORTED else reasons_for(evidence, score, self.thresholds)
+        reasons = () if verdict == SUPPORTED else reasons_for(evidence, score, thresholds)
         if judged == "no":
             reasons = (*reasons, "the model judge found it not entailed")
         check = ClaimCheck(

@@ -1,7 +1,7 @@
 """Download an embedding model from the Hugging Face Hub (opened from Settings → Documents).
 
 The user types a Hub model id (a sentence-transformers repository such as
-``intfloat/multilingual-e5-small``); `desktop.knowledge.embedder.download_embedder` fetches it
+``intfloat/multilingual-e5-small``); `desktop.downloads.download_embedder` fetches it
 on a Python thread through the model manager's downloader (`desktop.llm.hub`: the network log,
 free-space check, sha256 per file, resume), while the dialog shows a progress bar with bytes,
 speed and time left, and a Cancel button (the unfinished folder is deleted). With Offline on
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import downloads
 from desktop.core.cancel import Cancelled, CancelToken
 from desktop.knowledge import embedder
 
@@ -76,7 +77,7 @@ class EmbedderDownloadJob(QObject):
 
     def _run(self) -> None:
         try:
-            folder = embedder.download_embedder(
+            folder = downloads.download_embedder(
                 self.repo_id,
                 self.data_dir,
                 progress=self.progress.emit,

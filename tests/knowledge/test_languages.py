@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.cancel import Cancelled, CancelToken
+from desktop.downloads import download_embedder
 from desktop.knowledge.catalog import MIGRATIONS, Catalog
 from desktop.knowledge.chunking import ESTIMATE_ONLY, Section, chunk_section
 from desktop.knowledge.embedder import (
@@ -25,7 +26,6 @@ from desktop.knowledge.embedder import (
     Embedder,
     EmbedderError,
     _bundled_model_path,
-    download_embedder,
     embedder_from_setting,
     is_downloaded,
     model_prefixes,
