@@ -14,10 +14,9 @@ and saving the settings reopens the library, which asks for the re-index.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -31,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import downloads
-from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.cancel import Cancelled
+from desktop.gui.thread_job import ThreadJob
 from desktop.knowledge import embedder
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ _HINT = (
 )
 
 
-class EmbedderDownloadJob(QObject):
+class EmbedderDownloadJob(ThreadJob):
     """One embedding-model download on a Python thread.
 
     Signals: progress(object) — a hub.DownloadProgress over all the model's files;
@@ -58,22 +58,11 @@ class EmbedderDownloadJob(QObject):
     cancelled = Signal()
     refused = Signal(str)
     failed = Signal(str)
+    thread_name = "embedder-download"
 
     def __init__(self, repo_id: str, data_dir: Path, *, allow_once: bool, parent=None) -> None:
         super().__init__(parent)
         self.repo_id, self.data_dir, self.allow_once = repo_id, data_dir, allow_once
-        self.cancel = CancelToken()
-        self._thread = threading.Thread(target=self._run, name="embedder-download", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.cancel.set()
-
-    def wait(self, seconds: float) -> bool:
-        self._thread.join(seconds)
-        return not self._thread.is_alive()
 
     def _run(self) -> None:
         try:

@@ -18,11 +18,10 @@ active. Listing and downloading run on worker threads; nothing blocks the GUI th
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -43,10 +42,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.cancel import Cancelled, CancelToken
+from desktop.core.cancel import Cancelled
 from desktop.gui.library_panel import local_paths
 from desktop.gui.services import Prompts
 from desktop.gui.tasks import BackgroundTasks
+from desktop.gui.thread_job import ThreadJob
 from desktop.llm import hub, models
 from desktop.llm.gguf import format_bytes, format_parameter_count
 from desktop.llm.hardware import Machine, probe_machine
@@ -74,7 +74,7 @@ def fits_text(size: int, machine: Machine | None) -> str:
     return text
 
 
-class DownloadJob(QObject):
+class DownloadJob(ThreadJob):
     """One download on a Python thread (`hub.download_file`, via models.download_hub_file).
 
     Signals: progress(object) — a DownloadProgress; finished(object) — the ModelInfo;
@@ -85,24 +85,13 @@ class DownloadJob(QObject):
     finished = Signal(object)
     paused = Signal()
     failed = Signal(str)
+    thread_name = "model-download"
 
     def __init__(
         self, repo: str, file: hub.HubFile, data_dir: Path, *, allow_once: bool, parent=None
     ) -> None:
         super().__init__(parent)
         self.repo, self.file, self.data_dir, self.allow_once = repo, file, data_dir, allow_once
-        self.cancel = CancelToken()
-        self._thread = threading.Thread(target=self._run, name="model-download", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.cancel.set()
-
-    def wait(self, seconds: float) -> bool:
-        self._thread.join(seconds)
-        return not self._thread.is_alive()
 
     def _run(self) -> None:
         try:
