@@ -197,9 +197,11 @@ def verifier_for(retriever: Retriever):
     """The citation check of a run: words and numbers, plus the library's embedder when the
     retriever has one (a CombinedRetriever's local part counts)."""
     from desktop.core.verify import SectionVerifier
+    from desktop.knowledge.retrieval import LibraryRetriever
+    from desktop.knowledge.web import CombinedRetriever
 
-    local = getattr(retriever, "local", retriever)
-    embedder = getattr(local, "embedder", None)
+    local = retriever.local if isinstance(retriever, CombinedRetriever) else retriever
+    embedder = local.embedder if isinstance(local, LibraryRetriever) else None
     if embedder is None:
         return SectionVerifier()
     from desktop.knowledge.claim_similarity import EmbeddingSimilarity

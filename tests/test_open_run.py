@@ -189,3 +189,20 @@ def test_a_resume_in_offline_mode_builds_no_web_search(tmp_path) -> None:
     ) as resumed:
         assert resumed.web_plan is None and "offline mode" in resumed.notice
     assert built.plans == []
+
+
+def test_the_citation_check_uses_the_librarys_embedder_through_a_web_combination():
+    from desktop.knowledge.claim_similarity import EmbeddingSimilarity
+    from desktop.knowledge.retrieval import LibraryRetriever
+    from desktop.knowledge.web import CombinedRetriever
+    from desktop.session import verifier_for
+
+    class Embedder:
+        """Stands for the library's embedder: only its identity is checked here."""
+
+    embedder = Embedder()
+    library = LibraryRetriever(None, None, embedder, None, hybrid=False)  # type: ignore[arg-type]
+    for retriever in (library, CombinedRetriever(library, MemoryRetriever([]), 0.5)):
+        similarity = verifier_for(retriever).similarity
+        assert isinstance(similarity, EmbeddingSimilarity) and similarity.embedder is embedder
+    assert verifier_for(MemoryRetriever([])).similarity is None  # no embedder: words only
