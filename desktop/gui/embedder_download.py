@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
 
 from desktop import downloads
 from desktop.core.cancel import Cancelled
+from desktop.gui.offline_refusal import WARNING_STYLE, OfflineRefusal
 from desktop.gui.thread_job import ThreadJob
 from desktop.knowledge import embedder
 
 log = logging.getLogger(__name__)
 
-WARNING_STYLE = "color: #b00020;"
 SUGGESTION = "intfloat/multilingual-e5-small"
 _HINT = (
     "A sentence-transformers model on the Hugging Face Hub, as owner/name. For Chinese and "
@@ -111,18 +111,12 @@ class EmbedderDownloadDialog(QDialog):
         self.repo_edit.returnPressed.connect(self.download)
         hint = QLabel(_HINT)
         hint.setWordWrap(True)
-        self.offline_label = QLabel()
-        self.offline_label.setObjectName("embedderOfflineRefusal")
-        self.offline_label.setWordWrap(True)
-        self.offline_label.setStyleSheet(WARNING_STYLE)
-        self.allow_button = QPushButton("Allow This Download")
-        self.allow_button.setToolTip("Once, for this model; the network log records it")
-        self.allow_button.clicked.connect(self.allow_once)
-        offline_row = QHBoxLayout()
-        offline_row.addWidget(self.offline_label, 1)
-        offline_row.addWidget(self.allow_button)
-        self.offline_label.hide()
-        self.allow_button.hide()
+        self.refusal = OfflineRefusal(
+            "embedderOfflineRefusal",
+            "Once, for this model; the network log records it",
+            self.allow_once,
+        )
+        self.offline_label, self.allow_button = self.refusal.label, self.refusal.button
         self.progress = QProgressBar()
         self.progress.setObjectName("embedderDownloadProgress")
         self.progress.setRange(0, 1000)
@@ -145,7 +139,7 @@ class EmbedderDownloadDialog(QDialog):
         layout.addWidget(QLabel("Hub model id:"))
         layout.addWidget(self.repo_edit)
         layout.addWidget(hint)
-        layout.addLayout(offline_row)
+        layout.addLayout(self.refusal.row)
         layout.addLayout(controls)
         layout.addWidget(self.status)
         layout.addStretch(1)
@@ -161,8 +155,7 @@ class EmbedderDownloadDialog(QDialog):
         repo = self.repo_id()
         if self.job is not None or not repo:
             return
-        self.offline_label.hide()
-        self.allow_button.hide()
+        self.refusal.hide()
         if embedder.is_downloaded(self.data_dir, repo):
             self.progress.setValue(1000)
             self._finish(f"{repo} is already downloaded.")
@@ -225,9 +218,7 @@ class EmbedderDownloadDialog(QDialog):
     def _on_refused(self, message: str) -> None:
         self.job = None
         self._set_status("")
-        self.offline_label.setText(message[:1].upper() + message[1:])
-        self.offline_label.show()
-        self.allow_button.setVisible("DRAFTWELL_OFFLINE" not in message)
+        self.refusal.show_message(message)
         self._update_buttons()
         self.ended.emit("refused")
 

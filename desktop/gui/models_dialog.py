@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.cancel import Cancelled
 from desktop.gui.library_panel import local_paths
+from desktop.gui.offline_refusal import WARNING_STYLE, OfflineRefusal
 from desktop.gui.services import Prompts
 from desktop.gui.tasks import BackgroundTasks
 from desktop.gui.thread_job import ThreadJob
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 LOCAL_COLUMNS = ("", "Name", "Architecture", "Parameters", "Quant", "Context", "Size", "Fits")
 HUB_COLUMNS = ("Quantization", "File", "Size", "Fits this machine", "")
-WARNING_STYLE = "color: #b00020;"
 _ANY_REPO_NOTE = "Any Hub repository with GGUF files, e.g. owner/Model-GGUF."
 
 
@@ -215,19 +215,13 @@ class ModelsDialog(QDialog):
         self.hub_table.itemSelectionChanged.connect(self._update_buttons)
         self.recommend_label = QLabel("List a repository to see its quantizations.")
         self.recommend_label.setWordWrap(True)
-        self.offline_label = QLabel()
-        self.offline_label.setObjectName("offlineRefusal")
-        self.offline_label.setWordWrap(True)
-        self.offline_label.setStyleSheet(WARNING_STYLE)
-        self.allow_button = QPushButton("Allow This Download")
-        self.allow_button.setObjectName("allowOnce")
-        self.allow_button.setToolTip("Once, for this repository; the network log records it")
-        self.allow_button.clicked.connect(self.allow_once)
-        offline_row = QHBoxLayout()
-        offline_row.addWidget(self.offline_label, 1)
-        offline_row.addWidget(self.allow_button)
-        self.offline_label.hide()
-        self.allow_button.hide()
+        self.refusal = OfflineRefusal(
+            "offlineRefusal",
+            "Once, for this repository; the network log records it",
+            self.allow_once,
+            button_name="allowOnce",
+        )
+        self.offline_label, self.allow_button = self.refusal.label, self.refusal.button
         self.progress = QProgressBar()
         self.progress.setObjectName("downloadProgress")
         self.progress.setRange(0, 1000)
@@ -259,7 +253,7 @@ class ModelsDialog(QDialog):
         box.addWidget(self.catalogue_note)
         box.addWidget(self.hub_table, 1)
         box.addWidget(self.recommend_label)
-        box.addLayout(offline_row)
+        box.addLayout(self.refusal.row)
         box.addLayout(controls)
         box.addWidget(self.status)
         self._update_buttons()
@@ -423,8 +417,7 @@ class ModelsDialog(QDialog):
     def _show_listing(self, listing: hub.RepoListing) -> None:
         self.listing, self._pending = listing, None
         self.list_button.setEnabled(True)
-        self.offline_label.hide()
-        self.allow_button.hide()
+        self.refusal.hide()
         self.status.setText("")
         ram = self.machine.ram_total if self.machine else None
         pick = hub.recommend(listing.models(), ram)
@@ -510,8 +503,7 @@ class ModelsDialog(QDialog):
     def allow_once(self) -> None:
         """The one-time exception to Offline for this repository (logged when it is used)."""
         self._allowed_repo = self.repo_edit.text().strip()
-        self.offline_label.hide()
-        self.allow_button.hide()
+        self.refusal.hide()
         if self._pending == "download" and self._file is not None and self.listing is not None:
             self._start(self._file)
         else:
@@ -567,9 +559,7 @@ class ModelsDialog(QDialog):
 
     def _show_offline(self, message: str) -> None:
         self.status.setText("")
-        self.offline_label.setText(message[:1].upper() + message[1:])
-        self.offline_label.show()
-        self.allow_button.setVisible("DRAFTWELL_OFFLINE" not in message)
+        self.refusal.show_message(message)
 
     # ---- machine, buttons, drops -----------------------------------------------------------
     def _on_machine(self, machine: Machine) -> None:
