@@ -12,25 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol, assert_never
 
-from desktop.core import grammars, prompts, verify
+from desktop.core import prompts, protocol, verify
 from desktop.core.actions import (
     Action,
     ActionError,
     ExtendPlan,
     InitPlan,
     Nop,
-    Rules,
     Search,
     Write,
-    expandable_positions,
-    parse_extend_plan,
-    parse_init_plan,
-    parse_search,
-    parse_write,
 )
 from desktop.core.cancel import Cancelled, CancelToken
 from desktop.core.chat import BackendError, ChatBackend, ChatRequest, ChatResult
@@ -66,7 +58,7 @@ from desktop.core.events import (
 )
 from desktop.core.evidence import Retriever, retrieve_merged
 from desktop.core.outline import Outline
-from desktop.core.phases import next_phase, settle
+from desktop.core.phases import after, settle
 from desktop.core.state import RunConfig, RunState, RunStatus
 from desktop.core.usage import metrics_detail
 
@@ -93,24 +85,6 @@ class Journal(Protocol):
     def record_command(self, command: Command, status: str, message: str) -> None: ...
     def set_status(self, status: RunStatus, error: str | None = None) -> None: ...
     def record_check(self, check: verify.SectionCheck, text: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A prompt builder for one phase: given an abbreviation and passage cap, the prompt."""
-
-    build: Callable[[prompts.Abbreviation, int | None], str]
-    grammar: str | None
-    max_tokens: int
-    json_schema: dict | None = None
-
-
-def _revision_for_cursor(state: RunState) -> dict | None:
-    """The pending revision request, if it is for the section under the cursor."""
-    cursor = state.outline.cursor() if state.outline else None
-    if state.revise and cursor and state.revise.get("section_id") == cursor.section.id:
-        return state.revise
-    return None
 
 
 class Engine:
@@ -211,9 +185,9 @@ class Engine:
         return self.state
 
     def _finish_if_due(self) -> bool:
-        state = self.state
-        if not state.done and state.step >= self.config.max_step:
-            self._commit(state.evolve(phase="done", stop_reason="max_step"), "finish", {})
+        due = settle(self.state, self.config)  # max_step, max_extend, nothing left to expand
+        if due.done and not self.state.done:
+            self._commit(due, "finish", {})
         if not self.state.done:
             return False
         self._set_status("finished")
@@ -255,9 +229,16 @@ class Engine:
 
     # ---- one step -----------------------------------------------------------------------------
     def step(self) -> None:
-        """Run the current phase once (one LLM call, except phases that end without one)."""
+        """Run the current phase once: one model call (warp.md, "The loop").
+
+        Settle the phase the cursor and budgets make due; build that phase's call from the
+        protocol table; ask the model; parse the reply into an action; apply it; settle where
+        the action leads (`desktop.core.phases.after`); check a written section; commit.
+        """
         self.state = normalize_phase(self.state)
-        due = settle(self.state, self.config)  # the budgets: no extension left, or none possible
+        due = settle(
+            self.state, self.config
+        )  # the budgets: steps or extensions spent, or none left
         if due.done:
             if not self.state.done:
                 self._commit(due, "finish", {})
@@ -273,15 +254,18 @@ class Engine:
             )
         )
         started = time.perf_counter()
-        call, rules = self._plan_call(phase)
-        result, cached = self._call(call, phase)
+        call = protocol.call_for(self.state, self.config)
+        result, cached = self._call(call)
         try:
-            action = self._parse(phase, result, rules)
+            action = call.parse(result.text, cut_off=result.finish_reason == "length")
         except ActionError as exc:
             self._fail(phase, str(exc), self._metrics(result, started, cached))
             return
-        next_state, detail = self._apply(action)
-        next_state = next_state.evolve(step=self.state.step + 1)
+        applied, detail = self._apply(action)
+        goes = after(action, applied, self.config)
+        next_state = applied.evolve(
+            phase=goes.phase, stop_reason=goes.stop_reason, step=self.state.step + 1
+        )
         if isinstance(action, Write):
             next_state, detail = self._check_written(next_state, detail)
         metrics = self._metrics(result, started, cached)
@@ -302,111 +286,8 @@ class Engine:
                 TimeEstimated(s.step, estimate.seconds, estimate.low, estimate.high, elapsed)
             )
 
-    def _plan_call(self, phase: str) -> tuple[Call, Rules]:
-        s, cfg = self.state, self.config
-        limits = cfg.grammar_limits(s.language)
-        latin_ok = not (cfg.script_guard and s.language == "zh")
-        style = prompts.Style(brief_thought=cfg.brief_thought)
-        budget = cfg.budget(phase, s.language)
-        base_rules = Rules(hard_mode=cfg.hard_mode, language=s.language)
-        match phase:
-            case "search":
-                target = s.cursor_label
-                call = Call(
-                    lambda ab, _: prompts.search_prompt(
-                        s.question, s.outline, target, s.language, ab, style
-                    ),
-                    grammars.search_grammar(limits, latin_ok=latin_ok),
-                    budget,
-                    grammars.action_schema(phase, limits),
-                )
-                return call, base_rules
-            case "init_plan":
-                call = Call(
-                    lambda _, cap: prompts.init_plan_prompt(
-                        s.question, s.registry, s.pack, s.language, cap, style
-                    ),
-                    grammars.init_plan_grammar(limits, hard_mode=cfg.hard_mode, latin_ok=latin_ok),
-                    budget,
-                    grammars.action_schema(phase, limits, hard_mode=cfg.hard_mode),
-                )
-                return call, base_rules
-            case "write":
-                return self._write_call(limits, latin_ok, style, budget)
-            case "extend_plan":
-                positions = expandable_positions(s.planned, s.deepen_target)
-                forced = s.deepen_target is not None
-                call = Call(
-                    lambda ab, _: prompts.extend_plan_prompt(
-                        s.question,
-                        s.planned,
-                        positions,
-                        s.language,
-                        forced,
-                        None if ab == prompts.Abbreviation() else ab,
-                        style,
-                    ),
-                    grammars.extend_plan_grammar(
-                        positions,
-                        limits,
-                        hard_mode=cfg.hard_mode,
-                        allow_nop=not forced,
-                        latin_ok=latin_ok,
-                    ),
-                    budget,
-                    grammars.action_schema(
-                        phase,
-                        limits,
-                        positions=positions,
-                        hard_mode=cfg.hard_mode,
-                        allow_nop=not forced,
-                    ),
-                )
-                rules = Rules(
-                    hard_mode=cfg.hard_mode,
-                    language=s.language,
-                    expandable=positions,
-                    allow_nop=not forced,
-                )
-                return call, rules
-        raise AssertionError(f"no LLM call in phase {phase!r}")
-
-    def _write_call(self, limits, latin_ok: bool, style: prompts.Style, budget: int):
-        """The write call: Markdown grammar (tiny models: cited sentences) over the pack."""
-        s, cfg = self.state, self.config
-        if cfg.cite_every:
-            grammar = grammars.tiny_write_grammar(
-                s.pack, limits, cite_every=cfg.cite_every, latin_ok=latin_ok
-            )
-        else:
-            grammar = grammars.write_grammar(s.pack, limits)
-        note = verify.revision_note(_revision_for_cursor(s))
-        call = Call(
-            lambda ab, cap: prompts.write_prompt(
-                s.question,
-                s.planned,
-                s.registry,
-                s.pack,
-                s.language,
-                ab,
-                cap,
-                style,
-                instruction_notes=(note,) if note else (),
-            ),
-            grammar,
-            budget,
-        )
-        rules = Rules(
-            hard_mode=cfg.hard_mode,
-            language=s.language,
-            allowed_keys=frozenset(s.pack),
-            known_keys=frozenset(s.registry.keys()),
-            cite_every=cfg.cite_every,
-        )
-        return call, rules
-
     # ---- the model call -------------------------------------------------------------------------
-    def _fit_prompt(self, call: Call) -> tuple[str, int]:
+    def _fit_prompt(self, call: protocol.Call) -> tuple[str, int]:
         """Abbreviate until prompt + answer fit the context; never let llama.cpp truncate."""
         context = self.backend.context_length
         abbreviation = prompts.Abbreviation()
@@ -426,9 +307,10 @@ class Engine:
                 )
             abbreviation = tighter
 
-    def _call(self, call: Call, phase: str) -> tuple[ChatResult, bool]:
+    def _call(self, call: protocol.Call) -> tuple[ChatResult, bool]:
+        phase = call.phase
         prompt, max_tokens = self._fit_prompt(call)
-        result, cached = self._ask(call, phase, prompt, max_tokens)
+        result, cached = self._ask(call, prompt, max_tokens)
         if phase != "write" and result.finish_reason == "length":
             # A JSON action cut off mid-way cannot parse: retry once with twice the budget.
             room = self.backend.context_length - self.backend.count_tokens(prompt)
@@ -441,10 +323,11 @@ class Engine:
                     max_tokens,
                     longer,
                 )
-                result, cached = self._ask(call, phase, prompt, longer)
+                result, cached = self._ask(call, prompt, longer)
         return result, cached
 
-    def _ask(self, call: Call, phase: str, prompt: str, max_tokens: int) -> tuple[ChatResult, bool]:
+    def _ask(self, call: protocol.Call, prompt: str, max_tokens: int) -> tuple[ChatResult, bool]:
+        phase = call.phase
         grammar = call.grammar if self.backend.supports_grammar else None
         schema = (
             call.json_schema
@@ -480,21 +363,9 @@ class Engine:
             self.journal.store_reply(key, result)
         return result, False
 
-    def _parse(self, phase: str, result: ChatResult, rules: Rules) -> Action:
-        text = result.text
-        match phase:
-            case "search":
-                return parse_search(text, rules)
-            case "init_plan":
-                return parse_init_plan(text, rules)
-            case "write":
-                return parse_write(text, rules, cut_off=result.finish_reason == "length")
-            case "extend_plan":
-                return parse_extend_plan(text, rules)
-        raise AssertionError(phase)
-
     # ---- applying actions ------------------------------------------------------------------------
     def _apply(self, action: Action) -> tuple[RunState, dict]:
+        """`action`'s effect on the state (its phase is `phases.after`'s to decide)."""
         s = self.state
         match action:
             case Search(keywords):
@@ -502,7 +373,7 @@ class Engine:
             case InitPlan(title, sections):
                 outline = Outline.initial(title, sections)
                 self.sink.emit(OutlineChanged(outline, "init-plan"))
-                return s.evolve(outline=outline, phase="search"), {"sections": len(sections)}
+                return s.evolve(outline=outline), {"sections": len(sections)}
             case Write(text, trimmed, dropped):
                 if dropped:
                     position = s.planned.current().position
@@ -513,14 +384,11 @@ class Engine:
                 outline = s.planned.expanded(node.section.id, subsections)
                 self.sink.emit(OutlineChanged(outline, "extend-plan"))
                 state = s.evolve(
-                    outline=outline,
-                    phase="search",
-                    extend_count=s.extend_count + 1,
-                    deepen_target=None,
+                    outline=outline, extend_count=s.extend_count + 1, deepen_target=None
                 )
                 return state, {"position": position, "subsections": len(subsections)}
             case Nop():
-                return s.evolve(phase="done", stop_reason="nop"), {"nop": True}
+                return s, {"nop": True}
             case _:
                 assert_never(action)
 
@@ -542,12 +410,7 @@ class Engine:
         self.sink.emit(
             SearchPerformed(s.step + 1, keywords, len(keys), len(registry) - before, tuple(keys))
         )
-        state = s.evolve(
-            registry=registry,
-            pack=tuple(keys),
-            pack_for=pack_for,
-            phase="init_plan" if first else "write",
-        )
+        state = s.evolve(registry=registry, pack=tuple(keys), pack_for=pack_for)
         return state, {"keywords": list(keywords), "passages": len(keys)}
 
     def _write(self, text: str, trimmed: bool) -> tuple[RunState, dict]:
@@ -556,10 +419,11 @@ class Engine:
         outline = s.planned.with_content(node.section.id, text)
         self.sink.emit(SectionWritten(node.section.id, node.position, text, trimmed, outline))
         self.sink.emit(OutlineChanged(outline, "write"))
-        written = s.evolve(outline=outline, phase="write", revise=None)
-        due = next_phase(written, self.config)  # search the next section, deepen, or stop
-        state = written.evolve(phase=due.phase, stop_reason=due.stop_reason)
-        return state, {"position": node.position, "chars": len(text), "trimmed": trimmed}
+        return s.evolve(outline=outline, revise=None), {
+            "position": node.position,
+            "chars": len(text),
+            "trimmed": trimmed,
+        }
 
     def _check_written(self, state: RunState, detail: dict) -> tuple[RunState, dict]:
         """Check the section just written (no LLM step unless the judge is on), journal and

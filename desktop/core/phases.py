@@ -1,16 +1,26 @@
-"""WARP's phases and the rule that re-derives which one is due (warp.md, "Transitions").
+"""WARP's phases and every rule that decides which one is due (warp.md, "Transitions").
 
-The action a step parses decides where that step goes (search → init_plan or write, init_plan →
-search, extend-plan → search, nop → done). Everything else follows from the outline's cursor and
-the budgets, and lives here in one pure function, `next_phase`, used by the engine (after a
-write, and before every step) and by edit normalisation (`desktop.core.commands`).
+Two pure functions hold all of it. `after(action, state, config)`: where a step goes once its
+action is applied (search → init_plan or write, init_plan → search, extend-plan → search,
+nop → done, write → the cursor rule). `next_phase(state, config)`: the cursor rule and the
+budgets (max_step, max_extend, nothing left to expand), used by the engine before every step
+and by edit normalisation (`desktop.core.commands`, without budgets).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
-from desktop.core.actions import expandable_positions
+from desktop.core.actions import (
+    Action,
+    ExtendPlan,
+    InitPlan,
+    Nop,
+    Search,
+    Write,
+    expandable_positions,
+)
 from desktop.core.state import Phase, RunConfig, RunState
 
 
@@ -34,10 +44,14 @@ def next_phase(state: RunState, config: RunConfig | None) -> Next:
       forces one extension regardless of the budget.
     - A finished run stays finished unless an edit gave it a cursor again.
 
+    - With `config`, a run that has taken max_step steps is done, whatever its phase.
+
     Without `config` (edit normalisation, which knows no budgets) the budgets are left to the
-    engine's next step. max_step is the engine's run loop's, not a phase rule.
+    engine's next step.
     """
     phase = state.phase
+    if config is not None and phase != "done" and state.step >= config.max_step:
+        return Next("done", "max_step")
     outline = state.outline
     if outline is None or phase == "init_plan":
         return Next(phase, state.stop_reason)
@@ -67,3 +81,23 @@ def settle(state: RunState, config: RunConfig | None) -> RunState:
     if due.phase == "done":
         return state.evolve(phase="done", stop_reason=due.stop_reason, deepen_target=None)
     return state.evolve(phase=due.phase, stop_reason=None)
+
+
+def after(action: Action, state: RunState, config: RunConfig | None) -> Next:
+    """Where a step goes once `action` has been applied to `state` (warp.md, "Transitions").
+
+    A search before any outline exists feeds init_plan, any later one the write of the section
+    it was made for; a plan (initial or extension) is followed by a search; nop ends the run;
+    after a write the cursor rule decides (the next section's search, deepening, or the end).
+    """
+    match action:
+        case Search():
+            return Next("init_plan" if state.outline is None else "write")
+        case InitPlan() | ExtendPlan():
+            return Next("search")
+        case Nop():
+            return Next("done", "nop")
+        case Write():
+            return next_phase(state.evolve(phase="write"), config)
+        case _:
+            assert_never(action)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from desktop.core.actions import ExtendPlan, InitPlan, Nop, Search, Write
 from desktop.core.commands import LockSection, apply_command
 from desktop.core.engine import Engine
 from desktop.core.events import ListSink, RunFinished, StepCompleted, StepFailed
 from desktop.core.outline import Outline
-from desktop.core.phases import Next, next_phase, settle
+from desktop.core.phases import Next, after, next_phase, settle
 from desktop.core.state import RunConfig, RunState
 from desktop.llm.scripted import ScriptedBackend
 from tests.helpers import MemoryRetriever, corpus, extend, init_plan, nop, raw, search, write
@@ -82,6 +83,35 @@ def test_settle_ends_a_run_without_its_deepen_target() -> None:
         None,
     )
     assert settle(settled, CONFIG) is settled  # already due: unchanged
+
+
+def test_max_step_ends_the_run_in_any_phase_but_edits_know_no_budget() -> None:
+    for phase in ("search", "init_plan", "write", "extend_plan"):
+        spent = planned(phase=phase, pack_for="s1", step=40)
+        assert next_phase(spent, CONFIG) == Next("done", "max_step"), phase
+        assert next_phase(spent, None) == next_phase(spent.evolve(step=0), CONFIG), phase
+    assert next_phase(planned(phase="write", pack_for="s1", step=39), CONFIG) == Next("write")
+    done = planned("s1", "s2", phase="done", stop_reason="nop", step=40)
+    assert next_phase(done, CONFIG) == Next("done", "nop")  # the reason it stopped is kept
+
+
+# ---- where an action leads -------------------------------------------------------------------
+def test_each_action_leads_where_warp_says() -> None:
+    fresh = RunState("q", "en")
+    assert after(Search(("k",)), fresh, CONFIG) == Next("init_plan")  # the outline's search
+    assert after(Search(("k",)), planned(), CONFIG) == Next("write")
+    assert after(InitPlan("T", (("A", "a"),)), planned(), CONFIG) == Next("search")
+    assert after(ExtendPlan("section-1", (("C", "c"),)), planned(), CONFIG) == Next("search")
+    assert after(Nop(), planned("s1", "s2"), CONFIG) == Next("done", "nop")
+
+
+def test_after_a_write_the_cursor_rule_decides() -> None:
+    text = Write("text", False, ())
+    assert after(text, planned("s1", phase="write", pack_for="s1"), CONFIG) == Next("search")
+    both = planned("s1", "s2", phase="search", pack_for="s2")
+    assert after(text, both, CONFIG) == Next("extend_plan")
+    spent = planned("s1", "s2", pack_for="s2", extend_count=2)
+    assert after(text, spent, CONFIG) == Next("done", "max_extend")
 
 
 # ---- the same transitions in a run -----------------------------------------------------------
