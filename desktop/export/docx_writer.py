@@ -42,20 +42,18 @@ from desktop.export.blocks import (
     Quote,
     Rule,
     Table,
-    check_table,
     parse_body,
     sentence_ranges,
     split_at_sentences,
 )
 from desktop.export.common import (
-    check_summary,
     comment_text,
     flagged_claims,
     has_cjk,
     heading_text,
-    labels,
     title_block,
 )
+from desktop.export.layout import ReportLayout
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +90,11 @@ def render_docx(report: Report, *, page_size: str = "A4") -> bytes:
     return buffer.getvalue()
 
 
-class _DocxWriter:
+class _DocxWriter(ReportLayout):
     """Builds one document; keeps the bookmark counter and the set of known references."""
 
     def __init__(self, report: Report, page_size: str) -> None:
-        self.report = report
-        self.text = labels(report)
+        super().__init__(report)
         self.doc = Document()
         self.known_refs = {ref.number for ref in report.references}
         self.bookmark_id = 0
@@ -168,22 +165,12 @@ class _DocxWriter:
         else:
             props.created = props.modified = created
 
-    # ---- document ----------------------------------------------------------------------
-    def build(self) -> None:
-        self._title_block()
-        self._contents()
-        for section in self.report.sections:
-            self._section(section)
-        self._references()
-        if self.report.check_appendix and self.report.claims:
-            self._check_appendix()
+    # ---- document (the order is ReportLayout.build's) ----------------------------------
+    def _appendix_heading(self, text: str, anchor: str) -> None:
+        self._bookmark(self.doc.add_heading(text, 1), anchor)
 
-    def _check_appendix(self) -> None:
-        heading = self.doc.add_heading(self.text["check"], 1)
-        self._bookmark(heading, "citation_check")
-        summary = self.text["check_intro"].format(summary=check_summary(self.report))
-        self.doc.add_paragraph(summary)
-        self._table(check_table(self.report))
+    def _body_paragraph(self, text: str) -> None:
+        self.doc.add_paragraph(text)
 
     def _title_block(self) -> None:
         block = title_block(self.report)

@@ -34,12 +34,12 @@ from desktop.export.blocks import (
     Rule,
     Run,
     Table,
-    check_table,
     parse_body,
     plain_text,
 )
-from desktop.export.common import check_summary, has_cjk, heading_text, labels, title_block
+from desktop.export.common import has_cjk, heading_text, title_block
 from desktop.export.fonts import find_fonts
+from desktop.export.layout import ReportLayout
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +98,11 @@ class _TocEntry:
     page: int
 
 
-class _PdfWriter:
+class _PdfWriter(ReportLayout):
     """Lays out one report; keeps link ids for references and the entries of the contents."""
 
     def __init__(self, report: Report, page_size: str) -> None:
-        self.report = report
-        self.text = labels(report)
+        super().__init__(report)
         note = "" if report.finished else self.text["unfinished"]
         self.pdf = _ReportPDF(page_size, note)
         self._setup()
@@ -131,25 +130,16 @@ class _PdfWriter:
         except ValueError:
             log.debug("report date %r is not ISO; PDF gets the current time", self.report.created)
 
-    # ---- document ----------------------------------------------------------------------
-    def build(self) -> None:
-        self.pdf.add_page()
-        self._title_block()
-        self._contents_placeholder()
-        for section in self.report.sections:
-            self._section(section)
-        self._references()
-        if self.report.check_appendix and self.report.claims:
-            self._check_appendix()
+    # ---- document (the order is ReportLayout.build's) ----------------------------------
+    def _appendix_heading(self, text: str, anchor: str) -> None:
+        self._heading(1, text)
 
-    def _check_appendix(self) -> None:
-        self._heading(1, self.text["check"])
+    def _body_paragraph(self, text: str) -> None:
         self.pdf.set_text_color(*TEXT)
-        summary = self.text["check_intro"].format(summary=check_summary(self.report))
-        self._flow((Run(summary),), BODY_PT)
-        self._table(check_table(self.report))
+        self._flow((Run(text),), BODY_PT)
 
     def _title_block(self) -> None:
+        self.pdf.add_page()
         pdf, block = self.pdf, title_block(self.report)
         pdf.set_text_color(*TEXT)
         self._set_font(22, bold=True, text=block.title)
@@ -179,7 +169,7 @@ class _PdfWriter:
         self._hrule()
         pdf.ln(4)
 
-    def _contents_placeholder(self) -> None:
+    def _contents(self) -> None:
         pdf = self.pdf
         entries = [(s.level, heading_text(s.number, s.title)) for s in self.report.walk()]
         entries.append((1, self.text["references"]))

@@ -263,20 +263,9 @@ def download_hub_file(
     token: str | None = None,
 ) -> ModelInfo:
     """Download one listed file into the models folder and check it."""
-    from desktop.llm import hub
-
     with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
-        path = hub.download_file(
-            repo,
-            file,
-            models_dir(data_dir),
-            revision=revision,
-            endpoint=endpoint,
-            token=token,
-            progress=progress,
-            cancel=cancel,
-        )
-    return _downloaded(path)
+        where = _Where(revision, endpoint, token)
+        return _download(repo, file, data_dir, where, progress, cancel)
 
 
 def download_model(
@@ -318,16 +307,40 @@ def download_model(
             file, why = pick.file, pick.reason
         if chosen is not None:
             chosen(file, why)
-        path = hub.download_file(
-            listing.repo_id,
-            file,
-            models_dir(data_dir),
-            revision=revision,
-            endpoint=endpoint,
-            token=token,
-            progress=progress,
-            cancel=cancel,
-        )
+        where = _Where(revision, endpoint, token)
+        return _download(listing.repo_id, file, data_dir, where, progress, cancel)
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Which Hub (endpoint), which revision of the repository, and the token to ask with."""
+
+    revision: str
+    endpoint: str | None
+    token: str | None
+
+
+def _download(
+    repo: str,
+    file: HubFile,
+    data_dir: str | os.PathLike[str],
+    where: _Where,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> ModelInfo:
+    """Download `file` of `repo` into the models folder (inside the caller's gate); check it."""
+    from desktop.llm import hub
+
+    path = hub.download_file(
+        repo,
+        file,
+        models_dir(data_dir),
+        revision=where.revision,
+        endpoint=where.endpoint,
+        token=where.token,
+        progress=progress,
+        cancel=cancel,
+    )
     return _downloaded(path)
 
 
