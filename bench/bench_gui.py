@@ -203,7 +203,7 @@ def main() -> int:
 
     app = QApplication([sys.argv[0]])
     configure_app(app)
-    Settings(max_step=args.max_steps, max_extend=3).save(data)
+    Settings.of(max_step=args.max_steps, max_extend=3).save(data)
     shown_at = time.perf_counter()
     window = MainWindow(
         Services(data, ui_settings_file=data / "ui.ini", check_interrupted_runs=False)

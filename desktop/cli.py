@@ -130,11 +130,9 @@ def _emit_json(data) -> None:
 
 
 def _library(data_dir: Path, settings):
-    from desktop.knowledge.embedder import embedder_from_setting
-    from desktop.knowledge.library import Library
+    from desktop.session import open_library
 
-    embedder = embedder_from_setting(settings.embedder, data_dir)
-    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder, ocr=settings.ocr)
+    return open_library(data_dir, settings.library)
 
 
 def _ingest(
@@ -177,7 +175,7 @@ def _install_sigint(cancel: CancelToken) -> None:
 def _model_choice(args, settings):
     from desktop.session import ModelChoice
 
-    choice = ModelChoice.from_settings(settings)
+    choice = ModelChoice.from_settings(settings.model)
     if getattr(args, "model", None):
         choice = ModelChoice(path=Path(args.model))
     if getattr(args, "server", None):
@@ -187,7 +185,6 @@ def _model_choice(args, settings):
 
 def _settings_for(args, data_dir: Path):
     """The saved settings, with --context (the model's or the server's n_ctx) applied."""
-    from dataclasses import replace
 
     from desktop.settings import Settings
 
@@ -196,7 +193,7 @@ def _settings_for(args, data_dir: Path):
     if context is not None:
         if context < 512:
             raise CliError(f"--context must be at least 512 tokens, not {context}")
-        settings = replace(settings, n_ctx=context)
+        settings = settings.with_(n_ctx=context)
     return settings
 
 
@@ -216,7 +213,7 @@ def _configure_network(args, settings) -> None:
     """Offline mode for this process: the setting (on in a fresh install) or --offline."""
     from desktop import network
 
-    network.configure(offline=bool(getattr(args, "offline", False) or settings.offline))
+    network.configure(offline=bool(getattr(args, "offline", False) or settings.privacy.offline))
 
 
 def _check_server(choice) -> None:
@@ -235,15 +232,16 @@ def _web_plan(args, settings) -> WebPlan | None:
     """
     from desktop.knowledge.web import WebPlan
 
+    web = settings.web
     explicit = bool(args.web or args.search_url)
-    if not (explicit or settings.web_search):
+    if not (explicit or web.web_search):
         return None
     if args.offline and explicit:
         raise CliError("--web and --offline cannot be used together")
     plan = WebPlan(
-        "searxng" if args.search_url else settings.web_provider,
-        args.search_url or settings.search_url,
-        settings.web_share,
+        "searxng" if args.search_url else web.web_provider,
+        args.search_url or web.search_url,
+        web.web_share,
     )
     if plan.blocked:
         if not explicit:
@@ -413,7 +411,7 @@ def cmd_resume(args) -> int:
         journal.close()
     choice = _model_choice(args, settings)
     if choice.path is None and not choice.server_url and info.model.endswith(".gguf"):
-        choice = ModelChoice.from_settings(settings)
+        choice = ModelChoice.from_settings(settings.model)
     _check_server(choice)
     cancel = CancelToken()
     _install_sigint(cancel)
@@ -543,10 +541,11 @@ def cmd_export(args) -> int:
     journal = RunJournal.open(data_dir, args.run_id)
     settings = Settings.load(data_dir)
     try:
-        report = report_for(journal, check_appendix=args.check_appendix or settings.check_appendix)
+        appendix = args.check_appendix or settings.checks.check_appendix
+        report = report_for(journal, check_appendix=appendix)
     finally:
         journal.close()
-    page_size = settings.page_size
+    page_size = settings.export.page_size
     path = export_report(report, args.format, Path(args.out), force=args.force, page_size=page_size)
     print(path)
     return 0
@@ -595,7 +594,6 @@ def cmd_library(args) -> int:
 
 def _library_embedder(args, data_dir: Path) -> int:
     """Show the embedding model, or choose one (downloading a Hub id when online)."""
-    from dataclasses import replace
 
     from desktop.downloads import download_embedder
     from desktop.knowledge.embedder import (
@@ -615,7 +613,7 @@ def _library_embedder(args, data_dir: Path) -> int:
             print(f"downloading {value} …", file=sys.stderr, flush=True)
             download_embedder(value, data_dir, progress=_download_progress(value))
         embedder_from_setting(value, data_dir)  # refuse a folder that is not a model
-        settings = replace(settings, embedder=value)
+        settings = settings.with_(embedder=value)
         settings.save(data_dir)
     library = _library(data_dir, settings)
     try:
@@ -623,7 +621,7 @@ def _library_embedder(args, data_dir: Path) -> int:
     finally:
         library.close()
     info = {
-        "configured": settings.embedder or DEFAULT_MODEL_NAME,
+        "configured": settings.library.embedder or DEFAULT_MODEL_NAME,
         "built_with": state.built_with,
         "needs_reindex": state.needs_reindex,
     }

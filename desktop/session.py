@@ -34,10 +34,11 @@ from desktop.core.report import Report, build_report
 from desktop.core.state import RunConfig, RunState, RunStatus
 from desktop.core.support import current_checks, with_claims
 from desktop.core.verify import SectionCheck
-from desktop.settings import RuntimeSettings, Settings
+from desktop.settings import LibrarySettings, ModelSettings, RuntimeSettings, Settings
 from desktop.store.journal import RunJournal
 
 if TYPE_CHECKING:
+    from desktop.knowledge.library import Library
     from desktop.knowledge.web import WebPlan
 
 # Builds a run's retriever from the local one and a web plan (desktop.knowledge.web.combine).
@@ -65,13 +66,23 @@ class ModelChoice:
     api_key_env: str | None = None
 
     @staticmethod
-    def from_settings(settings: Settings) -> ModelChoice:
+    def from_settings(model: ModelSettings) -> ModelChoice:
+        """The choice the settings' model group makes."""
         return ModelChoice(
-            Path(settings.model_path) if settings.model_path else None,
-            settings.server_url,
-            settings.server_model,
-            settings.api_key_env,
+            Path(model.model_path) if model.model_path else None,
+            model.server_url,
+            model.server_model,
+            model.api_key_env,
         )
+
+
+def open_library(data_dir: Path, chosen: LibrarySettings) -> Library:
+    """The document library the settings' library group describes (index, embedder, OCR)."""
+    from desktop.knowledge.embedder import embedder_from_setting
+    from desktop.knowledge.library import Library
+
+    embedder = embedder_from_setting(chosen.embedder, data_dir)
+    return Library(data_dir, chroma_url=chosen.chroma_url, embedder=embedder, ocr=chosen.ocr)
 
 
 def resolve_model_path(choice: ModelChoice) -> Path:
@@ -123,21 +134,22 @@ def config_for(
     A local GGUF is small by its file size; a server's model (when its backend is given) by
     the model id it reports: a local GGUF path (llama-cpp-python's server) or a name like 135M.
     """
+    given, checks = settings.budgets, settings.checks
     budgets = dict(
-        max_step=settings.max_step,
-        max_extend=settings.max_extend,
-        hard_mode=settings.hard_mode or _constrains_nothing(backend),
+        max_step=given.max_step,
+        max_extend=given.max_extend,
+        hard_mode=given.hard_mode or _constrains_nothing(backend),
     )
     budgets.update({k: v for k, v in overrides.items() if v is not None})
-    budgets.setdefault("revise_unsupported", settings.revise_unsupported)
-    budgets.setdefault("judge_claims", judge_wanted(settings.check_judge, choice, backend))
+    budgets.setdefault("revise_unsupported", checks.revise_unsupported)
+    budgets.setdefault("judge_claims", judge_wanted(checks.check_judge, choice, backend))
     if choice.server_url:
         small = backend is not None and _is_small_served_model(backend)
     else:
         small = _is_small_file(lambda: resolve_model_path(choice))
     if small:
         return RunConfig.for_small_model(**budgets)
-    return RunConfig(max_tokens=settings.max_tokens, **budgets)
+    return RunConfig(max_tokens=given.max_tokens, **budgets)
 
 
 def _constrains_nothing(backend: ChatBackend | None) -> bool:

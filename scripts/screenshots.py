@@ -120,7 +120,7 @@ def models_page_shots(app, window, out: Path) -> None:
         hub.release()
         wait_for(app, lambda: dialog.job is None, 30, "the pause")
         dialog.resume()  # continues the part; when checked, the model is made active
-        wait_for(app, lambda: window.settings.model_path is not None, 60, "the download")
+        wait_for(app, lambda: window.settings.model.model_path is not None, 60, "the download")
         wait_for(app, lambda: len(dialog.local) > 1, 30, "the local list")
         settle(app)
         save(dialog, out, "models-page-downloaded.png")
@@ -197,7 +197,7 @@ def main(argv: list[str]) -> int:
     app = QApplication([argv[0]])
     configure_app(app)
     data = Path(tempfile.mkdtemp(prefix="draftwell-shots-"))
-    Settings(max_step=40, max_extend=2).save(data)
+    Settings.of(max_step=40, max_extend=2).save(data)
     window = MainWindow(
         Services(data, ui_settings_file=data / "ui.ini", check_interrupted_runs=False)
     )
@@ -207,7 +207,7 @@ def main(argv: list[str]) -> int:
     save(window, out, "empty-state.png")
     models_page_shots(app, window, out)
     embedder_download_shots(app, window, out)
-    Settings(max_step=40, max_extend=2).save(data)  # the run below uses the embedded model again
+    Settings.of(max_step=40, max_extend=2).save(data)  # the run below uses the embedded model again
     window.settings = Settings.load(data)
     window._update_status()
     if args.models_only:

@@ -29,7 +29,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def data(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
-    Settings(offline=False).save(folder)
+    Settings.of(offline=False).save(folder)
     return folder
 
 

@@ -56,7 +56,7 @@ def test_research_with_web_off_opens_no_network_connection(
     )
     data = tmp_path / "data"
     settings = Settings.load(data)
-    assert settings.offline and not settings.web_search  # a fresh install
+    assert settings.privacy.offline and not settings.web.web_search  # a fresh install
     library = Library(data)
     try:
         statuses = library.add([docs])
@@ -162,9 +162,9 @@ def test_model_download_is_refused_offline(tmp_path: Path, no_sockets: list, mon
 
 
 def test_offline_is_the_default_and_loopback_servers_stay_allowed(tmp_path: Path) -> None:
-    assert Settings().offline is True
+    assert Settings().privacy.offline is True
     Settings.path(tmp_path).write_text('{"web_search": true}', encoding="utf-8")
-    assert Settings.load(tmp_path).offline is True  # settings from before the field
+    assert Settings.load(tmp_path).privacy.offline is True  # settings from before the field
     assert network.is_offline()
     for host in ("localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"):
         assert network.is_loopback(host)
@@ -212,7 +212,7 @@ def test_cli_research_with_web_cites_the_fake_urls(tmp_path: Path, fake_web: Fak
     ]
     data = tmp_path / "data"
     data.mkdir()
-    Settings(web_share=1.0).save(data)  # offline stays on: the endpoint is on loopback
+    Settings.of(web_share=1.0).save(data)  # offline stays on: the endpoint is on loopback
     doc = tmp_path / "notes.md"
     doc.write_text("# Notes\n\nHomes can use solar panels or small wind turbines.\n", "utf-8")
     out = tmp_path / "report.md"

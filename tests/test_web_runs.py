@@ -113,7 +113,7 @@ def test_resume_searches_the_web_as_the_run_did(
     solar, wind = _pages(fake_web)
     data = tmp_path / "data"
     data.mkdir()
-    Settings(web_share=0.5).save(data)  # web search off in the settings; offline stays on
+    Settings.of(web_share=0.5).save(data)  # web search off in the settings; offline stays on
     run = Cli(monkeypatch, data)
     code = run(
         _stopping_backend(run),
@@ -246,7 +246,7 @@ def test_the_search_key_never_leaves_its_store(
     monkeypatch.setattr(web, "BRAVE_URL", _brave_route(fake_web, pages))
     data = tmp_path / "data"
     data.mkdir()
-    Settings(offline=False, web_search=True, web_provider="brave", web_share=0.5).save(data)
+    Settings.of(offline=False, web_search=True, web_provider="brave", web_share=0.5).save(data)
     if storage == "environment":
         monkeypatch.setenv(web.WEB_SEARCH_KEY_ENV, KEY)
     else:

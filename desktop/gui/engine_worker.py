@@ -178,7 +178,7 @@ class EngineWorker(QObject):
             request.sources,
             opened.config,
             opened.name,
-            plan_from_settings(request.settings),
+            plan_from_settings(request.settings.web),
         )
         with open_run(
             request.data_dir,

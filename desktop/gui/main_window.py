@@ -545,7 +545,7 @@ class MainWindow(QMainWindow):
     def _after_show(self) -> None:
         """Start-up work that must not delay the first paint."""
         self.tasks.submit(_preload_renderer, lambda _: None)
-        if not self.settings.server_url:
+        if not self.settings.model.server_url:
             # After the library's warm-up, not beside it: both import numpy, and two threads
             # importing it (plus torch and llama.cpp's libraries) at once can stall start-up.
             self.engine_warm = False
@@ -994,7 +994,7 @@ class MainWindow(QMainWindow):
         )
         checks = current_checks(outline, run.checks, run.registry)
         self.report = with_claims(
-            self.report, checks, run.registry, appendix=self.settings.check_appendix
+            self.report, checks, run.registry, appendix=self.settings.checks.check_appendix
         )
         self._numbers = citation_numbers(self.report, run.registry)
         self.draft.plans = {n.section.id: n.section.plan for n in outline.walk()}
@@ -1120,7 +1120,7 @@ class MainWindow(QMainWindow):
             ):
                 return
             force = True
-        page_size = self.settings.page_size
+        page_size = self.settings.export.page_size
 
         def write() -> str:
             from desktop.export import export_report
@@ -1153,7 +1153,7 @@ class MainWindow(QMainWindow):
     @property
     def embedded_model_active(self) -> bool:
         """Whether the embedded demo model answers (no GGUF file and no server chosen)."""
-        return not self.settings.server_url and not self.settings.model_path
+        return not self.settings.model.server_url and not self.settings.model.model_path
 
     def show_models(self) -> None:
         """The models page (local models, Hub downloads); one at a time."""
@@ -1182,7 +1182,7 @@ class MainWindow(QMainWindow):
         """Offline mode for the whole app, shown at all times in the status bar."""
         from desktop import network
 
-        network.configure(offline=self.settings.offline)
+        network.configure(offline=self.settings.privacy.offline)
         if network.is_offline():
             self.network_label.setText("● Offline")
             self.network_label.setToolTip(
@@ -1190,15 +1190,15 @@ class MainWindow(QMainWindow):
                 "Edit → Settings to change it."
             )
         else:
-            web = "web search on" if self.settings.web_search else "web search off"
+            web = "web search on" if self.settings.web.web_search else "web search off"
             self.network_label.setText(f"Online ({web})")
             self.network_label.setToolTip("Offline mode is off (Edit → Settings to change it).")
 
     def _on_settings_saved(self, settings: Settings) -> None:
-        if settings.embedder != self.settings.embedder and not self.runs.active:
+        if settings.library.embedder != self.settings.library.embedder and not self.runs.active:
             self.library.open(self.data_dir, settings)  # reopened with the new embedding model
         self.settings = settings
-        self.library.set_ocr(settings.ocr)
+        self.library.set_ocr(settings.library.ocr)
         self._apply_network_mode()
         note = " (applies to the next run)" if self.runs.active else ""
         self.statusBar().showMessage(f"Settings saved{note}", 5000)

@@ -18,7 +18,6 @@ active. Listing and downloading run on worker threads; nothing blocks the GUI th
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -296,11 +295,12 @@ class ModelsDialog(QDialog):
         self.localListed.emit()
 
     def _is_active(self, info: models.ModelInfo) -> bool:
-        if self.settings.server_url:
+        chosen = self.settings.model
+        if chosen.server_url:
             return False
-        if self.settings.model_path is None:
+        if chosen.model_path is None:
             return info.source == models.EMBEDDED
-        return Path(self.settings.model_path).expanduser().resolve() == info.path.resolve()
+        return Path(chosen.model_path).expanduser().resolve() == info.path.resolve()
 
     def selected_local(self) -> models.ModelInfo | None:
         rows = {i.row() for i in self.local_table.selectedIndexes()}
@@ -337,7 +337,7 @@ class ModelsDialog(QDialog):
         if info is None or not info.ok:
             return
         path = None if info.source == models.EMBEDDED else str(info.path)
-        self._save(replace(self.settings, model_path=path, server_url=None))
+        self._save(self.settings.with_(model_path=path, server_url=None))
         self.refresh_local()
 
     def remove_selected(self) -> None:
@@ -364,7 +364,7 @@ class ModelsDialog(QDialog):
             self._warn(f"The model could not be removed: {exc}")
             return
         if self._is_active(info):
-            self._save(replace(self.settings, model_path=None))
+            self._save(self.settings.with_(model_path=None))
         self.refresh_local()
 
     def _save(self, settings: Settings) -> None:

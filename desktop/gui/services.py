@@ -73,10 +73,11 @@ class ModelProvider(Protocol):
 
 def model_label(settings: Settings) -> str:
     """A short name of the configured model for the status bar (cheap: no loading)."""
-    if settings.server_url:
-        return f"{settings.server_model or 'server'} @ {settings.server_url}"
-    if settings.model_path:
-        return Path(settings.model_path).name
+    model = settings.model
+    if model.server_url:
+        return f"{model.server_model or 'server'} @ {model.server_url}"
+    if model.model_path:
+        return Path(model.model_path).name
     return "SmolLM2-135M (embedded)"
 
 
@@ -95,7 +96,7 @@ class DefaultModelProvider:
     def open(self, settings: Settings, data_dir: Path) -> OpenedModel:
         from desktop.session import ModelChoice, config_for, open_backend, resolve_model_path
 
-        choice = ModelChoice.from_settings(settings)
+        choice = ModelChoice.from_settings(settings.model)
         key = self._model_key(settings)
         if self._opened is not None and key == self._key:
             # Budgets may have changed since loading; the small-model guards follow the model.
@@ -120,11 +121,9 @@ class DefaultModelProvider:
 
 def open_real_library(data_dir: Path, settings: Settings) -> LibraryLike:
     """The real document library (imported here, on the library thread)."""
-    from desktop.knowledge.embedder import embedder_from_setting
-    from desktop.knowledge.library import Library
+    from desktop.session import open_library
 
-    embedder = embedder_from_setting(settings.embedder, data_dir)
-    return Library(data_dir, chroma_url=settings.chroma_url, embedder=embedder, ocr=settings.ocr)
+    return open_library(data_dir, settings.library)
 
 
 class Prompts:

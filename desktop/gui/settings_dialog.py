@@ -12,7 +12,7 @@ keyring is available) is probed on a worker after the dialog opens.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -408,51 +408,52 @@ class SettingsDialog(QDialog):
     # ---- values ----------------------------------------------------------------------------
     def load(self, s: Settings) -> None:
         """Show a Settings value in the widgets."""
-        if s.server_url:
+        if s.model.server_url:
             self.use_server.setChecked(True)
-        elif s.model_path:
+        elif s.model.model_path:
             self.use_file.setChecked(True)
         else:
             self.use_embedded.setChecked(True)
-        self.model_path.setEditText(s.model_path or "")
-        self.server_url.setText(s.server_url or "")
-        self.server_model.setText(s.server_model or "")
-        self.api_key_env.setText(s.api_key_env or "")
-        self.gpu_layers.setValue(s.n_gpu_layers)
-        self.context.setValue(s.n_ctx or 0)
-        self.threads.setValue(s.n_threads or 0)
-        self.flash_attn.setChecked(s.flash_attn)
-        kv = self.kv_cache_type.findData(s.kv_cache_type if s.kv_cache_type != "f16" else None)
+        self.model_path.setEditText(s.model.model_path or "")
+        self.server_url.setText(s.model.server_url or "")
+        self.server_model.setText(s.model.server_model or "")
+        self.api_key_env.setText(s.model.api_key_env or "")
+        self.gpu_layers.setValue(s.runtime.n_gpu_layers)
+        self.context.setValue(s.runtime.n_ctx or 0)
+        self.threads.setValue(s.runtime.n_threads or 0)
+        self.flash_attn.setChecked(s.runtime.flash_attn)
+        kv = self.kv_cache_type.findData(
+            s.runtime.kv_cache_type if s.runtime.kv_cache_type != "f16" else None
+        )
         self.kv_cache_type.setCurrentIndex(max(kv, 0))
-        self.reuse_moved_text.setChecked(s.reuse_moved_text)
-        self.prompt_lookup.setChecked(s.prompt_lookup)
-        self.prompt_lookup.setEnabled(s.flash_attn)
-        self.max_step.setValue(s.max_step)
-        self.max_extend.setValue(s.max_extend)
-        self.max_tokens.setValue(s.max_tokens)
-        self.hard_mode.setChecked(s.hard_mode)
-        self.ocr.setChecked(s.ocr)
-        self.page_size.setCurrentText(s.page_size)
-        known = self.embedder.findData(s.embedder)
+        self.reuse_moved_text.setChecked(s.runtime.reuse_moved_text)
+        self.prompt_lookup.setChecked(s.runtime.prompt_lookup)
+        self.prompt_lookup.setEnabled(s.runtime.flash_attn)
+        self.max_step.setValue(s.budgets.max_step)
+        self.max_extend.setValue(s.budgets.max_extend)
+        self.max_tokens.setValue(s.budgets.max_tokens)
+        self.hard_mode.setChecked(s.budgets.hard_mode)
+        self.ocr.setChecked(s.library.ocr)
+        self.page_size.setCurrentText(s.export.page_size)
+        known = self.embedder.findData(s.library.embedder)
         if known >= 0:
             self.embedder.setCurrentIndex(known)
         else:
-            self.embedder.setEditText(s.embedder or "")
-        self.check_judge.setCurrentIndex(max(self.check_judge.findData(s.check_judge), 0))
-        self.revise_unsupported.setChecked(s.revise_unsupported)
-        self.check_appendix.setChecked(s.check_appendix)
-        self.offline.setChecked(s.offline)
-        self.web_search.setChecked(s.web_search)
-        self.web_provider.setCurrentIndex(max(self.web_provider.findData(s.web_provider), 0))
-        self.search_url.setText(s.search_url or "")
-        self.web_share.setValue(round(s.web_share * 100))
+            self.embedder.setEditText(s.library.embedder or "")
+        self.check_judge.setCurrentIndex(max(self.check_judge.findData(s.checks.check_judge), 0))
+        self.revise_unsupported.setChecked(s.checks.revise_unsupported)
+        self.check_appendix.setChecked(s.checks.check_appendix)
+        self.offline.setChecked(s.privacy.offline)
+        self.web_search.setChecked(s.web.web_search)
+        self.web_provider.setCurrentIndex(max(self.web_provider.findData(s.web.web_provider), 0))
+        self.search_url.setText(s.web.search_url or "")
+        self.web_share.setValue(round(s.web.web_share * 100))
         self._update_enabled()
 
     def values(self) -> Settings:
         """The Settings the widgets describe (fields the dialog does not show are kept)."""
         kind_file, kind_server = self.use_file.isChecked(), self.use_server.isChecked()
-        return replace(
-            self._settings,
+        return self._settings.with_(
             model_path=(self.model_path.currentText().strip() or None) if kind_file else None,
             server_url=(self.server_url.text().strip() or None) if kind_server else None,
             server_model=self.server_model.text().strip() or None,
@@ -483,17 +484,17 @@ class SettingsDialog(QDialog):
 
     def problem(self, s: Settings) -> str | None:
         """A reason the values cannot be saved, or None."""
-        if self.use_file.isChecked() and not s.model_path:
+        if self.use_file.isChecked() and not s.model.model_path:
             return "Choose a GGUF model file, or use the embedded model."
-        if s.model_path and not Path(s.model_path).expanduser().is_file():
-            return f"The model file does not exist: {s.model_path}"
-        if self.use_server.isChecked() and not (s.server_url or "").startswith(
+        if s.model.model_path and not Path(s.model.model_path).expanduser().is_file():
+            return f"The model file does not exist: {s.model.model_path}"
+        if self.use_server.isChecked() and not (s.model.server_url or "").startswith(
             ("http://", "https://")
         ):
             return "The server URL must start with http:// or https://"
-        if s.search_url and not s.search_url.startswith(("http://", "https://")):
+        if s.web.search_url and not s.web.search_url.startswith(("http://", "https://")):
             return "The search endpoint must start with http:// or https://"
-        return self._embedder_problem(s.embedder)
+        return self._embedder_problem(s.library.embedder)
 
     def _embedder_problem(self, value: str | None) -> str | None:
         """Refuse an embedding model that cannot be loaded (checked without loading it)."""

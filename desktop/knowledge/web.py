@@ -70,8 +70,9 @@ class WebPlan:
             object.__setattr__(self, "search_url", None)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> WebPlan:
-        return cls(settings.web_provider, settings.search_url, settings.web_share)
+    def from_settings(cls, web: Any) -> WebPlan:
+        """The plan of the settings' web group (desktop.settings.WebSettings)."""
+        return cls(web.web_provider, web.search_url, web.web_share)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebPlan:
@@ -564,12 +565,12 @@ def combine(local: Retriever, plan: WebPlan, data_dir: Path) -> CombinedRetrieve
     return CombinedRetriever(local, web, plan.web_share, plan=plan)
 
 
-def plan_from_settings(settings: Any) -> WebPlan | None:
-    """How a new run searches the web by the settings, or None (web search off, or offline
-    mode on and the endpoint is not on loopback: then with a log line)."""
-    if not settings.web_search:
+def plan_from_settings(web: Any) -> WebPlan | None:
+    """How a new run searches the web by the settings' web group (WebSettings), or None (web
+    search off, or offline mode on and the endpoint is not on loopback: then with a log line)."""
+    if not web.web_search:
         return None
-    plan = WebPlan.from_settings(settings)
+    plan = WebPlan.from_settings(web)
     if plan.blocked:
         log.info("offline mode: web search is off for this run")
         return None

@@ -86,6 +86,7 @@ def test_the_extend_row_offers_only_expandable_positions_and_no_nop_when_forced(
         call.parse(helpers.extend("section-9", "Sum").reply)
     forced = protocol.call_for(s.evolve(deepen_target="s1"), CONFIG)
     assert forced.rules.expandable == ("section-1",) and not forced.rules.allow_nop
+
     def choices(grammar: str) -> str:
         return next(line for line in grammar.splitlines() if line.startswith("ext-action ::="))
 

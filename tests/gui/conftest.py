@@ -36,7 +36,7 @@ def make_window(qtbot, data_dir, tmp_path) -> Callable[..., MainWindow]:
         page_delay: float = 0.0,
         backend: ScriptedBackend | None = None,
     ) -> MainWindow:
-        (settings or Settings(max_step=40, max_extend=1)).save(data_dir)
+        (settings or Settings.of(max_step=40, max_extend=1)).save(data_dir)
         backend = backend or ScriptedBackend(list(replies))
         prompts = CannedPrompts()
         libraries: list[PdfLibrary] = []

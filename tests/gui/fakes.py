@@ -126,8 +126,9 @@ class ScriptedModels:
 
     def open(self, settings: Settings, data_dir: Path) -> OpenedModel:
         self.opened_on.append(threading.current_thread().name)
+        budgets = settings.budgets
         config = RunConfig(
-            max_step=settings.max_step, max_extend=settings.max_extend, hard_mode=settings.hard_mode
+            max_step=budgets.max_step, max_extend=budgets.max_extend, hard_mode=budgets.hard_mode
         )
         return OpenedModel(self.backend, "scripted", config)
 

@@ -31,7 +31,7 @@ def hub(tmp_path_factory, monkeypatch):
 
 
 def _download_dialog(make_window, qtbot, *, offline: bool):
-    window = make_window(settings=Settings(max_step=40, max_extend=1, offline=offline))
+    window = make_window(settings=Settings.of(max_step=40, max_extend=1, offline=offline))
     window.show_settings()
     settings = window.settings_dialog
     settings.embedder_download_button.click()
@@ -65,20 +65,20 @@ def test_download_shows_progress_becomes_the_setting_and_reopens_the_library(
     served = {name: hashlib.sha256(data).hexdigest() for name, data in hub.files.items()}
     assert _tree(folder) == served and is_downloaded(data_dir, EMBEDDER_REPO)
     assert "is downloaded" in dialog.status.text() and "Save" in dialog.status.text()
-    assert settings.values().embedder == EMBEDDER_REPO  # the combo points at it
+    assert settings.values().library.embedder == EMBEDDER_REPO  # the combo points at it
     dialog.accept()
     opened = len(window.libraries)
     with qtbot.waitSignal(settings.saved) as saved:
         settings.accept()
-    assert saved.args[0].embedder == EMBEDDER_REPO
-    assert window.settings.embedder == EMBEDDER_REPO
+    assert saved.args[0].library.embedder == EMBEDDER_REPO
+    assert window.settings.library.embedder == EMBEDDER_REPO
     qtbot.waitUntil(lambda: len(window.libraries) > opened, timeout=10_000)  # re-opened
 
 
 def test_cancel_stops_mid_download_and_keeps_nothing(make_window, qtbot, hub, data_dir):
     hub.hold = "model.safetensors"
     _window, settings, dialog = _download_dialog(make_window, qtbot, offline=False)
-    before = settings.values().embedder
+    before = settings.values().library.embedder
     dialog.download_button.click()
     qtbot.waitUntil(hub.holding.is_set, timeout=30_000)  # half the weights are sent
     with qtbot.waitSignal(dialog.ended, timeout=30_000) as ended:
@@ -87,7 +87,7 @@ def test_cancel_stops_mid_download_and_keeps_nothing(make_window, qtbot, hub, da
     assert ended.args == ["cancelled"]
     assert "cancelled" in dialog.status.text()
     assert not downloaded_path(data_dir, EMBEDDER_REPO).exists()
-    assert settings.values().embedder == before
+    assert settings.values().library.embedder == before
     assert dialog.download_button.isEnabled() and not dialog.cancel_button.isEnabled()
 
 
@@ -108,7 +108,7 @@ def test_offline_refuses_in_one_line_and_allows_once_with_a_log_entry(
     outcomes = [(e.purpose, e.outcome) for e in network.recent_entries(100)]
     assert (f"model download ({EMBEDDER_REPO})", "allowed once") in outcomes
     assert network.is_offline()  # the allowance did not switch Offline off
-    assert settings.values().embedder == EMBEDDER_REPO
+    assert settings.values().library.embedder == EMBEDDER_REPO
     assert not dialog.offline_label.isVisibleTo(dialog)
 
 
@@ -123,4 +123,4 @@ def test_a_dead_server_gives_one_clear_line(make_window, qtbot, hub, data_dir, m
     message = dialog.status.text()
     assert message.startswith("Cannot reach 127.0.0.1") and "\n" not in message
     assert not is_downloaded(data_dir, EMBEDDER_REPO)
-    assert settings.values().embedder is None
+    assert settings.values().library.embedder is None

@@ -27,7 +27,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _page(make_window, qtbot, fake: FakeHub, *, offline: bool = False):
-    window = make_window(settings=Settings(max_step=40, max_extend=1, offline=offline))
+    window = make_window(settings=Settings.of(max_step=40, max_extend=1, offline=offline))
     window.show_models()
     dialog = window.models_dialog
     qtbot.waitUntil(lambda: dialog.machine is not None and bool(dialog.local), timeout=30_000)
@@ -79,8 +79,8 @@ def test_downloads_with_a_progress_bar_resumes_after_a_drop_and_activates(make_w
     assert len(gets) == 2 and gets[0] is None and gets[1].startswith("bytes=")
     path = window.data_dir / "models" / Q4
     assert path.read_bytes() == fake.files[Q4]
-    assert window.settings.model_path == str(path)
-    assert Settings.load(window.data_dir).model_path == str(path)
+    assert window.settings.model.model_path == str(path)
+    assert Settings.load(window.data_dir).model.model_path == str(path)
     assert "demo only" not in window.model_label.text()
     qtbot.waitUntil(
         lambda: any(r[0] == "●" and r[1] == "Tiny Report" for r in _rows(dialog.local_table))
@@ -117,7 +117,7 @@ def test_a_sha256_mismatch_is_rejected_and_nothing_is_kept(make_window, qtbot, f
     assert ended.args == ["failed"]
     assert "does not match the Hub's sha256" in dialog.status.text()
     assert not list((window.data_dir / "models").glob("Tiny-Report-Q8_0*"))
-    assert window.settings.model_path is None
+    assert window.settings.model.model_path is None
 
 
 def test_offline_refuses_in_one_line_and_allows_once_with_a_log_entry(make_window, qtbot, fake):
@@ -205,7 +205,7 @@ def test_make_active_and_remove_which_deletes_a_folder_file_only_after_confirmin
     dialog.local_table.selectRow(row)
     with qtbot.waitSignal(dialog.activated):
         dialog.activate_button.click()
-    assert window.settings.model_path == str(model)
+    assert window.settings.model.model_path == str(model)
     assert window.model_label.text() == Q8  # no "demo only" any more
 
     window.prompts.confirms[:] = [False]
@@ -216,7 +216,7 @@ def test_make_active_and_remove_which_deletes_a_folder_file_only_after_confirmin
     with qtbot.waitSignal(dialog.activated):  # the active model went: back to the embedded one
         dialog.remove_button.click()
     assert not model.exists()
-    assert window.settings.model_path is None
+    assert window.settings.model.model_path is None
     qtbot.waitUntil(lambda: all(i.path != model for i in dialog.local), timeout=10_000)
 
 
@@ -232,7 +232,7 @@ def test_the_first_run_links_open_the_models_page_and_the_settings(make_window, 
     window.draft.empty.anchorClicked.emit(QUrl(SETTINGS_LINK))
     assert window.settings_dialog is not None and window.settings_dialog.isVisible()
     window.settings_dialog.reject()
-    window._on_model_activated(Settings(server_url="http://127.0.0.1:8080/v1"))
+    window._on_model_activated(Settings.of(server_url="http://127.0.0.1:8080/v1"))
     assert "only demonstrates" not in window.draft.empty.toPlainText()
     assert "demo only" not in window.model_label.text()
 

@@ -36,7 +36,7 @@ def open_dialog(qtbot, data_dir, settings):
 
 
 def test_values_round_trip_and_save(qtbot, data_dir, environment):
-    start = Settings(
+    start = Settings.of(
         max_step=60,
         max_extend=3,
         n_threads=4,
@@ -69,13 +69,13 @@ def test_values_round_trip_and_save(qtbot, data_dir, environment):
 
 
 def test_prompt_lookup_is_offered_only_with_flash_attention(qtbot, data_dir, environment):
-    dialog, tasks = open_dialog(qtbot, data_dir, Settings(flash_attn=True, prompt_lookup=True))
-    assert dialog.prompt_lookup.isEnabled() and dialog.values().prompt_lookup is True
+    dialog, tasks = open_dialog(qtbot, data_dir, Settings.of(flash_attn=True, prompt_lookup=True))
+    assert dialog.prompt_lookup.isEnabled() and dialog.values().runtime.prompt_lookup is True
     dialog.flash_attn.setChecked(False)
     assert not dialog.prompt_lookup.isEnabled()
     dialog.flash_attn.setChecked(True)
     dialog.prompt_lookup.setChecked(False)
-    assert dialog.values() == Settings(flash_attn=True, prompt_lookup=False)
+    assert dialog.values() == Settings.of(flash_attn=True, prompt_lookup=False)
     dialog.close()
     dialog, _ = open_dialog(qtbot, data_dir, Settings())
     assert not dialog.prompt_lookup.isEnabled() and not dialog.prompt_lookup.isChecked()
@@ -88,5 +88,5 @@ def test_a_missing_model_file_is_refused(qtbot, data_dir, environment):
     dialog.model_path.setEditText(str(data_dir / "missing.gguf"))
     assert "does not exist" in dialog.problem(dialog.values())
     dialog.use_embedded.setChecked(True)
-    assert dialog.problem(dialog.values()) is None and dialog.values().model_path is None
+    assert dialog.problem(dialog.values()) is None and dialog.values().model.model_path is None
     tasks.wait()

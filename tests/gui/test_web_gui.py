@@ -30,7 +30,7 @@ from tests.knowledge.test_web import SOLAR_HTML, WIND_TEXT, FakeWeb
 
 WAIT = 15_000
 QUESTION = "How do solar and wind power compare for a home?"
-SHORT = Settings(max_step=8, max_extend=0)
+SHORT = Settings.of(max_step=8, max_extend=0)
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_gui_runs_journal_the_network_log_and_resume_with_their_web_plan(
     data = tmp_path / "data"
     data.mkdir()
     local = MemoryRetriever(corpus())
-    with_search = Settings(
+    with_search = Settings.of(
         web_search=True, search_url=fake_web.url, web_share=0.5, max_step=8, max_extend=0
     )
     first = ScriptedBackend(
@@ -92,7 +92,7 @@ def test_gui_runs_journal_the_network_log_and_resume_with_their_web_plan(
     second = ScriptedBackend([search("solar wind comparison"), write("They differ", n_cites=4)])
     controller = _controller(qtbot, second)
     try:
-        no_web = Settings(web_search=False, max_step=8, max_extend=0)
+        no_web = Settings.of(web_search=False, max_step=8, max_extend=0)
         with qtbot.waitSignal(controller.ended, timeout=WAIT) as ended:
             controller.resume(data, no_web, lambda: local, run_id)
         assert ended.args[0].status == "finished", ended.args[0]
@@ -126,7 +126,7 @@ def test_a_gui_resume_uses_the_run_plan_not_the_settings(
         run_id = ended.args[0].run_id
     finally:
         assert controller.shutdown()
-    with_search = Settings(
+    with_search = Settings.of(
         web_search=True, search_url=fake_web.url, web_share=1.0, max_step=8, max_extend=0
     )
     second = ScriptedBackend([search("solar"), write("They differ", n_cites=2)])
@@ -318,7 +318,10 @@ def test_settings_warn_when_offline_would_refuse_the_model_server(
     monkeypatch.setattr(settings_dialog, "probe_environment", lambda data_dir: env)
     tasks = BackgroundTasks()
     dialog = SettingsDialog(
-        Settings(server_url="http://gpu-box.example.org:8080/v1"), tmp_path, tasks, CannedPrompts()
+        Settings.of(server_url="http://gpu-box.example.org:8080/v1"),
+        tmp_path,
+        tasks,
+        CannedPrompts(),
     )
     qtbot.addWidget(dialog)
     dialog.show()

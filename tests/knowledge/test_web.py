@@ -402,7 +402,7 @@ def test_api_key_never_reaches_settings_logs_or_errors(
     with pytest.raises(WebSearchError) as exc:
         bad.search("b", 3)
     assert "sk-wrong" not in str(exc.value) and "401" in str(exc.value)
-    Settings(web_search=True, web_provider="brave").save(tmp_path)
+    Settings.of(web_search=True, web_provider="brave").save(tmp_path)
     assert KEY not in Settings.path(tmp_path).read_text(encoding="utf-8")
     assert KEY not in caplog.text and "sk-wrong" not in caplog.text
     assert KEY not in json.dumps([e.to_dict() for e in network.recent_entries()])
@@ -441,13 +441,13 @@ def test_the_settings_web_plan_follows_web_search_and_offline_mode(
 ) -> None:
     from desktop.knowledge.web import WebPlan, plan_from_settings
 
-    assert plan_from_settings(Settings()) is None  # web search off
-    remote = Settings(web_search=True, search_url="https://search.example.org", offline=True)
-    assert plan_from_settings(remote) is None  # offline: local only
-    looped = Settings(web_search=True, search_url=fake_web.url, web_share=0.2)
-    assert plan_from_settings(looped) == WebPlan("searxng", fake_web.url, 0.2)
-    keyed = Settings(web_search=True, web_provider="brave", offline=True)
-    assert plan_from_settings(keyed) is None
+    assert plan_from_settings(Settings().web) is None  # web search off
+    remote = Settings.of(web_search=True, search_url="https://search.example.org", offline=True)
+    assert plan_from_settings(remote.web) is None  # offline: local only
+    looped = Settings.of(web_search=True, search_url=fake_web.url, web_share=0.2)
+    assert plan_from_settings(looped.web) == WebPlan("searxng", fake_web.url, 0.2)
+    keyed = Settings.of(web_search=True, web_provider="brave", offline=True)
+    assert plan_from_settings(keyed.web) is None
     assert network.recent_entries() == []
 
 
@@ -526,9 +526,9 @@ def test_web_plan_round_trips_and_knows_when_offline_forbids_it(monkeypatch) -> 
     for plan in (local, remote, keyed):
         assert WebPlan.from_dict(plan.to_dict()) == plan
         assert "key" not in json.dumps(plan.to_dict()).lower()
-    assert WebPlan.from_settings(Settings(web_provider="duckduckgo", web_share=0.3)) == WebPlan(
-        "duckduckgo", None, 0.3
-    )
+    assert WebPlan.from_settings(
+        Settings.of(web_provider="duckduckgo", web_share=0.3).web
+    ) == WebPlan("duckduckgo", None, 0.3)
     assert network.is_offline()
     assert not local.blocked and remote.blocked and keyed.blocked
     network.configure(offline=False)

@@ -97,7 +97,7 @@ def test_kv_cache_type_names_map_to_ggml_types() -> None:
 
 
 def test_settings_reach_a_real_load(embedded_gguf: Path, tmp_path: Path) -> None:
-    settings = Settings(
+    settings = Settings.of(
         n_ctx=1024, n_threads=1, flash_attn=True, kv_cache_type="q8_0", reuse_moved_text=True
     )
     backend = open_backend(ModelChoice(path=embedded_gguf), settings.runtime, tmp_path)
