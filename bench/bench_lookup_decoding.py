@@ -308,14 +308,23 @@ def print_replay(figures, mismatches, sampled: bool) -> None:
     print(f"load after: {os.getloadavg()[0]:.1f}")
     print(
         "call type     calls  tokens  plain tok/s  draft tok/s  ratio  acceptance  "
-        "identical  drafter-invariant" + ("  sampled identical" if sampled else "")
+        "tok/pass  pass cost  identical  drafter-invariant"
+        + ("  sampled identical" if sampled else "")
     )
     for purpose, r in sorted(figures.items()):
         plain, draft = r["tokens"] / r["plain_s"], r["tokens"] / r["draft_s"]
         acceptance = r["accepted"] / r["drafted"] if r["drafted"] else 0.0
+        # Each drafted pass yields one token plus the drafts it accepted, so the passes are the
+        # tokens less the accepted drafts. tok/pass bounds the speed-up where a pass of a few
+        # tokens costs what one token does (a memory-bound model); pass cost is what a
+        # verifying pass costs here, in single-token decodes (ratio = tok/pass / pass cost).
+        passes = max(1.0, r["tokens"] - r["accepted"])
+        per_pass = r["tokens"] / passes
+        pass_cost = (r["draft_s"] / passes) / (r["plain_s"] / r["tokens"])
         line = (
             f"{purpose:<12} {int(r['calls']):>6} {int(r['tokens']):>7} {plain:>12.1f} "
-            f"{draft:>12.1f} {draft / plain:>6.2f} {acceptance:>11.2f} "
+            f"{draft:>12.1f} {draft / plain:>6.2f} {acceptance:>11.2f} {per_pass:>9.2f} "
+            f"{pass_cost:>10.2f} "
             f"{int(r['identical']):>5}/{int(r['calls']):<4} {int(r['draft_invariant']):>9}/"
             f"{int(r['calls'])}"
         )
