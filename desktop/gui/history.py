@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.state import RunState
+from desktop.gui.run_view import RESUMABLE
 from desktop.gui.tasks import BackgroundTasks
 from desktop.store.journal import RunInfo
 
 log = logging.getLogger(__name__)
 
 RUN_ID = Qt.ItemDataRole.UserRole + 1
-RESUMABLE = ("interrupted", "stopped", "failed", "paused", "created")
 STATUS_TEXT = {
     "finished": "Finished",
     "stopped": "Stopped",
