@@ -218,3 +218,20 @@ def test_the_elapsed_time_counts_this_session_and_stops_at_the_end():
     assert presenter.elapsed_text(view, now=3735.0) == "1:02:05"
     ended = view.apply(RunEnded("r1", "finished", "", None, at=75.0))
     assert presenter.elapsed_text(ended, now=9999.0) == "0:01:05"
+
+
+def test_what_the_window_says_when_a_run_ends():
+    start = RunView().apply(StartRequested("Why is the sky blue?", (), "m", 1.0, 10.0))
+    done = start.apply(RunEnded("r1", "finished", "", None, at=3910.0))
+    notice = presenter.end_notice(done, RunEnded("r1", "finished", "", None))
+    assert notice.message.startswith("The research is finished") and not notice.failure
+    assert (notice.title, notice.text) == (
+        "Research finished",
+        "Why is the sky blue?\nTook 1 h 05 min",
+    )
+    stopped_notice = presenter.end_notice(done, RunEnded("r1", "stopped", "", 0.1))
+    assert stopped_notice.message.startswith("Stopped.") and not stopped_notice.title
+    failed = presenter.end_notice(done, RunEnded("r1", "failed", "model gone", None))
+    assert (failed.title, failed.failure, failed.message) == ("Research failed", "model gone", "")
+    assert presenter.end_notice(done, RunEnded("r1", "failed", "", None)).failure == "unknown error"
+    assert presenter.took_text(start) == ""  # not ended yet

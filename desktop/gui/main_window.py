@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QSystemTrayIcon,
     QToolButton,
     QVBoxLayout,
@@ -51,7 +50,6 @@ from desktop.core.events import (
 )
 from desktop.core.report import Report
 from desktop.core.support import checked_report, reference_numbers
-from desktop.core.usage import format_duration
 from desktop.gui import icons, presenter
 from desktop.gui.activity import ActivityLog
 from desktop.gui.citation import CitationViewer
@@ -64,6 +62,7 @@ from desktop.gui.history import (
     interrupted,
     list_runs,
     load_run,
+    offer_resume,
 )
 from desktop.gui.library import LibraryController
 from desktop.gui.library_panel import LibraryPanel, local_paths
@@ -71,6 +70,7 @@ from desktop.gui.models_dialog import ModelsDialog
 from desktop.gui.outline_model import TreeSnapshot
 from desktop.gui.outline_view import OutlinePanel
 from desktop.gui.presenter import Mode, ModelFacts, WindowFacts
+from desktop.gui.question_box import QuestionBox
 from desktop.gui.resources import read_text, resource
 from desktop.gui.run_view import (
     EvidenceUpdated,
@@ -97,58 +97,10 @@ SAMPLE_QUESTION = (
     "How do heat pumps compare with gas boilers for heating a home: running costs, emissions "
     "and satisfaction?"
 )
-EXAMPLE_QUESTION = "e.g. How do heat pumps compare with gas boilers on running costs and emissions?"
 EMBEDDED_RUN_NOTE = (
     "The embedded model only demonstrates the pipeline; for a real report download "
     "AgentCPM-Report (Edit → Models…) or use a model server (Edit → Settings…)."
 )
-
-
-class QuestionBox(QPlainTextEdit):
-    """The research question; file drags pass through to the window (they add documents).
-
-    Signals: none beyond QPlainTextEdit's.
-    """
-
-    MIN_LINES = 2
-    MAX_LINES = 5
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("questionBox")
-        self.setPlaceholderText(
-            f"Ask a research question about your documents — {EXAMPLE_QUESTION}"
-        )
-        self.setTabChangesFocus(True)
-        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
-        self._fit_height()
-
-    def visible_lines(self) -> int:
-        """Wrapped lines the question needs at the current width, within MIN..MAX_LINES."""
-        lines = int(self.document().documentLayout().documentSize().height())
-        return max(self.MIN_LINES, min(self.MAX_LINES, lines))
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self._fit_height()
-
-    def _fit_height(self, *_args) -> None:
-        # Grows with the question (a narrower window wraps it onto more lines) instead of
-        # hiding the rest behind a scroll bar; a very long question scrolls past MAX_LINES.
-        margins = self.contentsMargins().top() + self.contentsMargins().bottom()
-        height = self.visible_lines() * self.fontMetrics().lineSpacing() + margins + 12
-        if height != self.minimumHeight():
-            self.setFixedHeight(height)
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.ignore()
-            return
-        super().dragEnterEvent(event)
-
-    def question(self) -> str:
-        return " ".join(self.toPlainText().split())
 
 
 class MainWindow(QMainWindow):
@@ -693,28 +645,15 @@ class MainWindow(QMainWindow):
         self.runEnded.emit(ended)
 
     def _announce(self, ended: RunEnded) -> None:
-        if ended.status == "finished":
-            self.statusBar().showMessage(
-                "The research is finished. File → Export… saves the report.", 15000
-            )
-            self._notify("Research finished", f"{self.view.question[:120]}\n{self._took()}")
-        elif ended.status == "stopped":
-            self.statusBar().showMessage(
-                "Stopped. Resume continues from the last completed step.", 10000
-            )
-        else:
-            message = ended.message or "unknown error"
+        notice = presenter.end_notice(self.view, ended)
+        if notice.message:
+            self.statusBar().showMessage(notice.message, notice.message_ms)
+        if notice.failure:
             if not self.view.failure_logged:
-                self.activity.add_row("", "run", f"Failed: {message}", kind="error")
-            self._warn("The run stopped with an error", message)
-            self._notify("Research failed", message)
-
-    def _took(self) -> str:
-        """'Took 1 h 05 min' for the run that just ended (this session's part of it)."""
-        started, ended = self.view.started_at, self.view.ended_at
-        if started is None or ended is None:
-            return ""
-        return f"Took {format_duration(ended - started)}"
+                self.activity.add_row("", "run", f"Failed: {notice.failure}", kind="error")
+            self._warn("The run stopped with an error", notice.failure)
+        if notice.title:
+            self._notify(notice.title, notice.text)
 
     def _notify(self, title: str, message: str) -> None:
         started = self.view.started_at
@@ -833,28 +772,15 @@ class MainWindow(QMainWindow):
         if not runs or self.runs.active or self._closing:
             return
         info = runs[0]
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Resume Research?")
-        box.setText("A research run was cut off when Draftwell last closed.")
-        box.setInformativeText(f"“{info.question}”\n{info.steps} steps done. Resume it now?")
-        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
-        view = box.addButton("Show It", QMessageBox.ButtonRole.ActionRole)
-        box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(resume)
 
-        def answered(_result: int) -> None:
-            clicked = box.clickedButton()
-            if clicked is resume:
+        def answered(choice: str) -> None:
+            if choice == "resume":
                 self.open_run(info.id, resume=True)
-            elif clicked is view:
+            elif choice == "show":
                 self.open_run(info.id)
             self.resume_offer = None
-            box.deleteLater()
 
-        box.finished.connect(answered)
-        self.resume_offer = box
-        box.open()
+        self.resume_offer = offer_resume(self, info, answered)
 
     # ---- export, settings, about -------------------------------------------------------------------
     def export_report(self) -> None:
@@ -977,16 +903,6 @@ class MainWindow(QMainWindow):
         box.open()
 
     # ---- small actions --------------------------------------------------------------------------
-    def _copy(self) -> None:
-        widget = QApplication.focusWidget()
-        if widget is not None and hasattr(widget, "copy"):
-            widget.copy()
-
-    def _select_all(self) -> None:
-        widget = QApplication.focusWidget()
-        if widget is not None and hasattr(widget, "selectAll"):
-            widget.selectAll()
-
     def _toggle_follow(self, checked: bool) -> None:
         self.draft.follow = checked
 

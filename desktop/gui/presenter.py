@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-from desktop.gui.run_view import RunView
+from desktop.core.usage import format_duration
+from desktop.gui.run_view import RunEnded, RunView
 
 
 class Mode(Enum):
@@ -91,6 +92,17 @@ class StatusLine:
     step: str
     speed: str
     eta: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndNotice:
+    """What the window says when a run ends for now."""
+
+    message: str  # for the status bar ("": none)
+    message_ms: int
+    title: str  # a desktop notification (when the run took long enough; "": none)
+    text: str
+    failure: str = ""  # the error, for a warning box ("": the run did not fail)
 
 
 def mode_of(view: RunView) -> Mode:
@@ -203,3 +215,29 @@ def elapsed_text(view: RunView, now: float) -> str:
         return ""
     seconds = int((view.ended_at or now) - started)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def took_text(view: RunView) -> str:
+    """'Took 1 h 05 min' for the run that just ended (this session's part of it), or ""."""
+    started, ended = view.started_at, view.ended_at
+    if started is None or ended is None:
+        return ""
+    return f"Took {format_duration(ended - started)}"
+
+
+def end_notice(view: RunView, ended: RunEnded) -> EndNotice:
+    """The status-bar message, notification and warning for a run that ended (view: after)."""
+    match ended.status:
+        case "finished":
+            return EndNotice(
+                "The research is finished. File → Export… saves the report.",
+                15000,
+                "Research finished",
+                f"{view.question[:120]}\n{took_text(view)}",
+            )
+        case "stopped":
+            return EndNotice(
+                "Stopped. Resume continues from the last completed step.", 10000, "", ""
+            )
+    failure = ended.message or "unknown error"
+    return EndNotice("", 0, "Research failed", failure, failure=failure)

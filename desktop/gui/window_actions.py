@@ -166,13 +166,26 @@ def build_actions(window: MainWindow) -> MenuActions:
             "Stop now; the run can be resumed later",
             sp.SP_MediaStop,
         ),
-        copy=_action(window, "&Copy", window._copy, keys.Copy),
-        select_all=_action(window, "Select &All", window._select_all, keys.SelectAll),
+        copy=_action(window, "&Copy", copy_focused, keys.Copy),
+        select_all=_action(window, "Select &All", select_all_focused, keys.SelectAll),
         follow=follow,
         reset_layout=_action(window, "&Reset Layout", window._reset_layout),
         about=about,
         about_qt=about_qt,
     )
+
+
+def copy_focused() -> None:
+    """Edit → Copy: whatever has the focus copies its selection (draft, log, question…)."""
+    widget = QApplication.focusWidget()
+    if widget is not None and hasattr(widget, "copy"):
+        widget.copy()
+
+
+def select_all_focused() -> None:
+    widget = QApplication.focusWidget()
+    if widget is not None and hasattr(widget, "selectAll"):
+        widget.selectAll()
 
 
 def build_toolbar(window: MainWindow, actions: MenuActions) -> QToolBar:
