@@ -235,3 +235,10 @@ def test_what_the_window_says_when_a_run_ends():
     assert (failed.title, failed.failure, failed.message) == ("Research failed", "model gone", "")
     assert presenter.end_notice(done, RunEnded("r1", "failed", "", None)).failure == "unknown error"
     assert presenter.took_text(start) == ""  # not ended yet
+
+
+def test_the_network_label_says_offline_first():
+    assert presenter.network_text(True, True)[0] == "● Offline"  # offline wins over web search
+    assert presenter.network_text(False, True)[0] == "Online (web search on)"
+    assert presenter.network_text(False, False)[0] == "Online (web search off)"
+    assert "nothing leaves this computer" in presenter.network_text(True, False)[1]

@@ -25,11 +25,9 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSystemTrayIcon,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -72,6 +70,7 @@ from desktop.gui.outline_view import OutlinePanel
 from desktop.gui.presenter import Mode, ModelFacts, WindowFacts
 from desktop.gui.question_box import QuestionBox
 from desktop.gui.resources import read_text, resource
+from desktop.gui.run_status import RunStatusBar
 from desktop.gui.run_view import (
     EvidenceUpdated,
     PauseRequested,
@@ -215,36 +214,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.network_label = QLabel()
-        self.network_label.setObjectName("networkLabel")
-        self.network_label.setContentsMargins(6, 0, 6, 0)
-        status.addPermanentWidget(self.network_label)
+        self.run_status = RunStatusBar(self.statusBar(), self.show_models)
         self._apply_network_mode()
-        self.state_label = QLabel()
-        self.model_label = QToolButton()  # a click opens the models page
-        self.model_label.setObjectName("modelLabel")
-        self.model_label.setAutoRaise(True)
-        self.model_label.clicked.connect(self.show_models)
-        self.step_label = QLabel()
-        self.elapsed_label = QLabel()
-        self.eta_label = QLabel()
-        self.eta_label.setObjectName("etaLabel")
-        self.eta_label.setToolTip(
-            "Time to finish, from this run's measured speeds and the sections, extensions and "
-            "steps left; the range covers how many extensions the model may still make"
-        )
-        self.speed_label = QLabel()
-        for label in (
-            self.state_label,
-            self.model_label,
-            self.step_label,
-            self.elapsed_label,
-            self.eta_label,
-            self.speed_label,
-        ):
-            label.setContentsMargins(6, 0, 6, 0)
-            status.addPermanentWidget(label)
         self._update_status()
 
     def _connect(self) -> None:
@@ -396,21 +367,16 @@ class MainWindow(QMainWindow):
                 model_label(self.settings), embedded, _embedded_file_name() if embedded else ""
             ),
         )
-        self.state_label.setText(line.state)
-        self.model_label.setText(line.model)
-        self.model_label.setToolTip(line.model_tip)
+        self.run_status.show_line(line)
         if embedded != getattr(self, "_embedded_note_shown", None):
             self._embedded_note_shown = embedded
             self.draft.set_embedded_note(embedded)
-        self.step_label.setText(line.step)
-        self.speed_label.setText(line.speed)
-        self.eta_label.setText(line.eta)
         self._tick()
 
     @Slot()
     def _tick(self) -> None:
         elapsed = presenter.elapsed_text(self.view, time.monotonic())
-        self.elapsed_label.setText(elapsed)
+        self.run_status.show_elapsed(elapsed)
         if elapsed and self.tracker.expire():
             self._refresh_tree()
 
@@ -865,16 +831,8 @@ class MainWindow(QMainWindow):
         from desktop import network
 
         network.configure(offline=self.settings.privacy.offline)
-        if network.is_offline():
-            self.network_label.setText("● Offline")
-            self.network_label.setToolTip(
-                "Offline mode: nothing leaves this computer (no web search, no downloads). "
-                "Edit → Settings to change it."
-            )
-        else:
-            web = "web search on" if self.settings.web.web_search else "web search off"
-            self.network_label.setText(f"Online ({web})")
-            self.network_label.setToolTip("Offline mode is off (Edit → Settings to change it).")
+        text = presenter.network_text(network.is_offline(), self.settings.web.web_search)
+        self.run_status.show_network(*text)
 
     def _on_settings_saved(self, settings: Settings) -> None:
         if settings.library.embedder != self.settings.library.embedder and not self.runs.active:

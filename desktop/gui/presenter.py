@@ -217,6 +217,17 @@ def elapsed_text(view: RunView, now: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def network_text(offline: bool, web_search: bool) -> tuple[str, str]:
+    """The network label and its tooltip: offline mode is shown at all times."""
+    if offline:
+        return "● Offline", (
+            "Offline mode: nothing leaves this computer (no web search, no downloads). "
+            "Edit → Settings to change it."
+        )
+    web = "web search on" if web_search else "web search off"
+    return f"Online ({web})", "Offline mode is off (Edit → Settings to change it)."
+
+
 def took_text(view: RunView) -> str:
     """'Took 1 h 05 min' for the run that just ended (this session's part of it), or ""."""
     started, ended = view.started_at, view.ended_at

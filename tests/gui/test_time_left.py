@@ -35,7 +35,7 @@ def test_status_bar_shows_the_time_left_and_the_log_the_time_per_call_type(make_
     window._on_event(RunStarted("r1", "How do heat pumps work?", "en", resumed=False))
     window._on_event(StepCompleted(1, "search", "init_plan", metrics(4.0, 40)))
     window._on_event(TimeEstimated(1, 1500.0, 900.0, 3300.0, 4.0))
-    assert window.eta_label.text() == "~25 min 00 s left (15 min 00 s – 55 min 00 s)"
+    assert window.run_status.eta_label.text() == "~25 min 00 s left (15 min 00 s – 55 min 00 s)"
     window._on_event(StepCompleted(2, "write", "search", metrics(60.0, 450)))
     window._on_event(StepCompleted(3, "write", "search", metrics(40.0, 300)))
     window._on_event(RunFinished(3, "nop", None, 104.0))
@@ -50,4 +50,4 @@ def test_status_bar_shows_the_time_left_and_the_log_the_time_per_call_type(make_
     assert spent[1].startswith("Time spent · write: 2 calls, prompt 1800 tok (600 prefilled), 750")
     window._on_ended(RunEnded("r1", "finished", "", None))
     assert window.mode == Mode.FINISHED
-    assert window.eta_label.text() == ""  # no estimate once the run is over
+    assert window.run_status.eta_label.text() == ""  # no estimate once the run is over
