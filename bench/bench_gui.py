@@ -133,14 +133,14 @@ def pump(app, condition, timeout: float) -> bool:
 
 def streaming(window) -> bool:
     """Tokens of a section are arriving (not the prompt evaluation before them)."""
-    raw = window.run.stream_raw
-    return window.run.active_phase == "write" and len(raw.partition("<action>")[2]) > 80
+    raw = window.view.stream_raw
+    return window.view.active_phase == "write" and len(raw.partition("<action>")[2]) > 80
 
 
 def stop_and_time(app, window, ended: list) -> float | None:
     count = len(ended)
     pressed = time.perf_counter()
-    window.act_stop.trigger()
+    window.menu_actions.stop.trigger()
     if not pump(app, lambda: len(ended) > count, 60):
         return None
     return time.perf_counter() - pressed
@@ -149,7 +149,7 @@ def stop_and_time(app, window, ended: list) -> float | None:
 def report(ttw, in_process, seconds, steps, run_seconds, window, probe) -> None:
     """Print the figures (budgets: window 1 s, stall 50 ms, stop 1 s)."""
     warm_seconds, index_seconds = seconds
-    speed = window.run.tokens_per_second or 0
+    speed = window.view.tokens_per_second or 0
     print("Draftwell GUI benchmark (real embedded model, real library, resources/samples)")
     print(
         f"time to window, fresh interpreter : {ttw['seconds'] * 1000:7.0f} ms  (ratio {ttw['seconds']:.2f})"
@@ -237,7 +237,7 @@ def main() -> int:
         pump(app, lambda: all(status(d) not in busy for d in more), 1800)
 
     probe.describe = lambda: (
-        f"{window.mode.value}, step {window.run.step} {window.run.active_phase or ''}".strip()
+        f"{window.mode.value}, step {window.view.step} {window.view.active_phase or ''}".strip()
     )
 
     def first_step_done(event) -> None:
@@ -251,7 +251,7 @@ def main() -> int:
     window.start_run()
     deadline = run_started + args.run_seconds
     pump(app, lambda: time.perf_counter() > deadline and streaming(window), 900)
-    steps_before_stop = window.run.step
+    steps_before_stop = window.view.step
     stop_streaming = stop_and_time(app, window, ended) if window.runs.active else None
 
     probe.start("resume")

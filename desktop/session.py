@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -30,10 +29,9 @@ from desktop.core.engine import Engine
 from desktop.core.events import EventSink
 from desktop.core.evidence import Retriever
 from desktop.core.language import detect_language
-from desktop.core.report import Report, build_report
+from desktop.core.report import Report
 from desktop.core.state import RunConfig, RunState, RunStatus
-from desktop.core.support import current_checks, with_claims
-from desktop.core.verify import SectionCheck
+from desktop.core.support import checked_report
 from desktop.settings import LibrarySettings, ModelSettings, RuntimeSettings, Settings
 from desktop.store.journal import RunJournal
 
@@ -521,23 +519,18 @@ def report_for(
     info = journal.info()
     if state.outline is None:
         raise SessionError(f"run {info.id} has no outline yet: nothing to export")
-    report = build_report(
+    from desktop.core.verify import SectionVerifier
+
+    return checked_report(
         state.outline,
         state.registry,
+        journal.checks(),
         question=state.question,
-        created=time.strftime("%Y-%m-%d", time.localtime(info.created)),
+        created=info.created,
         model=info.model,
         finished=state.done if finished is None else finished,
         language=state.language,
+        appendix=check_appendix,
+        # Text the journal has no check of is checked now, with words and numbers.
+        verifier=SectionVerifier(),
     )
-    checks = run_checks(journal, state)
-    return with_claims(report, checks, state.registry, appendix=check_appendix)
-
-
-def run_checks(journal: RunJournal, state: RunState | None = None) -> list[SectionCheck]:
-    """The citation check of each written section's current text (journaled, or done now with
-    words and numbers for text the journal has no check of)."""
-    from desktop.core.verify import SectionVerifier
-
-    state = state or journal.latest_state()
-    return current_checks(state.outline, journal.checks(), state.registry, SectionVerifier())

@@ -80,9 +80,9 @@ def save(widget, out: Path, name: str) -> Path:
 
 def streaming_with_text(window) -> bool:
     """A section is streaming in, and the outline has more than one section, one written."""
-    nodes = list(window.run.outline.walk()) if window.run.outline else []
+    nodes = list(window.view.outline.walk()) if window.view.outline else []
     return (
-        window.run.active_phase == "write"
+        window.view.active_phase == "write"
         and len(window.draft.streamed_text) > 160
         and len(nodes) > 1
         and any(n.section.content for n in nodes)
@@ -222,8 +222,8 @@ def main(argv: list[str]) -> int:
     )
     window.question_box.setPlainText(QUESTION)
     window.start_run()
-    wait_for(app, lambda: window.run.outline is not None, args.timeout, "the outline")
-    first = window.run.outline.sections[-1]
+    wait_for(app, lambda: window.view.outline is not None, args.timeout, "the outline")
+    first = window.view.outline.sections[-1]
     window.queue_edit(RenameSection(first.id, f"{first.title} (edited)"))
     wait_for(app, lambda: streaming_with_text(window), args.timeout, "a streaming section")
     save(window, out, "main-window-running.png")

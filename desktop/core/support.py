@@ -9,12 +9,13 @@ is given.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
 from desktop.core.evidence import EvidenceRegistry
 from desktop.core.outline import Outline
-from desktop.core.report import Report, ReportClaim
+from desktop.core.report import Report, ReportClaim, build_report
 from desktop.core.verify import SectionCheck, SectionVerifier, SupportSummary, text_hash
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,34 @@ def current_checks(
         if check is not None:
             out.append(check)
     return out
+
+
+def checked_report(
+    outline: Outline,
+    registry: EvidenceRegistry,
+    checks: Sequence[SectionCheck],
+    *,
+    question: str,
+    created: float,
+    model: str,
+    finished: bool,
+    language: str,
+    appendix: bool = False,
+    verifier: SectionVerifier | None = None,
+) -> Report:
+    """The numbered report of an outline with its citation check: what the draft shows and
+    what is exported (`created` is the run's wall-clock creation time)."""
+    report = build_report(
+        outline,
+        registry,
+        question=question,
+        created=time.strftime("%Y-%m-%d", time.localtime(created)),
+        model=model,
+        finished=finished,
+        language=language,
+    )
+    current = current_checks(outline, checks, registry, verifier)
+    return with_claims(report, current, registry, appendix=appendix)
 
 
 def summary_of(checks: Sequence[SectionCheck]) -> SupportSummary:

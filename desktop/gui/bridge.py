@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
@@ -23,19 +22,12 @@ from desktop.core.events import (
     StepCompleted,
     TokensStreamed,
 )
-from desktop.core.evidence import EvidenceRegistry
 from desktop.core.state import RunState
+from desktop.gui.run_view import EvidenceUpdated
 
 log = logging.getLogger(__name__)
 
 STREAM_INTERVAL = 0.05  # seconds between coalesced token updates (~20 per second)
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceUpdated:
-    """The run's evidence registry grew (sent by the GUI sink, not the engine)."""
-
-    registry: EvidenceRegistry
 
 
 class EventRelay(QObject):

@@ -45,7 +45,6 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.actions import without_partial_cite
-from desktop.core.evidence import EvidenceRegistry
 from desktop.core.report import (
     CITE_RE,
     TOKEN_RE,
@@ -91,21 +90,6 @@ EMPTY_TEXT = (
     f'<p>New here? <a href="{SAMPLES_LINK}">Try it with the three sample documents</a> '
     "(heat pumps and gas boilers) and a sample question.</p>"
 )
-
-
-def citation_numbers(report: Report | None, registry: EvidenceRegistry) -> dict[str, int]:
-    """Reference numbers for registry keys, the way the report numbers them (by source page)."""
-    if report is None:
-        return {}
-    by_place = {
-        (r.passage.source, r.passage.page, r.passage.locator): r.number for r in report.references
-    }
-    numbers: dict[str, int] = {}
-    for key, passage in registry.by_key.items():
-        number = by_place.get((passage.source, passage.page, passage.locator))
-        if number is not None:
-            numbers[key] = number
-    return numbers
 
 
 def stream_preview(text: str, numbers: dict[str, int]) -> str:

@@ -31,6 +31,7 @@ from desktop.core.engine import Engine
 from desktop.core.evidence import Retriever
 from desktop.core.state import RunStatus
 from desktop.gui.bridge import EventRelay, QtEventSink
+from desktop.gui.run_view import RunEnded, RunOpened
 from desktop.gui.services import ModelProvider
 from desktop.settings import Settings
 
@@ -99,30 +100,6 @@ class RunRequest:
     sources: tuple[str, ...] = ()
     resume_run_id: str | None = None
     commands: tuple[Command, ...] = field(default=())  # edits to apply before the first step
-
-
-@dataclass(frozen=True, slots=True)
-class RunOpened:
-    """The session exists: its id and what the status bar shows."""
-
-    run_id: str
-    question: str
-    model: str
-    max_step: int
-    step: int
-    resumed: bool
-    sources: tuple[str, ...]
-    language: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunEnded:
-    """The run is over for now: `status` is finished, stopped or failed."""
-
-    run_id: str | None
-    status: RunStatus
-    message: str
-    stop_latency: float | None  # seconds from Stop to the end, when stopped
 
 
 class EngineWorker(QObject):

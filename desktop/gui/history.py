@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTreeView,
     QVBoxLayout,
@@ -26,13 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.state import RunState
+from desktop.gui.run_view import RESUMABLE
 from desktop.gui.tasks import BackgroundTasks
 from desktop.store.journal import RunInfo
 
 log = logging.getLogger(__name__)
 
 RUN_ID = Qt.ItemDataRole.UserRole + 1
-RESUMABLE = ("interrupted", "stopped", "failed", "paused", "created")
 STATUS_TEXT = {
     "finished": "Finished",
     "stopped": "Stopped",
@@ -83,6 +85,29 @@ def load_run(data_dir: Path, run_id: str) -> LoadedRun:
 def interrupted(runs: list[RunInfo]) -> list[RunInfo]:
     """Runs whose process died while they ran (offered for resume at start-up)."""
     return [r for r in runs if r.status == "interrupted"]
+
+
+def offer_resume(parent: QWidget, info: RunInfo, answered: Callable[[str], None]) -> QMessageBox:
+    """Ask (window-modal, not blocking) whether to resume a run cut off when Draftwell last
+    closed; `answered` gets "resume", "show" or "" (not now)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Resume Research?")
+    box.setText("A research run was cut off when Draftwell last closed.")
+    box.setInformativeText(f"“{info.question}”\n{info.steps} steps done. Resume it now?")
+    resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+    show = box.addButton("Show It", QMessageBox.ButtonRole.ActionRole)
+    box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(resume)
+
+    def finished(_result: int) -> None:
+        clicked = box.clickedButton()
+        answered("resume" if clicked is resume else "show" if clicked is show else "")
+        box.deleteLater()
+
+    box.finished.connect(finished)
+    box.open()
+    return box
 
 
 class RunHistoryDialog(QDialog):

@@ -5,6 +5,11 @@ and a small pool for short disk jobs. It reacts to engine events only (it never 
 engine): tree and log updates are immediate and cheap, the full draft re-render is coalesced,
 and the streaming paragraph is patched in place. User edits become engine commands; the tree
 shows them pending until the engine answers.
+
+The window keeps layout and wiring. What it shows of a run is a `RunView` (run_view.py) that
+every event and request replaces (`view = view.apply(event)`); which mode that is, which actions
+are enabled and what the status bar says are the presenter's decisions (presenter.py); the
+actions, menus and toolbar are built in window_actions.py.
 """
 
 from __future__ import annotations
@@ -12,74 +17,75 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
-    QStyle,
     QSystemTrayIcon,
-    QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.core.actions import action_text
 from desktop.core.commands import Command
-from desktop.core.eta import time_left_text
 from desktop.core.events import (
     CommandApplied,
     CommandRejected,
     OutlineChanged,
     RunFailed,
-    RunPaused,
     RunStarted,
     SectionChecked,
-    SectionWritten,
     StepCompleted,
     StepStarted,
     TimeEstimated,
     TokensStreamed,
 )
-from desktop.core.evidence import EvidenceRegistry
-from desktop.core.outline import Outline
-from desktop.core.report import Report, build_report
-from desktop.core.support import current_checks, with_claims
-from desktop.core.usage import format_duration
-from desktop.gui import icons
+from desktop.core.report import Report
+from desktop.core.support import checked_report, reference_numbers
+from desktop.gui import icons, presenter
 from desktop.gui.activity import ActivityLog
-from desktop.gui.bridge import EvidenceUpdated
 from desktop.gui.citation import CitationViewer
-from desktop.gui.draft import DraftView, citation_numbers, stream_preview
+from desktop.gui.draft import DraftView, stream_preview
 from desktop.gui.edits import EditTracker, verb
-from desktop.gui.engine_worker import RunController, RunEnded, RunOpened
+from desktop.gui.engine_worker import RunController
 from desktop.gui.history import (
-    RESUMABLE,
     LoadedRun,
     RunHistoryDialog,
     interrupted,
     list_runs,
     load_run,
+    offer_resume,
 )
 from desktop.gui.library import LibraryController
 from desktop.gui.library_panel import LibraryPanel, local_paths
 from desktop.gui.models_dialog import ModelsDialog
 from desktop.gui.outline_model import TreeSnapshot
 from desktop.gui.outline_view import OutlinePanel
+from desktop.gui.presenter import Mode, ModelFacts, WindowFacts
+from desktop.gui.question_box import QuestionBox
 from desktop.gui.resources import read_text, resource
+from desktop.gui.run_status import RunStatusBar
+from desktop.gui.run_view import (
+    EvidenceUpdated,
+    PauseRequested,
+    ResumeRequested,
+    RunEnded,
+    RunOpened,
+    RunView,
+    StartRequested,
+    StopRequested,
+    UnpauseRequested,
+)
 from desktop.gui.services import Services, model_label
 from desktop.gui.settings_dialog import SettingsDialog
 from desktop.gui.tasks import BackgroundTasks
+from desktop.gui.window_actions import build_actions, build_menus, build_toolbar
 from desktop.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,111 +96,10 @@ SAMPLE_QUESTION = (
     "How do heat pumps compare with gas boilers for heating a home: running costs, emissions "
     "and satisfaction?"
 )
-EXAMPLE_QUESTION = "e.g. How do heat pumps compare with gas boilers on running costs and emissions?"
 EMBEDDED_RUN_NOTE = (
     "The embedded model only demonstrates the pipeline; for a real report download "
     "AgentCPM-Report (Edit → Models…) or use a model server (Edit → Settings…)."
 )
-
-
-class Mode(Enum):
-    """What the window is doing; decides which actions are enabled."""
-
-    IDLE = "idle"  # nothing loaded
-    LOADING = "loading"  # a run is being started or resumed
-    RUNNING = "running"
-    PAUSED = "paused"  # pause asked for or in effect
-    STOPPING = "stopping"
-    STOPPED = "stopped"  # a resumable run is shown
-    FINISHED = "finished"  # read-only
-    FAILED = "failed"
-
-
-ACTIVE = (Mode.LOADING, Mode.RUNNING, Mode.PAUSED, Mode.STOPPING)
-STATUS_TEXT = {
-    Mode.IDLE: "Ready",
-    Mode.LOADING: "Starting…",
-    Mode.RUNNING: "Running",
-    Mode.PAUSED: "Paused",
-    Mode.STOPPING: "Stopping…",
-    Mode.STOPPED: "Stopped — Resume continues it",
-    Mode.FINISHED: "Finished",
-    Mode.FAILED: "Failed",
-}
-
-
-@dataclass
-class RunView:
-    """The run the window shows (mutated only on the GUI thread)."""
-
-    run_id: str | None = None
-    question: str = ""
-    language: str = "en"
-    model: str = ""
-    created: float = field(default_factory=time.time)
-    sources: tuple[str, ...] = ()
-    outline: Outline | None = None
-    registry: EvidenceRegistry = field(default_factory=EvidenceRegistry)
-    step: int = 0
-    max_step: int = 0
-    active_id: str | None = None
-    active_phase: str | None = None
-    status: str = ""
-    stream_step: int = -1
-    stream_raw: str = ""
-    started_at: float | None = None
-    ended_at: float | None = None
-    failure_logged: bool = False
-    tokens_per_second: float | None = None
-    checks: list = field(default_factory=list)  # SectionChecks of the run, oldest first
-    time_left: str = ""  # the latest time-to-finish estimate (desktop.core.eta)
-
-
-class QuestionBox(QPlainTextEdit):
-    """The research question; file drags pass through to the window (they add documents).
-
-    Signals: none beyond QPlainTextEdit's.
-    """
-
-    MIN_LINES = 2
-    MAX_LINES = 5
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("questionBox")
-        self.setPlaceholderText(
-            f"Ask a research question about your documents — {EXAMPLE_QUESTION}"
-        )
-        self.setTabChangesFocus(True)
-        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
-        self._fit_height()
-
-    def visible_lines(self) -> int:
-        """Wrapped lines the question needs at the current width, within MIN..MAX_LINES."""
-        lines = int(self.document().documentLayout().documentSize().height())
-        return max(self.MIN_LINES, min(self.MAX_LINES, lines))
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self._fit_height()
-
-    def _fit_height(self, *_args) -> None:
-        # Grows with the question (a narrower window wraps it onto more lines) instead of
-        # hiding the rest behind a scroll bar; a very long question scrolls past MAX_LINES.
-        margins = self.contentsMargins().top() + self.contentsMargins().bottom()
-        height = self.visible_lines() * self.fontMetrics().lineSpacing() + margins + 12
-        if height != self.minimumHeight():
-            self.setFixedHeight(height)
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.ignore()
-            return
-        super().dragEnterEvent(event)
-
-    def question(self) -> str:
-        return " ".join(self.toPlainText().split())
 
 
 class MainWindow(QMainWindow):
@@ -227,8 +132,7 @@ class MainWindow(QMainWindow):
         self.runs = RunController(services.models, self)
         self.library = LibraryController(services.open_library, self)
         self.tracker = EditTracker()
-        self.run = RunView()
-        self.mode = Mode.IDLE
+        self.view = RunView()
         self.report: Report | None = None
         self._numbers: dict[str, int] = {}
         self.resume_offer: QMessageBox | None = None
@@ -241,13 +145,21 @@ class MainWindow(QMainWindow):
         self._engine_preloading = False
         self._build_central()
         self._build_docks()
-        self._build_actions()
-        self._build_menus()
+        self.menu_actions = build_actions(self)
+        self.toolbar = build_toolbar(self, self.menu_actions)
+        self.start_button = self.toolbar.widgetForAction(self.menu_actions.start)
+        build_menus(
+            self,
+            self.menu_actions,
+            self.outline_panel.actions_list,
+            (self.library_dock, self.outline_dock, self.activity_dock, self.citation_dock),
+            self.toolbar,
+        )
         self._build_status_bar()
         self._connect()
         self._timers()
         self._restore_ui()
-        self._set_mode(Mode.IDLE)
+        self._show_mode()
         # Queued to the library thread now, so documents added before the first paint
         # (command-line paths, an early drop) find the library open.
         self.library.open(self.data_dir, self.settings)
@@ -301,180 +213,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.library_dock], [500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "", icon=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        action.triggered.connect(slot)
-        return action
-
-    def _build_actions(self) -> None:
-        sp = QStyle.StandardPixmap
-        self.act_new = self._action(
-            "&New Research",
-            self.new_research,
-            QKeySequence.StandardKey.New,
-            "Clear the window for a new question",
-        )
-        self.act_open = self._action(
-            "&Open Run…",
-            self.show_history,
-            QKeySequence.StandardKey.Open,
-            "Open or resume a past run",
-        )
-        self.act_add_files = self._action(
-            "&Add Documents…", self.ask_add_files, "Ctrl+Shift+O", "Add files to the library"
-        )
-        self.act_add_folder = self._action(
-            "Add &Folder…", self.ask_add_folder, None, "Add a folder of documents"
-        )
-        self.act_export = self._action(
-            "&Export…", self.export_report, "Ctrl+E", "Save the report as Word, PDF or Markdown"
-        )
-        self.act_settings = self._action(
-            "&Settings…",
-            self.show_settings,
-            QKeySequence.StandardKey.Preferences,
-            "Model, performance and budgets",
-        )
-        if self.act_settings.shortcut().isEmpty():
-            self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
-        self.act_models = self._action(
-            "&Models…", self.show_models, "Ctrl+Shift+M", "Local models and downloads from the Hub"
-        )
-        self.act_quit = self._action(
-            "&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit Draftwell"
-        )
-        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
-        self.act_start = self._action(
-            "&Start",
-            self.start_run,
-            "Ctrl+Return",
-            "Start researching the question",
-            sp.SP_MediaPlay,
-        )
-        self.act_pause = self._action(
-            "&Pause",
-            self.pause_run,
-            "Ctrl+Shift+P",
-            "Pause after the current step",
-            sp.SP_MediaPause,
-        )
-        self.act_resume = self._action(
-            "&Resume",
-            self.resume_run,
-            "Ctrl+Shift+R",
-            "Continue a paused, stopped or interrupted run",
-            sp.SP_MediaSeekForward,
-        )
-        self.act_stop = self._action(
-            "S&top",
-            self.stop_run,
-            "Ctrl+.",
-            "Stop now; the run can be resumed later",
-            sp.SP_MediaStop,
-        )
-        self.act_copy = self._action("&Copy", self._copy, QKeySequence.StandardKey.Copy)
-        self.act_select_all = self._action(
-            "Select &All", self._select_all, QKeySequence.StandardKey.SelectAll
-        )
-        self.act_follow = self._action(
-            "&Follow the Writing",
-            self._toggle_follow,
-            None,
-            "Keep the section being written in view",
-        )
-        self.act_follow.setCheckable(True)
-        self.act_follow.setChecked(True)
-        self.act_reset_layout = self._action("&Reset Layout", self._reset_layout)
-        self.act_about = self._action("&About Draftwell", self.show_about)
-        self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
-        self.act_about_qt = self._action("About &Qt", QApplication.aboutQt)
-        self.act_about_qt.setMenuRole(QAction.MenuRole.AboutQtRole)
-        self._build_toolbar()
-
-    def _build_toolbar(self) -> None:
-        toolbar = QToolBar("Run")
-        toolbar.setObjectName("runToolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.addActions([self.act_start, self.act_pause, self.act_resume, self.act_stop])
-        toolbar.addSeparator()
-        self.act_add_files.setIcon(
-            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogNewFolder)
-        )
-        self.act_export.setIcon(
-            self.style().standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton)
-        )
-        toolbar.addActions([self.act_add_files, self.act_export])
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
-        self.toolbar = toolbar
-        self.start_button = toolbar.widgetForAction(self.act_start)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        file.addActions([self.act_new, self.act_open])
-        file.addSeparator()
-        file.addActions([self.act_add_files, self.act_add_folder])
-        file.addSeparator()
-        file.addAction(self.act_export)
-        file.addSeparator()
-        file.addAction(self.act_quit)
-        edit = bar.addMenu("&Edit")
-        edit.addActions([self.act_copy, self.act_select_all])
-        edit.addSeparator()
-        outline = edit.addMenu("&Outline")
-        outline.addActions(self.outline_panel.actions_list)
-        edit.addSeparator()
-        edit.addActions([self.act_models, self.act_settings])
-        run = bar.addMenu("&Run")
-        run.addActions([self.act_start, self.act_pause, self.act_resume, self.act_stop])
-        view = bar.addMenu("&View")
-        for dock in (self.library_dock, self.outline_dock, self.activity_dock, self.citation_dock):
-            view.addAction(dock.toggleViewAction())
-        view.addAction(self.toolbar.toggleViewAction())
-        view.addSeparator()
-        view.addActions([self.act_follow, self.act_reset_layout])
-        help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.act_about, self.act_about_qt])
-
     def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.network_label = QLabel()
-        self.network_label.setObjectName("networkLabel")
-        self.network_label.setContentsMargins(6, 0, 6, 0)
-        status.addPermanentWidget(self.network_label)
+        self.run_status = RunStatusBar(self.statusBar(), self.show_models)
         self._apply_network_mode()
-        self.state_label = QLabel()
-        self.model_label = QToolButton()  # a click opens the models page
-        self.model_label.setObjectName("modelLabel")
-        self.model_label.setAutoRaise(True)
-        self.model_label.clicked.connect(self.show_models)
-        self.step_label = QLabel()
-        self.elapsed_label = QLabel()
-        self.eta_label = QLabel()
-        self.eta_label.setObjectName("etaLabel")
-        self.eta_label.setToolTip(
-            "Time to finish, from this run's measured speeds and the sections, extensions and "
-            "steps left; the range covers how many extensions the model may still make"
-        )
-        self.speed_label = QLabel()
-        for label in (
-            self.state_label,
-            self.model_label,
-            self.step_label,
-            self.elapsed_label,
-            self.eta_label,
-            self.speed_label,
-        ):
-            label.setContentsMargins(6, 0, 6, 0)
-            status.addPermanentWidget(label)
         self._update_status()
 
     def _connect(self) -> None:
@@ -529,8 +270,8 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         follow = ui.value("draft/follow", True)
-        self.act_follow.setChecked(follow not in (False, "false"))
-        self.draft.follow = self.act_follow.isChecked()
+        self.menu_actions.follow.setChecked(follow not in (False, "false"))
+        self.draft.follow = self.menu_actions.follow.isChecked()
         unchecked = ui.value("library/unchecked", []) or []
         self.library_panel.unchecked = set([unchecked] if isinstance(unchecked, str) else unchecked)
 
@@ -538,7 +279,7 @@ class MainWindow(QMainWindow):
         ui = self._ui_settings()
         ui.setValue("window/geometry", self.saveGeometry())
         ui.setValue("window/state", self.saveState())
-        ui.setValue("draft/follow", self.act_follow.isChecked())
+        ui.setValue("draft/follow", self.menu_actions.follow.isChecked())
         ui.setValue("library/unchecked", sorted(self.library_panel.unchecked))
         ui.sync()
 
@@ -571,95 +312,72 @@ class MainWindow(QMainWindow):
         """The start-up warm-up (embedder, llama.cpp) is over; benchmarks wait for it."""
         return self.library.warmed_up and self.engine_warm
 
-    # ---- modes and actions -----------------------------------------------------------------------
-    def _set_mode(self, mode: Mode) -> None:
-        self.mode = mode
-        self._update_actions()
-        self._update_status()
-        self._refresh_tree()
-        self.modeChanged.emit(mode.value)
+    # ---- the view, its mode and the actions ---------------------------------------------------
+    @property
+    def mode(self) -> Mode:
+        """What the window is doing (the presenter's reading of the view)."""
+        return presenter.mode_of(self.view)
 
     @property
     def editable(self) -> bool:
         """Whether outline edits are accepted (queued now, or applied on resume)."""
-        if self.run.outline is None or self.mode in (Mode.IDLE, Mode.FINISHED):
-            return False
-        return self.mode in (*ACTIVE, Mode.STOPPED, Mode.FAILED) and self.mode != Mode.STOPPING
+        return presenter.editable(self.view)
 
-    def _resumable(self) -> bool:
-        return (
-            self.run.run_id is not None
-            and self.mode in (Mode.STOPPED, Mode.FAILED)
-            and not self.runs.active
+    def _set_view(self, view: RunView, announce: bool = False) -> bool:
+        """Show `view`; when its mode or state text differ (or `announce`), refresh the actions,
+        the status bar and the tree and emit modeChanged. True when it did."""
+        before = (self.mode, presenter.state_text(self.view))
+        self.view = view
+        if announce or before != (self.mode, presenter.state_text(view)):
+            self._show_mode()
+            return True
+        return False
+
+    def _show_mode(self) -> None:
+        self._update_actions()
+        self._update_status()
+        self._refresh_tree()
+        self.modeChanged.emit(self.mode.value)
+
+    def _facts(self) -> WindowFacts:
+        return WindowFacts(
+            question=self.question_box.question(),
+            sources=len(self.library_panel.checked_sources()),
+            library_ready=self.library.is_ready,
+            worker_busy=self.runs.active,
         )
 
     def _update_actions(self) -> None:
-        mode, active = self.mode, self.runs.active
-        can_start = (
-            not active
-            and mode not in ACTIVE
-            and bool(self.question_box.question())
-            and self.library.is_ready
-            and bool(self.library_panel.checked_sources())
-        )
-        self.act_start.setEnabled(can_start)
-        self.act_pause.setEnabled(mode in (Mode.LOADING, Mode.RUNNING))
-        self.act_resume.setEnabled(mode == Mode.PAUSED or self._resumable())
-        self.act_stop.setEnabled(mode in (Mode.LOADING, Mode.RUNNING, Mode.PAUSED))
-        self.act_export.setEnabled(self.run.outline is not None)
-        self.act_new.setEnabled(not active)
-        self.act_open.setEnabled(not active)
-        self.question_box.setReadOnly(mode in ACTIVE)
-        if not can_start and not active:
-            self.act_start.setToolTip(self._why_not_start())
-        else:
-            self.act_start.setToolTip("Start researching the question (Ctrl+Enter)")
-
-    def _why_not_start(self) -> str:
-        if not self.library_panel.checked_sources():
-            return "Add documents to the library (and tick them) first"
-        if not self.question_box.question():
-            return "Type a research question first"
-        return "Start researching the question (Ctrl+Enter)"
+        decided, acts = presenter.actions_for(self.view, self._facts()), self.menu_actions
+        acts.start.setEnabled(decided.start)
+        acts.pause.setEnabled(decided.pause)
+        acts.resume.setEnabled(decided.resume)
+        acts.stop.setEnabled(decided.stop)
+        acts.export.setEnabled(decided.export)
+        acts.new.setEnabled(decided.new)
+        acts.open.setEnabled(decided.open)
+        acts.start.setToolTip(decided.start_tip)
+        self.question_box.setReadOnly(decided.question_read_only)
 
     def _update_status(self) -> None:
-        text = STATUS_TEXT[self.mode]
-        if self.mode == Mode.PAUSED and self.run.status != "paused":
-            text = "Pausing after the current step…"
-        self.state_label.setText(text)
-        self.model_label.setText(self.run.model or model_label(self.settings))
-        embedded = self.embedded_model_active and self.run.model in ("", _embedded_file_name())
-        if embedded:
-            self.model_label.setText(f"{self.run.model or model_label(self.settings)} — demo only")
-        self.model_label.setToolTip(
-            "The embedded model only demonstrates the pipeline: click to download "
-            "AgentCPM-Report or to choose another model"
-            if embedded
-            else "The model that answers: click to manage models"
+        embedded = self.embedded_model_active
+        line = presenter.status_line(
+            self.view,
+            ModelFacts(
+                model_label(self.settings), embedded, _embedded_file_name() if embedded else ""
+            ),
         )
-        first_run_note = self.embedded_model_active
-        if first_run_note != getattr(self, "_embedded_note_shown", None):
-            self._embedded_note_shown = first_run_note
-            self.draft.set_embedded_note(first_run_note)
-        if self.run.max_step:
-            self.step_label.setText(f"Step {self.run.step} / {self.run.max_step}")
-        else:
-            self.step_label.setText("")
-        speed = self.run.tokens_per_second
-        self.speed_label.setText(f"{speed:.1f} tok/s" if speed else "")
-        running = self.mode in (Mode.RUNNING, Mode.PAUSED)
-        self.eta_label.setText(self.run.time_left if running else "")
+        self.run_status.show_line(line)
+        if embedded != getattr(self, "_embedded_note_shown", None):
+            self._embedded_note_shown = embedded
+            self.draft.set_embedded_note(embedded)
         self._tick()
 
     @Slot()
     def _tick(self) -> None:
-        started = self.run.started_at
-        if started is None:
-            self.elapsed_label.setText("")
-            return
-        seconds = int((self.run.ended_at or time.monotonic()) - started)
-        self.elapsed_label.setText(f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}")
-        if self.tracker.expire():
+        elapsed = presenter.elapsed_text(self.view, time.monotonic())
+        self.run_status.show_elapsed(elapsed)
+        if elapsed and self.tracker.expire():
             self._refresh_tree()
 
     # ---- library -----------------------------------------------------------------------------------
@@ -739,14 +457,15 @@ class MainWindow(QMainWindow):
     def new_research(self) -> None:
         if self.runs.active:
             return
-        self._reset_run(RunView())
+        self._reset_run()
+        self.view = RunView()
         self.setWindowTitle("Draftwell")
         self.question_box.clear()
         self.question_box.setFocus()
-        self._set_mode(Mode.IDLE)
+        self._show_mode()
 
-    def _reset_run(self, view: RunView) -> None:
-        self.run = view
+    def _reset_run(self) -> None:
+        """Clear what the last run left in the widgets (the caller sets the new view)."""
         self.tracker.clear()
         self.report = None
         self.activity.clear()
@@ -757,16 +476,17 @@ class MainWindow(QMainWindow):
     def start_run(self) -> None:
         question = self.question_box.question()
         sources = self.library_panel.checked_sources()
-        if not self.act_start.isEnabled() or not question or not sources:
+        if not presenter.can_start(self.view, self._facts()) or not question or not sources:
             return
-        self._reset_run(
-            RunView(question=question, sources=tuple(sources), model=model_label(self.settings))
+        self._reset_run()
+        asked = StartRequested(
+            question, tuple(sources), model_label(self.settings), time.time(), time.monotonic()
         )
-        self.run.started_at = time.monotonic()
+        self.view = self.view.apply(asked)
         self.draft.show_message(
             f"<h2>{_escape(question)}</h2><p>Searching your documents and planning the outline…</p>"
         )
-        self._set_mode(Mode.LOADING)
+        self._show_mode()
         self.runs.start(
             self.data_dir, self.settings, self._retriever_for(sources), question, sources
         )
@@ -776,34 +496,32 @@ class MainWindow(QMainWindow):
         return self.library.retriever_for(sources)
 
     def pause_run(self) -> None:
-        if self.mode in (Mode.LOADING, Mode.RUNNING):
+        if presenter.can_pause(self.view):
             self.runs.pause()
-            self._set_mode(Mode.PAUSED)
+            self._set_view(self.view.apply(PauseRequested()), announce=True)
             self.statusBar().showMessage("Pausing after the current step; edits still apply.", 5000)
 
     def resume_run(self) -> None:
-        if self.mode == Mode.PAUSED and self.runs.active:
+        kind = presenter.resume_kind(self.view, self._facts())
+        if kind == "unpause":
             self.runs.unpause()
-            self.run.status = "running"
-            self._set_mode(Mode.RUNNING)
+            self._set_view(self.view.apply(UnpauseRequested()), announce=True)
             return
-        if not self._resumable():
+        if kind is None or self.view.run_id is None:
             return
-        self.run.started_at, self.run.ended_at = time.monotonic(), None
-        self.run.failure_logged, self.run.time_left = False, ""
-        self._set_mode(Mode.LOADING)
+        self._set_view(self.view.apply(ResumeRequested(time.monotonic())), announce=True)
         self.runs.resume(
             self.data_dir,
             self.settings,
-            self._retriever_for(self.run.sources),
-            self.run.run_id,
+            self._retriever_for(self.view.sources),
+            self.view.run_id,
             list(self.tracker.pending),
         )
 
     def stop_run(self) -> None:
-        if self.mode in (Mode.LOADING, Mode.RUNNING, Mode.PAUSED):
+        if presenter.can_stop(self.view):
             self.runs.stop()
-            self._set_mode(Mode.STOPPING)
+            self._set_view(self.view.apply(StopRequested()), announce=True)
 
     def queue_edit(self, command: Command) -> None:
         """An outline edit from the tree: to the engine now, or kept until the run resumes."""
@@ -823,13 +541,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_opened(self, opened: RunOpened) -> None:
-        run = self.run
-        run.run_id, run.question, run.model = opened.run_id, opened.question, opened.model
-        run.max_step, run.step, run.sources = opened.max_step, opened.step, opened.sources
-        run.language = opened.language
-        if self.mode == Mode.LOADING:
-            self._set_mode(Mode.RUNNING)
-        else:
+        if not self._set_view(self.view.apply(opened)):
             self._update_status()
         self.setWindowTitle(f"{opened.question[:80]} — Draftwell")
         if self.embedded_model_active and opened.run_id not in self._noted_runs:
@@ -838,48 +550,36 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_event(self, event) -> None:
+        before = self.view
+        self._set_view(before.apply(event))
         match event:
-            case TokensStreamed(step, phase, text):
-                self._on_tokens(step, phase, text)
+            case TokensStreamed(_, phase, _):
+                if phase == "write":
+                    self._show_stream()
                 return
-            case StepStarted(step, phase, _, section_id):
-                self.run.step, self.run.active_id, self.run.active_phase = step, section_id, phase
-                self.run.stream_raw, self.run.stream_step = "", step
+            case StepStarted():
                 self.draft.reset_stream()
                 self._refresh_tree()
                 self._schedule_draft()
                 self._update_status()
                 return
-            case OutlineChanged(outline, _):
-                first = self.run.outline is None
-                self.run.outline = outline
-                if first:
+            case OutlineChanged():
+                if before.outline is None:
                     self._update_actions()  # Export becomes possible
                 self._refresh_tree()
                 self._schedule_draft()
-            case SectionWritten(_, _, _, _, outline):
-                self.run.outline = outline
-            case SectionChecked(_, _, check, _):
-                self.run.checks.append(check)
+            case SectionChecked():
                 self._schedule_draft()
-            case StepCompleted(step, _, _, metrics):
-                self.run.step = step
-                if not metrics.cached:
-                    self.run.tokens_per_second = metrics.tokens_per_second
-                self.run.active_phase = None
+            case StepCompleted():
                 self._update_status()
-            case TimeEstimated(_, seconds, low, high, _):
-                self.run.time_left = time_left_text(seconds, low, high)
+            case TimeEstimated():
                 self._update_status()
                 return
-            case EvidenceUpdated(registry):
-                self.run.registry = registry
+            case EvidenceUpdated():
                 self._schedule_draft()
                 return
             case CommandApplied(command, outline, _):
-                self.tracker.applied(command, self.run.step, self.run.outline, outline)
-                if outline is not None:
-                    self.run.outline = outline
+                self.tracker.applied(command, before.step, before.outline, outline)
                 self._refresh_tree()
                 self._schedule_draft()
             case CommandRejected(command, reason):
@@ -888,72 +588,41 @@ class MainWindow(QMainWindow):
                     f"{verb(command).capitalize()} rejected: {reason}", 8000
                 )
                 self._refresh_tree()
-            case RunPaused():
-                self.run.status = "paused"
-                if self.mode != Mode.STOPPING:
-                    self._set_mode(Mode.PAUSED)
-            case RunStarted(_, _, _, resumed):
-                self.run.status = "running"
-                if resumed:
-                    self._schedule_draft()
+            case RunStarted(_, _, _, resumed) if resumed:
+                self._schedule_draft()
             case RunFailed(_, error):
-                self.run.failure_logged = True
                 self.statusBar().showMessage(f"The run failed: {error}", 15000)
         self.activity.add_event(event)
 
-    def _on_tokens(self, step: int, phase: str, text: str) -> None:
-        if phase != "write":
-            return
-        if step != self.run.stream_step:
-            self.run.stream_step, self.run.stream_raw = step, ""
-        self.run.stream_raw += text
-        body = action_text(self.run.stream_raw)
+    def _show_stream(self) -> None:
+        body = action_text(self.view.stream_raw)
         self.draft.set_stream(stream_preview(body, self._numbers))
 
     @Slot(object)
     def _on_ended(self, ended: RunEnded) -> None:
-        self.run.active_id = self.run.active_phase = None
-        self.run.ended_at = time.monotonic()
-        self.run.status = ended.status
-        if ended.run_id:
-            self.run.run_id = ended.run_id
         if ended.stop_latency is not None:
             log.info("stop took %.2f s", ended.stop_latency)
-        mode = {"finished": Mode.FINISHED, "stopped": Mode.STOPPED}.get(ended.status, Mode.FAILED)
-        if mode == Mode.STOPPED and self.run.run_id is None:
-            mode = Mode.IDLE
-            self.draft.clear()
-        self._set_mode(mode)
+        view = self.view.apply(ended)
+        if presenter.mode_of(view) == Mode.IDLE:
+            self.draft.clear()  # stopped before the run had a journal: nothing to show
+        self._set_view(view, announce=True)
         self._render_draft()
         self._announce(ended)
         self.runEnded.emit(ended)
 
     def _announce(self, ended: RunEnded) -> None:
-        if ended.status == "finished":
-            self.statusBar().showMessage(
-                "The research is finished. File → Export… saves the report.", 15000
-            )
-            self._notify("Research finished", f"{self.run.question[:120]}\n{self._took()}")
-        elif ended.status == "stopped":
-            self.statusBar().showMessage(
-                "Stopped. Resume continues from the last completed step.", 10000
-            )
-        else:
-            message = ended.message or "unknown error"
-            if not self.run.failure_logged:
-                self.activity.add_row("", "run", f"Failed: {message}", kind="error")
-            self._warn("The run stopped with an error", message)
-            self._notify("Research failed", message)
-
-    def _took(self) -> str:
-        """'Took 1 h 05 min' for the run that just ended (this session's part of it)."""
-        started, ended = self.run.started_at, self.run.ended_at
-        if started is None or ended is None:
-            return ""
-        return f"Took {format_duration(ended - started)}"
+        notice = presenter.end_notice(self.view, ended)
+        if notice.message:
+            self.statusBar().showMessage(notice.message, notice.message_ms)
+        if notice.failure:
+            if not self.view.failure_logged:
+                self.activity.add_row("", "run", f"Failed: {notice.failure}", kind="error")
+            self._warn("The run stopped with an error", notice.failure)
+        if notice.title:
+            self._notify(notice.title, notice.text)
 
     def _notify(self, title: str, message: str) -> None:
-        started = self.run.started_at
+        started = self.view.started_at
         if started is None or time.monotonic() - started < self.services.notify_after_seconds:
             return
         QApplication.alert(self)
@@ -967,8 +636,8 @@ class MainWindow(QMainWindow):
 
     # ---- showing the run ---------------------------------------------------------------------------
     def _tree_snapshot(self) -> TreeSnapshot:
-        preview = self.tracker.preview(self.run.outline)
-        return TreeSnapshot(preview, self.run.active_id, self.run.active_phase, self.editable)
+        preview = self.tracker.preview(self.view.outline)
+        return TreeSnapshot(preview, self.view.active_id, self.view.active_phase, self.editable)
 
     def _refresh_tree(self) -> None:
         self.outline_panel.show_snapshot(self._tree_snapshot())
@@ -980,28 +649,28 @@ class MainWindow(QMainWindow):
     @Slot()
     def _render_draft(self) -> None:
         self._render_timer.stop()
-        outline, run = self.run.outline, self.run
+        view, outline = self.view, self.view.outline
         if outline is None:
             return
-        self.report = build_report(
+        # Built by the core, as the CLI's export builds it; the draft numbers citations as
+        # this report does.
+        self.report = checked_report(
             outline,
-            run.registry,
-            question=run.question,
-            created=time.strftime("%Y-%m-%d", time.localtime(run.created)),
-            model=run.model,
-            finished=run.status == "finished",
-            language=run.language,
+            view.registry,
+            view.checks,
+            question=view.question,
+            created=view.created,
+            model=view.model,
+            finished=view.status == "finished",
+            language=view.language,
+            appendix=self.settings.checks.check_appendix,
         )
-        checks = current_checks(outline, run.checks, run.registry)
-        self.report = with_claims(
-            self.report, checks, run.registry, appendix=self.settings.checks.check_appendix
-        )
-        self._numbers = citation_numbers(self.report, run.registry)
+        self._numbers = reference_numbers(self.report, view.registry)
         self.draft.plans = {n.section.id: n.section.plan for n in outline.walk()}
         locked = frozenset(n.section.id for n in outline.walk() if n.locked)
-        self.draft.show_report(self.report, run.active_id, run.active_phase, locked)
-        if run.stream_raw:
-            self.draft.set_stream(stream_preview(action_text(run.stream_raw), self._numbers))
+        self.draft.show_report(self.report, view.active_id, view.active_phase, locked)
+        if view.stream_raw:
+            self._show_stream()
         self.draftRendered.emit()
 
     def show_citation(self, number: int) -> None:
@@ -1043,72 +712,51 @@ class MainWindow(QMainWindow):
 
     def show_loaded(self, loaded: LoadedRun, resume: bool = False) -> None:
         info, state = loaded.info, loaded.state
-        view = RunView(
+        self._reset_run()
+        self.view = RunView.of_journal(
             run_id=info.id,
-            question=state.question,
-            language=state.language,
+            status=info.status,
             model=info.model,
             created=info.created,
             sources=info.sources,
-            outline=state.outline,
-            registry=state.registry,
-            step=state.step,
+            state=state,
             max_step=loaded.max_step,
-            status=info.status,
-            checks=list(loaded.checks),
+            checks=tuple(loaded.checks),
         )
-        self._reset_run(view)
         self.activity.load_history(loaded.snapshots, loaded.commands)
         self.question_box.setPlainText(state.question)
         self.setWindowTitle(f"{state.question[:80]} — Draftwell")
-        finished = info.status == "finished"
-        if finished or info.status not in RESUMABLE:
-            self._set_mode(Mode.FINISHED)  # read-only (finished, or running in another window)
-        else:
-            self._set_mode(Mode.STOPPED)
+        self._show_mode()  # read-only (finished, or running in another window), or resumable
         if state.outline is None:
             self.draft.show_message(f"<h2>{_escape(state.question)}</h2><p>No outline yet.</p>")
         else:
             self._render_draft()
-        if resume and not finished:
-            self.resume_run()
+        if resume:
+            self.resume_run()  # nothing when the run is read-only
 
     def _offer_resume(self, runs: list) -> None:
         if not runs or self.runs.active or self._closing:
             return
         info = runs[0]
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Resume Research?")
-        box.setText("A research run was cut off when Draftwell last closed.")
-        box.setInformativeText(f"“{info.question}”\n{info.steps} steps done. Resume it now?")
-        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
-        view = box.addButton("Show It", QMessageBox.ButtonRole.ActionRole)
-        box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(resume)
 
-        def answered(_result: int) -> None:
-            clicked = box.clickedButton()
-            if clicked is resume:
+        def answered(choice: str) -> None:
+            if choice == "resume":
                 self.open_run(info.id, resume=True)
-            elif clicked is view:
+            elif choice == "show":
                 self.open_run(info.id)
             self.resume_offer = None
-            box.deleteLater()
 
-        box.finished.connect(answered)
-        self.resume_offer = box
-        box.open()
+        self.resume_offer = offer_resume(self, info, answered)
 
     # ---- export, settings, about -------------------------------------------------------------------
     def export_report(self) -> None:
         report = self.report
-        if report is None and self.run.outline is not None:
+        if report is None and self.view.outline is not None:
             self._render_draft()
             report = self.report
         if report is None:
             return
-        suggested = str(Path.home() / f"{_slug(self.run.question)}.docx")
+        suggested = str(Path.home() / f"{_slug(self.view.question)}.docx")
         chosen = self.services.prompts.save_file(self, suggested)
         if chosen is None:
             return
@@ -1183,16 +831,8 @@ class MainWindow(QMainWindow):
         from desktop import network
 
         network.configure(offline=self.settings.privacy.offline)
-        if network.is_offline():
-            self.network_label.setText("● Offline")
-            self.network_label.setToolTip(
-                "Offline mode: nothing leaves this computer (no web search, no downloads). "
-                "Edit → Settings to change it."
-            )
-        else:
-            web = "web search on" if self.settings.web.web_search else "web search off"
-            self.network_label.setText(f"Online ({web})")
-            self.network_label.setToolTip("Offline mode is off (Edit → Settings to change it).")
+        text = presenter.network_text(network.is_offline(), self.settings.web.web_search)
+        self.run_status.show_network(*text)
 
     def _on_settings_saved(self, settings: Settings) -> None:
         if settings.library.embedder != self.settings.library.embedder and not self.runs.active:
@@ -1221,16 +861,6 @@ class MainWindow(QMainWindow):
         box.open()
 
     # ---- small actions --------------------------------------------------------------------------
-    def _copy(self) -> None:
-        widget = QApplication.focusWidget()
-        if widget is not None and hasattr(widget, "copy"):
-            widget.copy()
-
-    def _select_all(self) -> None:
-        widget = QApplication.focusWidget()
-        if widget is not None and hasattr(widget, "selectAll"):
-            widget.selectAll()
-
     def _toggle_follow(self, checked: bool) -> None:
         self.draft.follow = checked
 

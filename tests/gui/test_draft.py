@@ -7,11 +7,11 @@ from PySide6.QtCore import QUrl
 from desktop.core.evidence import EvidenceRegistry, Passage
 from desktop.core.outline import Outline
 from desktop.core.report import build_report
+from desktop.core.support import reference_numbers
 from desktop.gui.draft import (
     DraftColors,
     DraftRenderer,
     DraftView,
-    citation_numbers,
     stream_preview,
 )
 
@@ -53,7 +53,7 @@ def test_renderer_links_citations_and_lists_references(qtbot):
     assert "<strong>efficient</strong>" in html
     assert "References" in html and "b.pdf, p. 1" in html
     assert "Searching the documents" in html
-    assert citation_numbers(report, registry) == {"textid2": 1, "textid1": 2}
+    assert reference_numbers(report, registry) == {"textid2": 1, "textid1": 2}
 
 
 def test_streaming_patches_only_the_cursor_section(qtbot):

@@ -156,7 +156,7 @@ def test_the_window_marks_sentences_of_a_checked_section(make_window, qtbot):
     )
     text = f"{SUPPORTED} \\cite{{textid1}}. {FLAGGED} \\cite{{textid2}}."
     outline = Outline.initial("Heating", [("Pumps", "p")]).with_content("s1", text)
-    window.run.outline, window.run.registry, window.run.question = outline, registry, "Q?"
+    window.view = replace(window.view, outline=outline, registry=registry, question="Q?")
     check = SectionVerifier().check_section(text, registry.by_key, section_id="s1")
     window._on_event(SectionChecked("s1", "section-1", check, False))
     qtbot.waitUntil(lambda: bool(window.report and window.report.claims), timeout=5000)

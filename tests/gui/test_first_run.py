@@ -25,7 +25,7 @@ def test_sample_offer_indexes_the_samples_and_suggests_a_question(make_window, q
     panel = window.library_panel
     qtbot.waitUntil(lambda: sorted(panel.checked_sources()) == samples, timeout=WAIT)
     assert window.question_box.question() == SAMPLE_QUESTION
-    qtbot.waitUntil(window.act_start.isEnabled, timeout=WAIT)
+    qtbot.waitUntil(window.menu_actions.start.isEnabled, timeout=WAIT)
 
 
 def test_sample_offer_keeps_a_question_already_typed(make_window, qtbot):

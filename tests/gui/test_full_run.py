@@ -13,8 +13,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from desktop.gui.main_window import Mode
 from desktop.gui.outline_model import SECTION_ID, STATE_ROLE
+from desktop.gui.presenter import Mode
 from tests.gui.fakes import make_pdfs
 from tests.helpers import init_plan, nop, search, write
 
@@ -114,9 +114,9 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
     assert "MainThread" not in window.libraries[0].threads  # indexing ran on the worker
 
     # -- start
-    assert not window.act_start.isEnabled()  # no question yet
+    assert not window.menu_actions.start.isEnabled()  # no question yet
     window.question_box.setPlainText(QUESTION)
-    assert window.act_start.isEnabled()
+    assert window.menu_actions.start.isEnabled()
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     assert window.mode in (Mode.LOADING, Mode.RUNNING)
     qtbot.waitUntil(gate.reached[4].is_set, timeout=WAIT)
@@ -153,9 +153,9 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
     assert note_kind(window, "s2") == "applied" and note_kind(window, "s1") == "applied"
     assert "applied at step" in model.index_of("s2", 2).data(Qt.ItemDataRole.DisplayRole)
     assert not model.index_of("s3").isValid()
-    titles = [n.section.title for n in window.run.outline.walk()]
+    titles = [n.section.title for n in window.view.outline.walk()]
     assert titles == ["Heat pumps", "Condensing gas boilers", "Emissions"]
-    added = window.run.outline.sections[2].id
+    added = window.view.outline.sections[2].id
     assert note_kind(window, added) == "applied"
     assert model.index_of("s1").data(STATE_ROLE) == "locked"
     # ... and the model's very next prompt shows them
@@ -169,15 +169,15 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
     # the event that says so reaches the window on a later turn of its loop)
     qtbot.waitUntil(lambda: model.index_of("s2").data(STATE_ROLE) == "writing", timeout=WAIT)
     with qtbot.waitSignal(window.runEnded, timeout=WAIT) as ended:
-        window.act_stop.trigger()
+        window.menu_actions.stop.trigger()
         assert window.mode == Mode.STOPPING
         gate.release[6].set()
     assert ended.args[0].status == "stopped"
     # Stop was set before the gate let the reply go: the stream's first checkpoint ended it
     # (nothing of it streamed) and the run made no further call.
     assert len(backend.requests) == 6 and streamed_of(6) == [0]
-    assert window.mode == Mode.STOPPED and window.act_resume.isEnabled()
-    assert not window.act_stop.isEnabled()
+    assert window.mode == Mode.STOPPED and window.menu_actions.resume.isEnabled()
+    assert not window.menu_actions.stop.isEnabled()
 
     # -- an edit while stopped waits for the resume
     edit_inline(qtbot, window, added, 1, "Grams of carbon dioxide per kilowatt hour of heat.")
@@ -185,14 +185,14 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
 
     # -- resume and let the model finish (nop)
     with qtbot.waitSignal(window.runEnded, timeout=WAIT) as ended:
-        window.act_resume.trigger()
+        window.menu_actions.resume.trigger()
     assert ended.args[0].status == "finished", ended.args[0].message
     assert backend.remaining == 0
     assert "Grams of carbon dioxide per kilowatt hour of heat." in backend.requests[6].prompt_text
     assert window.mode == Mode.FINISHED and not window.outline_panel.model.snapshot.editable
     states = {
         model.index_of(n.section.id).data(SECTION_ID): model.index_of(n.section.id).data(STATE_ROLE)
-        for n in window.run.outline.walk()
+        for n in window.view.outline.walk()
     }
     assert states == {"s1": "locked", "s2": "written", added: "written"}
     text = window.draft.plain_text()
@@ -216,7 +216,7 @@ def test_drop_run_edit_stop_resume_finish_and_cite(qtbot, make_window, tmp_path)
     window.prompts.save_as = (str(out), "md")
     window.prompts.confirms.append(True)
     with qtbot.waitSignal(window.exported, timeout=WAIT):
-        window.act_export.trigger()
+        window.menu_actions.export.trigger()
     assert "Export" in window.prompts.asked
     exported = out.read_text(encoding="utf-8")
     assert "Condensing gas boilers" in exported and "References" in exported

@@ -7,7 +7,7 @@ import sys
 
 from desktop.core.state import RunConfig, RunState
 from desktop.gui.history import RunHistoryDialog
-from desktop.gui.main_window import Mode
+from desktop.gui.presenter import Mode
 from desktop.llm.scripted import ScriptedBackend
 from desktop.session import ResearchSession
 from desktop.store.journal import RunJournal
@@ -58,15 +58,15 @@ def test_a_crashed_run_is_offered_for_resume_at_start_up(qtbot, make_window, dat
     show = next(b for b in box.buttons() if b.text() == "Show It")
     with qtbot.waitSignal(window.modeChanged, timeout=5000):
         show.click()
-    qtbot.waitUntil(lambda: window.run.run_id == run_id, timeout=5000)
-    assert window.mode == Mode.STOPPED and window.act_resume.isEnabled()
+    qtbot.waitUntil(lambda: window.view.run_id == run_id, timeout=5000)
+    assert window.mode == Mode.STOPPED and window.menu_actions.resume.isEnabled()
     assert window.question_box.question() == "Why crash?"
 
 
 def test_a_finished_run_opens_read_only(qtbot, make_window, data_dir):
     run_id = finished_run(data_dir)
     window = make_window()
-    window.act_open.trigger()
+    window.menu_actions.open.trigger()
     dialog = window.history_dialog
     assert isinstance(dialog, RunHistoryDialog)
     qtbot.waitUntil(lambda: run_id in dialog.runs, timeout=5000)
@@ -74,7 +74,7 @@ def test_a_finished_run_opens_read_only(qtbot, make_window, data_dir):
     with qtbot.waitSignal(window.draftRendered, timeout=5000):
         dialog.open_button.click()
     assert window.mode == Mode.FINISHED and not window.editable
-    assert not window.act_resume.isEnabled() and window.act_export.isEnabled()
+    assert not window.menu_actions.resume.isEnabled() and window.menu_actions.export.isEnabled()
     assert "Solar" in window.draft.plain_text() and "References" in window.draft.plain_text()
     assert window.activity.model.rowCount() >= 5
     assert not any(a.isEnabled() for a in window.outline_panel.actions_list)

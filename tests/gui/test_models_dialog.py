@@ -81,7 +81,7 @@ def test_downloads_with_a_progress_bar_resumes_after_a_drop_and_activates(make_w
     assert path.read_bytes() == fake.files[Q4]
     assert window.settings.model.model_path == str(path)
     assert Settings.load(window.data_dir).model.model_path == str(path)
-    assert "demo only" not in window.model_label.text()
+    assert "demo only" not in window.run_status.model_label.text()
     qtbot.waitUntil(
         lambda: any(r[0] == "●" and r[1] == "Tiny Report" for r in _rows(dialog.local_table))
     )
@@ -171,14 +171,14 @@ def test_a_dropped_gguf_goes_to_the_models_page_and_a_pdf_to_the_library(
 def test_the_embedded_model_is_called_a_demo_once_per_run(make_window, qtbot):
     window = make_window()
     assert "only demonstrates the pipeline" in window.draft.empty.toPlainText()
-    assert window.model_label.text().endswith("demo only")
+    assert window.run_status.model_label.text().endswith("demo only")
     from desktop.llm.models import embedded_model_path
 
     name = embedded_model_path().name  # what a run on the embedded model records
     opened = RunOpened("run-1", "q?", name, 40, 0, False, ("a.pdf",), "en")
     window._on_opened(opened)
     window._on_opened(opened)  # resumed or reopened: not again
-    assert window.model_label.text() == f"{name} — demo only"
+    assert window.run_status.model_label.text() == f"{name} — demo only"
     rows = window.activity.model.rowCount()
     notes = [
         window.activity.model.item(r, 3).text()
@@ -206,7 +206,7 @@ def test_make_active_and_remove_which_deletes_a_folder_file_only_after_confirmin
     with qtbot.waitSignal(dialog.activated):
         dialog.activate_button.click()
     assert window.settings.model.model_path == str(model)
-    assert window.model_label.text() == Q8  # no "demo only" any more
+    assert window.run_status.model_label.text() == Q8  # no "demo only" any more
 
     window.prompts.confirms[:] = [False]
     dialog.local_table.selectRow(row)
@@ -234,7 +234,7 @@ def test_the_first_run_links_open_the_models_page_and_the_settings(make_window, 
     window.settings_dialog.reject()
     window._on_model_activated(Settings.of(server_url="http://127.0.0.1:8080/v1"))
     assert "only demonstrates" not in window.draft.empty.toPlainText()
-    assert "demo only" not in window.model_label.text()
+    assert "demo only" not in window.run_status.model_label.text()
 
 
 def test_cancel_stops_the_download_and_deletes_the_part(make_window, qtbot, fake):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop.gui.main_window import QuestionBox
+from desktop.gui.question_box import QuestionBox
 
 LONG = (
     "How do heat pumps compare with gas boilers for heating an old, poorly insulated "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from desktop.core.commands import RenameSection
-from desktop.gui.main_window import Mode
+from desktop.gui.presenter import Mode
 from tests.gui.fakes import make_pdfs
 from tests.helpers import init_plan, nop, search, write
 
@@ -17,7 +17,7 @@ def start(qtbot, window, tmp_path) -> None:
     window.add_documents([str(p) for p in make_pdfs(tmp_path / "docs")])
     qtbot.waitUntil(lambda: len(window.library_panel.checked_sources()) == 2, timeout=WAIT)
     window.question_box.setPlainText("How do heat pumps work?")
-    window.act_start.trigger()
+    window.menu_actions.start.trigger()
 
 
 def test_pause_holds_the_run_and_edits_apply_while_paused(qtbot, make_window, tmp_path):
@@ -45,10 +45,10 @@ def test_pause_holds_the_run_and_edits_apply_while_paused(qtbot, make_window, tm
     backend.on_request = on_request
     start(qtbot, window, tmp_path)
     qtbot.waitUntil(in_write.is_set, timeout=WAIT)
-    window.act_pause.trigger()
-    assert window.mode == Mode.PAUSED and window.act_resume.isEnabled()
+    window.menu_actions.pause.trigger()
+    assert window.mode == Mode.PAUSED and window.menu_actions.resume.isEnabled()
     go_on.set()
-    qtbot.waitUntil(lambda: window.run.status == "paused", timeout=WAIT)
+    qtbot.waitUntil(lambda: window.view.status == "paused", timeout=WAIT)
     calls = len(backend.requests)
     window.outline_panel.select("s2")
     window.outline_panel.inline_edit(
@@ -61,7 +61,7 @@ def test_pause_holds_the_run_and_edits_apply_while_paused(qtbot, make_window, tm
     qtbot.waitUntil(lambda: not window.tracker.pending, timeout=WAIT)
     assert len(backend.requests) == calls  # no model call while paused
     with qtbot.waitSignal(window.runEnded, timeout=WAIT) as ended:
-        window.act_resume.trigger()
+        window.menu_actions.resume.trigger()
     assert ended.args[0].status == "finished"
     assert "Condensing boilers" in backend.requests[calls].prompt_text
     assert not any(call_threads)  # every model call ran off the GUI thread
@@ -92,7 +92,7 @@ def test_quitting_mid_run_asks_then_stops_at_the_next_chunk(qtbot, make_window, 
     window.backend.on_chunk = hold
     start(qtbot, window, tmp_path)
     qtbot.waitUntil(streaming.is_set, timeout=WAIT)
-    qtbot.waitUntil(lambda: window.run.active_phase == "write", timeout=WAIT)
+    qtbot.waitUntil(lambda: window.view.active_phase == "write", timeout=WAIT)
     window.prompts.confirms.append(False)
     window.close()
     assert window.isVisible() and window.runs.active  # the user said no

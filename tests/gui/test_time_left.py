@@ -12,7 +12,8 @@ from desktop.core.events import (
     StepMetrics,
     TimeEstimated,
 )
-from desktop.gui.main_window import Mode
+from desktop.gui.presenter import Mode
+from desktop.gui.run_view import RunEnded, RunOpened, StartRequested
 
 
 def metrics(seconds: float, completion: int) -> StepMetrics:
@@ -26,11 +27,15 @@ def rows(window) -> list[str]:
 
 def test_status_bar_shows_the_time_left_and_the_log_the_time_per_call_type(make_window):
     window = make_window()
-    window._set_mode(Mode.RUNNING)
+    window._set_view(
+        window.view.apply(StartRequested("How do heat pumps work?", (), "m", 0.0, 0.0))
+    )
+    window._on_opened(RunOpened("r1", "How do heat pumps work?", "m", 40, 0, False, (), "en"))
+    assert window.mode == Mode.RUNNING
     window._on_event(RunStarted("r1", "How do heat pumps work?", "en", resumed=False))
     window._on_event(StepCompleted(1, "search", "init_plan", metrics(4.0, 40)))
     window._on_event(TimeEstimated(1, 1500.0, 900.0, 3300.0, 4.0))
-    assert window.eta_label.text() == "~25 min 00 s left (15 min 00 s – 55 min 00 s)"
+    assert window.run_status.eta_label.text() == "~25 min 00 s left (15 min 00 s – 55 min 00 s)"
     window._on_event(StepCompleted(2, "write", "search", metrics(60.0, 450)))
     window._on_event(StepCompleted(3, "write", "search", metrics(40.0, 300)))
     window._on_event(RunFinished(3, "nop", None, 104.0))
@@ -43,5 +48,6 @@ def test_status_bar_shows_the_time_left_and_the_log_the_time_per_call_type(make_
     spent = [r for r in log if r.startswith("Time spent")]
     assert spent[0].startswith("Time spent · search: 1 call, prompt 900 tok (300 prefilled), 40")
     assert spent[1].startswith("Time spent · write: 2 calls, prompt 1800 tok (600 prefilled), 750")
-    window._set_mode(Mode.FINISHED)
-    assert window.eta_label.text() == ""  # no estimate once the run is over
+    window._on_ended(RunEnded("r1", "finished", "", None))
+    assert window.mode == Mode.FINISHED
+    assert window.run_status.eta_label.text() == ""  # no estimate once the run is over
