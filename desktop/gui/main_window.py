@@ -22,12 +22,10 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDockWidget,
     QHBoxLayout,
     QMainWindow,
     QMessageBox,
-    QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
 )
@@ -65,10 +63,12 @@ from desktop.gui.history import (
 from desktop.gui.library import LibraryController
 from desktop.gui.library_panel import LibraryPanel, local_paths
 from desktop.gui.models_dialog import ModelsDialog
+from desktop.gui.notifier import Notifier
 from desktop.gui.outline_model import TreeSnapshot
 from desktop.gui.outline_view import OutlinePanel
 from desktop.gui.presenter import Mode, ModelFacts, WindowFacts
 from desktop.gui.question_box import QuestionBox
+from desktop.gui.report_export import ReportExport
 from desktop.gui.resources import read_text, resource
 from desktop.gui.run_status import RunStatusBar
 from desktop.gui.run_view import (
@@ -140,7 +140,8 @@ class MainWindow(QMainWindow):
         self.settings_dialog: SettingsDialog | None = None
         self.models_dialog: ModelsDialog | None = None
         self._noted_runs: set[str] = set()  # runs whose log has the embedded-model note
-        self._tray: QSystemTrayIcon | None = None
+        self.notifier = Notifier(self, services.notify_after_seconds)
+        self.export = ReportExport(self.tasks, services.prompts, self)
         self._closing = False
         self._engine_preloading = False
         self._build_central()
@@ -244,6 +245,9 @@ class MainWindow(QMainWindow):
         self.draft.webLinkClicked.connect(self.citations.open_url)
         self.draft.modelsRequested.connect(self.show_models)
         self.draft.settingsRequested.connect(self.show_settings)
+        self.export.started.connect(self._on_export_started)
+        self.export.exported.connect(self._on_exported)
+        self.export.failed.connect(self._on_export_failed)
 
     def _timers(self) -> None:
         self._render_timer = QTimer(self)
@@ -619,20 +623,7 @@ class MainWindow(QMainWindow):
                 self.activity.add_row("", "run", f"Failed: {notice.failure}", kind="error")
             self._warn("The run stopped with an error", notice.failure)
         if notice.title:
-            self._notify(notice.title, notice.text)
-
-    def _notify(self, title: str, message: str) -> None:
-        started = self.view.started_at
-        if started is None or time.monotonic() - started < self.services.notify_after_seconds:
-            return
-        QApplication.alert(self)
-        if self.isActiveWindow() or not QSystemTrayIcon.isSystemTrayAvailable():
-            return
-        if self._tray is None:
-            self._tray = QSystemTrayIcon(icons.app_icon(), self)
-            self._tray.activated.connect(lambda *_: (self.showNormal(), self.activateWindow()))
-        self._tray.show()
-        self._tray.showMessage(title, message, icons.app_icon(), 10000)
+            self.notifier.run_ended(self.view.started_at, notice.title, notice.text)
 
     # ---- showing the run ---------------------------------------------------------------------------
     def _tree_snapshot(self) -> TreeSnapshot:
@@ -756,35 +747,18 @@ class MainWindow(QMainWindow):
             report = self.report
         if report is None:
             return
-        suggested = str(Path.home() / f"{_slug(self.view.question)}.docx")
-        chosen = self.services.prompts.save_file(self, suggested)
-        if chosen is None:
-            return
-        path, fmt = chosen
-        force = False
-        if Path(path).exists():
-            if not self.services.prompts.confirm(
-                self, "Export", f"{Path(path).name} already exists. Replace it?", "Replace"
-            ):
-                return
-            force = True
-        page_size = self.settings.export.page_size
+        self.export.ask_and_write(report, self.view.question, self.settings.export.page_size)
 
-        def write() -> str:
-            from desktop.export import export_report
-
-            return str(export_report(report, fmt, Path(path), force=force, page_size=page_size))
-
-        self.statusBar().showMessage(f"Exporting {Path(path).name}…")
-        self.tasks.submit(write, self._on_exported, self._on_export_failed)
+    def _on_export_started(self, name: str) -> None:
+        self.statusBar().showMessage(f"Exporting {name}…")
 
     def _on_exported(self, path: str) -> None:
         self.statusBar().showMessage(f"Exported {path}", 10000)
         self.exported.emit(path)
 
-    def _on_export_failed(self, exc: Exception) -> None:
+    def _on_export_failed(self, message: str) -> None:
         self.statusBar().clearMessage()
-        self._warn("Export", f"The report could not be exported: {exc}")
+        self._warn("Export", message)
 
     def show_settings(self) -> None:
         dialog = SettingsDialog(
@@ -924,8 +898,7 @@ class MainWindow(QMainWindow):
         # False when a worker is still busy (say, a slow import at start-up): the app then
         # exits without waiting for it (see app.run_gui); every store it writes is crash-safe.
         self.workers_ended = all(ended)
-        if self._tray is not None:
-            self._tray.hide()
+        self.notifier.hide()
 
 
 @functools.cache
@@ -958,8 +931,3 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
-
-
-def _slug(text: str) -> str:
-    words = "".join(c if c.isalnum() else " " for c in text).split()
-    return "-".join(words[:8]).lower() or "report"
