@@ -101,15 +101,20 @@ class LibraryWorker(QObject):
         """Re-embed every document with the chosen model (progress and Stop as for add)."""
         if self._library is None or self.closing.is_set():
             return
+        reindex = self._library.reindex  # type: ignore[attr-defined]
+        self._busy("re-indexing", lambda: reindex(progress=self._progress, cancel=self.cancel))
+
+    def _busy(self, what: str, work: Callable[[], object]) -> None:
+        """Run `work` with the busy flag raised and Stop armed; a failure is one message."""
         self.cancel.clear()
         self.busyChanged.emit(True)
         try:
-            self._library.reindex(progress=self._progress, cancel=self.cancel)  # type: ignore[attr-defined]
+            work()
         except Cancelled:
-            log.info("re-indexing cancelled")
+            log.info("%s cancelled", what)
         except Exception as exc:
-            log.exception("re-indexing failed")
-            self.failed.emit(f"Re-indexing failed: {exc}")
+            log.exception("%s failed", what)
+            self.failed.emit(f"{what.capitalize()} failed: {exc}")
         finally:
             self.busyChanged.emit(False)
             self.refresh()
@@ -134,19 +139,9 @@ class LibraryWorker(QObject):
             return
         if self.closing.is_set():
             return
-        self.cancel.clear()
-        self.busyChanged.emit(True)
         run = self._library.rerun_ocr if rerun_ocr else self._library.add
-        try:
-            run([Path(p) for p in paths], progress=self._progress, cancel=self.cancel)
-        except Cancelled:
-            log.info("indexing cancelled")
-        except Exception as exc:
-            log.exception("indexing failed")
-            self.failed.emit(f"Indexing failed: {exc}")
-        finally:
-            self.busyChanged.emit(False)
-            self.refresh()
+        files = [Path(p) for p in paths]
+        self._busy("indexing", lambda: run(files, progress=self._progress, cancel=self.cancel))
 
     @Slot(list)
     def remove(self, paths: list[str]) -> None:
