@@ -798,13 +798,30 @@ class DownloadPrinter:
 
 
 # ---- parser ----------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def _common(default) -> argparse.ArgumentParser:
+    """--data-dir and --verbose, accepted before and after the subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="where the library, runs, models and settings live")
-    common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
-    parser = argparse.ArgumentParser(
-        prog="draftwell", parents=[common], description="Private, local deep research."
+    common.add_argument(
+        "--data-dir", default=default, help="where the library, runs, models and settings live"
     )
+    verbose_default = False if default is None else default
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=verbose_default,
+        help="log details to stderr",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="draftwell", parents=[_common(None)], description="Private, local deep research."
+    )
+    # The subcommands take the same options; theirs default to "not given", so that
+    # `draftwell --data-dir D research …` keeps D (a subparser's own default would replace it).
+    common = _common(argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
 
     research = sub.add_parser("research", parents=[common], help="run a research")
