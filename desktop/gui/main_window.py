@@ -545,6 +545,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_opened(self, opened: RunOpened) -> None:
+        self.statusBar().clearMessage()  # "Opening the document index…" is over
         if not self._set_view(self.view.apply(opened)):
             self._update_status()
         self.setWindowTitle(f"{opened.question[:80]} — Draftwell")

@@ -30,8 +30,11 @@ def test_status_bar_shows_the_time_left_and_the_log_the_time_per_call_type(make_
     window._set_view(
         window.view.apply(StartRequested("How do heat pumps work?", (), "m", 0.0, 0.0))
     )
+    window._on_loading("Opening the document index…")
+    assert window.statusBar().currentMessage() == "Opening the document index…"
     window._on_opened(RunOpened("r1", "How do heat pumps work?", "m", 40, 0, False, (), "en"))
     assert window.mode == Mode.RUNNING
+    assert window.statusBar().currentMessage() == ""  # the loading line ends with the opening
     window._on_event(RunStarted("r1", "How do heat pumps work?", "en", resumed=False))
     window._on_event(StepCompleted(1, "search", "init_plan", metrics(4.0, 40)))
     window._on_event(TimeEstimated(1, 1500.0, 900.0, 3300.0, 4.0))
