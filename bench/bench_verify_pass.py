@@ -122,9 +122,7 @@ def cost_curve(model: Path, threads: int, context: int, repeats: int) -> dict[in
 
     from desktop.llm.lookup_decoding import _decode
 
-    llm = Llama(
-        str(model), n_ctx=context + 64, n_threads=threads, flash_attn=True, verbose=False
-    )
+    llm = Llama(str(model), n_ctx=context + 64, n_threads=threads, flash_attn=True, verbose=False)
     prompt = [(7 * i) % 40000 + 100 for i in range(context)]
     llm.eval(prompt)
     seconds: dict[int, float] = {}
@@ -180,7 +178,9 @@ def main() -> int:
         started = time.perf_counter()
         path = synthetic_model(Path(args.cache), SHAPE_8B)
         size = path.stat().st_size / 1e9
-        print(f"8B-shaped Q4_0 model: {path} ({size:.1f} GB, {time.perf_counter() - started:.0f} s)")
+        print(
+            f"8B-shaped Q4_0 model: {path} ({size:.1f} GB, {time.perf_counter() - started:.0f} s)"
+        )
         models.append(("8B-shaped Q4_0 (random weights)", path))
     for label, path in models:
         ratios = print_curve(label, cost_curve(path, args.threads, args.context, args.repeats))
