@@ -112,16 +112,39 @@ def open_backend(choice: ModelChoice, runtime: RuntimeSettings, data_dir: Path) 
         return backend
     from desktop.llm.llamacpp import LlamaCppBackend
 
+    lookup, flash_attn = drafting(runtime, choice)
     return LlamaCppBackend(
         resolve_model_path(choice),
         n_ctx=runtime.n_ctx,
         n_threads=runtime.n_threads,
         n_gpu_layers=runtime.n_gpu_layers,
-        flash_attn=runtime.flash_attn,
+        flash_attn=flash_attn,
         kv_cache_type=runtime.kv_cache_type,
         reuse_moved_text=runtime.reuse_moved_text,
-        prompt_lookup=runtime.prompt_lookup,
+        prompt_lookup=lookup,
     )
+
+
+def drafting(runtime: RuntimeSettings, choice: ModelChoice) -> tuple[bool, bool]:
+    """(draft by prompt lookup, flash attention) for loading the local model.
+
+    Drafting is exact only with flash attention (desktop.llm.lookup_decoding), so drafting
+    turns it on. "auto" drafts for models of at least `AUTO_MIN_PARAMETERS`: there a decode is
+    memory-bound and a verifying pass of a few tokens costs about one decode; a small model on
+    a CPU is compute-bound and drafting does not pay (bench/bench_verify_pass.py).
+    """
+    from desktop.llm.lookup_decoding import AUTO_MIN_PARAMETERS
+
+    match runtime.prompt_lookup:
+        case "on":
+            return True, True
+        case "off":
+            return False, runtime.flash_attn
+    parameters = model_parameters(choice)
+    if parameters is not None and parameters >= AUTO_MIN_PARAMETERS:
+        log.info("drafting writes by prompt lookup (%.1f B parameters)", parameters / 1e9)
+        return True, True
+    return False, runtime.flash_attn
 
 
 def config_for(

@@ -49,6 +49,9 @@ class ModelSettings:
     api_key_env: str | None = None  # the environment variable holding the server's key
 
 
+LOOKUP_CHOICES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeSettings:
     """How the local model runs; every field takes effect only when the model is loaded."""
@@ -59,7 +62,19 @@ class RuntimeSettings:
     flash_attn: bool = False  # llama.cpp flash attention (less memory, often faster on GPU)
     kv_cache_type: str | None = None  # None (f16), "f16", "q8_0" or "q4_0" for the K and V cache
     reuse_moved_text: bool = False  # move unchanged KV blocks (faster, approximate; kv_reuse)
-    prompt_lookup: bool = False  # speculative decoding of writes (llm.lookup_decoding)
+    # Speculative decoding of writes (llm.lookup_decoding): "auto" drafts for models of 3 B
+    # parameters or more (desktop.session.drafting), "on" always, "off" never.
+    prompt_lookup: str = "auto"
+
+    def __post_init__(self) -> None:
+        value = self.prompt_lookup
+        if isinstance(value, bool):
+            # A file from before "auto" held the old checkbox; unticked (its default) meant "not
+            # chosen", and what "auto" turns on was never measured to lose.
+            object.__setattr__(self, "prompt_lookup", "on" if value else "auto")
+        elif value not in LOOKUP_CHOICES:
+            log.warning("unknown prompt_lookup setting %r: using auto", value)
+            object.__setattr__(self, "prompt_lookup", "auto")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,12 @@ WEB_PROVIDERS = (
     ("DuckDuckGo (no key)", "duckduckgo"),
     ("Brave Search API (needs a key)", "brave"),
 )
+# (label, RuntimeSettings.prompt_lookup)
+LOOKUP_LABELS = (
+    ("Automatic (models of 3 B parameters and more)", "auto"),
+    ("Always (prompt lookup)", "on"),
+    ("Never", "off"),
+)
 # (label, Settings.kv_cache_type); the names match desktop.llm.llamacpp.KV_CACHE_TYPES.
 KV_CACHE_CHOICES = (
     ("f16 (default)", None),
@@ -229,13 +235,16 @@ class SettingsDialog(QDialog):
             "reports, but that text does not see what changed before it, so answers can differ "
             "from a full evaluation."
         )
-        self.prompt_lookup = QCheckBox("Draft writes from their passages (prompt lookup)")
+        self.prompt_lookup = QComboBox()
+        for label, value in LOOKUP_LABELS:
+            self.prompt_lookup.addItem(label, value)
         self.prompt_lookup.setToolTip(
             "Speculative decoding: words the model would copy from its passages are checked in "
-            "one batch instead of one by one. The text is exactly what it would be without it. "
-            "Needs flash attention. Pays with large models; with the embedded one it is slower."
+            "one batch instead of one by one. The text is exactly what it would be without it; "
+            "drafting turns flash attention on, which that needs. It pays with large models "
+            "(about 3x for an 8B model on a CPU, measured by bench/bench_verify_pass.py); with "
+            "the embedded one it does not."
         )
-        self.flash_attn.toggled.connect(self.prompt_lookup.setEnabled)
         form = QFormLayout(group)
         form.addRow("GPU layers:", self.gpu_layers)
         form.addRow("", self.gpu_note)
@@ -244,7 +253,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.flash_attn)
         form.addRow("KV cache:", self.kv_cache_type)
         form.addRow("", self.reuse_moved_text)
-        form.addRow("", self.prompt_lookup)
+        form.addRow("Draft writes:", self.prompt_lookup)
         return group
 
     def _budget_group(self) -> QGroupBox:
@@ -427,8 +436,8 @@ class SettingsDialog(QDialog):
         )
         self.kv_cache_type.setCurrentIndex(max(kv, 0))
         self.reuse_moved_text.setChecked(s.runtime.reuse_moved_text)
-        self.prompt_lookup.setChecked(s.runtime.prompt_lookup)
-        self.prompt_lookup.setEnabled(s.runtime.flash_attn)
+        lookup = self.prompt_lookup.findData(s.runtime.prompt_lookup)
+        self.prompt_lookup.setCurrentIndex(max(lookup, 0))
         self.max_step.setValue(s.budgets.max_step)
         self.max_extend.setValue(s.budgets.max_extend)
         self.max_tokens.setValue(s.budgets.max_tokens)
@@ -464,7 +473,7 @@ class SettingsDialog(QDialog):
             flash_attn=self.flash_attn.isChecked(),
             kv_cache_type=self.kv_cache_type.currentData(),
             reuse_moved_text=self.reuse_moved_text.isChecked(),
-            prompt_lookup=self.prompt_lookup.isChecked(),
+            prompt_lookup=self.prompt_lookup.currentData(),
             max_step=self.max_step.value(),
             max_extend=self.max_extend.value(),
             max_tokens=self.max_tokens.value(),

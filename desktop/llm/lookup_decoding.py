@@ -49,11 +49,13 @@ log = logging.getLogger(__name__)
 
 # The calls that draft when the setting is on, from bench/bench_lookup_decoding.py on a real
 # run's prompts: searches and plans are short keyword/JSON answers whose drafts mostly fail
-# (slower with drafting); writes copy from their passages (26 % of drafts accepted with the
-# embedded model and its repeat penalty): break-even (0.99x) with the embedded 135M model on a
-# loaded CPU, where a 9-token decode costs 3.4 one-token decodes. The setting is therefore off
-# by default; it pays where verification is cheap (a memory-bound 8B model, a GPU).
+# (1.2-1.3 tokens per pass); writes copy from their passages (75 % of drafts accepted, 3.0
+# tokens per pass with the embedded model): break-even (0.99x) with the embedded 135M model on
+# this CPU, where a pass of four tokens costs about three one-token decodes, and about 3x for an
+# 8B-shaped model, where it costs one (bench/bench_verify_pass.py).
 DEFAULT_PURPOSES = frozenset({"write"})
+# The "auto" setting drafts for models this large (desktop.session.drafting).
+AUTO_MIN_PARAMETERS = 3_000_000_000
 MAX_NGRAM = 4  # longest suffix looked up
 MIN_NGRAM = 2  # a single token matches too much to be worth a verification
 DRAFT_TOKENS = 8  # tokens proposed per lookup

@@ -68,7 +68,7 @@ RUNTIME_CHANGES = {
     "flash_attn": True,
     "kv_cache_type": "q8_0",
     "reuse_moved_text": True,
-    "prompt_lookup": True,
+    "prompt_lookup": "on",
 }
 
 

@@ -68,17 +68,16 @@ def test_values_round_trip_and_save(qtbot, data_dir, environment):
     tasks.wait()
 
 
-def test_prompt_lookup_is_offered_only_with_flash_attention(qtbot, data_dir, environment):
-    dialog, tasks = open_dialog(qtbot, data_dir, Settings.of(flash_attn=True, prompt_lookup=True))
-    assert dialog.prompt_lookup.isEnabled() and dialog.values().runtime.prompt_lookup is True
-    dialog.flash_attn.setChecked(False)
-    assert not dialog.prompt_lookup.isEnabled()
-    dialog.flash_attn.setChecked(True)
-    dialog.prompt_lookup.setChecked(False)
-    assert dialog.values() == Settings.of(flash_attn=True, prompt_lookup=False)
+def test_drafting_is_automatic_by_default_and_each_choice_round_trips(qtbot, data_dir, environment):
+    dialog, tasks = open_dialog(qtbot, data_dir, Settings())
+    assert dialog.prompt_lookup.currentData() == "auto" and dialog.values() == Settings()
     dialog.close()
-    dialog, _ = open_dialog(qtbot, data_dir, Settings())
-    assert not dialog.prompt_lookup.isEnabled() and not dialog.prompt_lookup.isChecked()
+    for choice in ("on", "off"):
+        dialog, _ = open_dialog(qtbot, data_dir, Settings.of(prompt_lookup=choice))
+        assert dialog.values().runtime.prompt_lookup == choice
+        dialog.prompt_lookup.setCurrentIndex(dialog.prompt_lookup.findData("auto"))
+        assert dialog.values() == Settings()
+        dialog.close()
     tasks.wait()
 
 
