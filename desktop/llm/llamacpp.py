@@ -220,7 +220,7 @@ class _Generation:
     tokens: int = 0
     first: float = 0.0  # seconds from the call to the first non-empty piece
     outside: float = 0.0  # seconds spent outside llama.cpp (streaming, stop checks)
-    drafted: int = 0  # prompt-lookup draft tokens proposed / accepted (opt-in)
+    drafted: int = 0  # prompt-lookup draft tokens proposed / accepted (when drafting)
     accepted: int = 0
 
 
@@ -537,7 +537,7 @@ class LlamaCppBackend:
         return gen
 
     def _drafted(self, tokens, request, stops, drafter, on_delta, cancel, started) -> _Generation:
-        """Prompt-lookup speculative decoding (opt-in, desktop.llm.lookup_decoding), sampling
+        """Prompt-lookup speculative decoding (desktop.llm.lookup_decoding), sampling
         with the plain loop's own TokenSampler (same penalties, same grammar check)."""
         timing = _StreamTiming(started, on_delta)
         sampler = self._token_sampler(request)
