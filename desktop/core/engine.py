@@ -31,7 +31,6 @@ from desktop.core.commands import (
     CommandQueue,
     Rejected,
     apply_command,
-    normalize_phase,
 )
 from desktop.core.eta import TimeEstimator
 from desktop.core.events import (
@@ -235,14 +234,13 @@ class Engine:
         protocol table; ask the model; parse the reply into an action; apply it; settle where
         the action leads (`desktop.core.phases.after`); check a written section; commit.
         """
-        self.state = normalize_phase(self.state)
-        due = settle(
-            self.state, self.config
-        )  # the budgets: steps or extensions spent, or none left
+        # The cursor rule and the budgets (steps or extensions spent, nothing left to expand).
+        due = settle(self.state, self.config)
         if due.done:
             if not self.state.done:
                 self._commit(due, "finish", {})
             return
+        self.state = due
         phase = self.state.phase
         node = self.state.outline.cursor() if self.state.outline else None
         self.sink.emit(
