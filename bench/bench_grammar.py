@@ -150,26 +150,30 @@ def app_path(backend: LlamaCppBackend, request: ChatRequest) -> tuple[float, flo
     )
 
 
-def forced_seconds_per_token(backend: LlamaCppBackend, request: ChatRequest, text: str) -> float:
-    """Decode `text` token by token after the prompt, sampling each step as the app does
-    (with or without the request's grammar) but keeping the given token: the same tokens,
-    so the difference between grammar and none is the grammar's own cost per token."""
-    from desktop.llm.sampling import SamplingParams, TokenSampler
-
+def forced_seconds_per_token(
+    backend: LlamaCppBackend, request: ChatRequest, text: str
+) -> tuple[float, int]:
+    """Decode `text` token by token after the prompt, sampling each step with the app's own
+    sampler for `request` (its repeat penalty, with or without its grammar) but keeping the
+    given token: the same tokens, so the difference between grammar and none is the grammar's
+    own cost per token. Also returns how often the grammar refused the sampled token (each
+    refusal costs one full-vocabulary mask)."""
     llm = backend._llm
     prompt, _ = backend.format_prompt(request)
     tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
     reply = llm.tokenize(text.encode(), add_bos=False, special=False)
     llm.reset()
     llm.eval(tokens)
-    sampler = TokenSampler(llm, SamplingParams(0.0, 1.0, 1.0, 1), request.grammar)
+    sampler = backend._token_sampler(request)
+    sampler.remember(tokens)
     try:
         started = time.perf_counter()
         for token in reply:
             sampler.sample()
             sampler.accept(token)
             llm.eval([token])
-        return (time.perf_counter() - started) / max(1, len(reply))
+        seconds = (time.perf_counter() - started) / max(1, len(reply))
+        return seconds, sampler.grammar_rejections
     finally:
         sampler.close()
 
@@ -217,15 +221,18 @@ def main() -> None:
     markdown = replace(base, grammar=grammars.write_grammar(keys, limits))
     reply = backend.chat(markdown).text
     body = reply.split("<action>", 1)[-1]
-    forced = {"none": [], "after": []}
+    forced: dict[str, list[float]] = {"none": [], "after": []}
+    refused = 0
     for _ in range(args.repeats):
-        forced["none"].append(forced_seconds_per_token(backend, base, reply))
-        forced["after"].append(forced_seconds_per_token(backend, markdown, reply))
+        forced["none"].append(forced_seconds_per_token(backend, base, reply)[0])
+        seconds, refused = forced_seconds_per_token(backend, markdown, reply)
+        forced["after"].append(seconds)
     none_ms = statistics.median(forced["none"]) * 1000
     after_ms = statistics.median(forced["after"]) * 1000
     print(
-        f"\nsame {len(body)} characters decoded with and without the Markdown grammar: "
-        f"{none_ms:.1f} vs {after_ms:.1f} ms/token ({after_ms / none_ms:.2f}x)"
+        f"\nsame {len(body)} characters decoded with and without the Markdown grammar, same "
+        f"sampler: {none_ms:.1f} vs {after_ms:.1f} ms/token ({after_ms / none_ms:.2f}x); "
+        f"the grammar refused the sampled token {refused} times"
     )
 
     probe = GrammarProbe(backend._llm)

@@ -5,9 +5,8 @@ Section bodies keep the model's Markdown; each `\\cite{…}` is replaced by a ci
 `split_citations` and render the numbers as links to the reference list.
 
 Before that, text that could pass for a citation or a source without being one is neutralised
-(outside code): a bare bracketed number such as `[12]` or `[3, 7]` becomes `(12)` / `(3, 7)`,
-and a Markdown link or image is kept only when its target is a web page among this run's
-evidence; any other becomes its plain text (a model's `[粒度](/_/)` points nowhere).
+(`desktop.core.neutralize`): a bare bracketed number such as `[12]` becomes `(12)`, and a link or
+image is kept only when its target is a web page among this run's evidence.
 """
 
 from __future__ import annotations
@@ -18,13 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.evidence import EvidenceRegistry, Passage
+from desktop.core.neutralize import neutralize
 from desktop.core.outline import Outline
 
 CITE_RE = re.compile(r"\\cite\{([^}]*)\}")
 TOKEN_RE = re.compile(r"⟦(\d+(?:,\d+)*)⟧")
-BARE_NUMBERS_RE = re.compile(r"\[(\s*\d+(?:\s*[,;–-]\s*\d+)*\s*)\](?!\()")
-LINK_RE = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
-CODE_RE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,28 +110,6 @@ def split_citations(body: str) -> list[str | tuple[int, ...]]:
     if last < len(body):
         parts.append(body[last:])
     return parts
-
-
-def neutralize(text: str, web_urls: frozenset[str] = frozenset()) -> str:
-    """Bare bracketed numbers and links to nowhere made harmless, code left as it is."""
-
-    def prose(part: str) -> str:
-        def link(match: re.Match) -> str:
-            label, target = match.group(2), match.group(3)
-            if target in web_urls:
-                return match.group(0) if not match.group(1) else f"[{label or target}]({target})"
-            return label
-
-        part = LINK_RE.sub(link, part)
-        return BARE_NUMBERS_RE.sub(r"(\1)", part)
-
-    out, last = [], 0
-    for match in CODE_RE.finditer(text):
-        out.append(prose(text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(prose(text[last:]))
-    return "".join(out)
 
 
 def cite_keys(text: str) -> list[str]:
