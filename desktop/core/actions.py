@@ -23,7 +23,11 @@ THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 THOUGHT_RE = re.compile(r"<thought>(.*?)(</thought>|$)", re.DOTALL)
 ACTION_RE = re.compile(r"<action>(.*?)(</action>|$)", re.DOTALL)
 SENTENCE_END_RE = re.compile(r"[.!?。！？](?:\s*\\cite\{[^}]*\})?[\"'”’)]?")
-HEADING_RE = re.compile(r"^\s{0,3}#{1,6}(\s.*)?$|^\s{0,3}(=+|-{2,})\s*$", re.MULTILINE)
+HEADING_RE = re.compile(r"^\s{0,3}#{1,6}(\s.*)?$|^\s{0,3}(=+|-+)\s*$", re.MULTILINE)
+# A heading inside a list item or a quote: `- # x`, `1. ## x`, `> # x`.
+NESTED_HEADING_RE = re.compile(
+    r"^(\s{0,3}(?:(?:[-*+]|\d{1,9}[.)]|>)[ \t]*)+)#{1,6}(?:[ \t]+|$)", re.MULTILINE
+)
 FENCE_RE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
@@ -146,9 +150,18 @@ MARKUP_RE = re.compile(r"\\cite\{[^}]*\}|[{}\[\]<>`*#|\\]")
 PLACEHOLDERS = frozenset({"...", "..", "…", "keyword-1", "keyword-2", "section-x.y.z"})
 
 
+# JSON debris in a string: a quote that closes an object (`'}`, `"]`) means the model wrote the
+# next item inside this one (`背景', 证据与数据'},{`); the string ends at its first quote-comma.
+JSON_END_RE = re.compile(r"['\"‘’“”]\s*[}\]]")
+JSON_CUT_RE = re.compile(r"['\"‘’“”]\s*[,，}\]]")
+TAG_RE = re.compile(r"</?[a-zA-Z][^<>\n]*>")
+
+
 def plain_text(value: str) -> str:
-    """A title or plan as plain text: link text kept, markup and JSON debris dropped."""
-    text = LINK_RE.sub(r"\1", value)
+    """A title or plan as plain text: link text kept, markup, tags and JSON debris dropped."""
+    if JSON_END_RE.search(value):
+        value = value[: JSON_CUT_RE.search(value).start()]  # type: ignore[union-attr]  # END implies CUT
+    text = TAG_RE.sub("", LINK_RE.sub(r"\1", value))
     text = re.sub(r"[`*#]", "", text)  # emphasis and code marks vanish without a gap
     text = MARKUP_RE.sub(" ", text)
     return " ".join(text.split())
@@ -272,7 +285,8 @@ def _clean_section_text(body: str, rules: Rules) -> str:
     text = body.strip("\n").rstrip()
     if text.startswith(" ") and not text.startswith("    "):
         text = text.lstrip(" ")  # `<action> text`: the space after the tag is not indentation
-    if HEADING_RE.search(_outside_code(text)):
+    outside = _outside_code(text)
+    if HEADING_RE.search(outside) or NESTED_HEADING_RE.search(outside):
         if rules.hard_mode:
             raise ActionError("section text must not contain headings")
         text = _drop_headings(text)
@@ -293,7 +307,7 @@ def _drop_headings(text: str) -> str:
             fenced = not fenced
         if not fenced and HEADING_RE.fullmatch(line):
             continue
-        out.append(line)
+        out.append(line if fenced else NESTED_HEADING_RE.sub(r"\1", line))
     return "\n".join(out).strip()
 
 

@@ -218,9 +218,11 @@ def write_grammar(keys: Sequence[str], limits: GrammarLimits = GrammarLimits()) 
         _envelope("body", limits, json_action=False)
         + 'body ::= "\\n"* line ("\\n"+ line)* "\\n"*\n'
         + "line ::= fence | [ \\t]* start\n"
-        # A text line never opens with a heading '#', a setext '=' or a '--' underline; a
-        # backtick opens inline code (`tick`) but three open only a fence.
-        + f'start ::= [{PLAIN}#=` -] s0 | "b" s1 | item | "-" ([ 0-9] s0)? | "`" tick\n'
+        # A text line never opens with a heading '#', a setext '=' or '-' underline (a '-'
+        # alone, or followed by spaces only), nor does a list item or quote hold a heading
+        # ('- # x', '> # x'); a backtick opens inline code (`tick`), three only a fence.
+        + f'start ::= [{PLAIN}#=` >-] s0 | "b" s1 | item | "`" tick | "-" ([0-9] s0 | " "+ start)'
+        + ' | ">" (" "* start)?\n'
         + 'tick ::= [^`\\n\\\\<b] s0 | "b" s1 | item | "`" ([^`\\n\\\\<b] s0 | "b" s1 | item)? | ""\n'
         + 'fence ::= "```" [a-zA-Z0-9_+.-]* ("\\n" codeline)* "\\n```"\n'
         + 'codeline ::= [^`\\n\\\\<b] s0 | "b" s1 | item | "`" tick | ""\n'

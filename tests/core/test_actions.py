@@ -97,6 +97,33 @@ def test_write_drops_unknown_citations_and_strips_headings():
         parse_write(action("   "), rules)
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("背景', 证据与数据'},{", "背景"),
+        ('Costs", "plan": "x"}]', "Costs"),
+        ("<b>Bold</b> claims", "Bold claims"),
+        ("The 'best', and the worst", "The 'best', and the worst"),
+        ("[Link text](http://x.org) title", "Link text title"),
+    ],
+)
+def test_titles_are_plain_text_without_json_or_tag_debris(raw, expected):
+    reply = action({"name": "init-plan", "title": raw, "sections": [{"title": raw, "plan": raw}]})
+    plan = parse_init_plan(reply, Rules())
+    assert plan.title == expected and plan.sections[0][0] == expected
+
+
+def test_headings_inside_lists_quotes_and_single_dash_underlines_are_caught():
+    rules = Rules(allowed_keys=frozenset({"textid1"}))
+    w = parse_write(action("Results\n-\nText \\cite{textid1}.\n\n- # Options\n> ## Quote"), rules)
+    assert w.text == "Results\nText \\cite{textid1}.\n\n- Options\n> Quote"
+    code = "```\n- # not a heading in code\n```"
+    assert parse_write(action(f"Code \\cite{{textid1}}.\n\n{code}"), rules).text.endswith(code)
+    for text in ("- # Options", "1. ## Step", "> # Summary", "Title\n-"):
+        with pytest.raises(ActionError, match="headings"):
+            parse_write(action(f"Fine \\cite{{textid1}}.\n{text}"), replace(rules, hard_mode=True))
+
+
 def test_write_hard_mode_rules():
     rules = Rules(hard_mode=True, allowed_keys=frozenset({"textid1"}))
     long_en = "Solar power has become the cheapest source of new electricity in many markets"
