@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from desktop.core.cancel import Cancelled, CancelToken
 from desktop.core.events import (
+    CitationsDropped,
     CommandApplied,
     CommandRejected,
     Event,
@@ -94,6 +95,8 @@ class ProgressPrinter:
             case StepStarted(_, _, cursor, _):
                 self.cursor = cursor
                 return None
+            case CitationsDropped(step, position, keys):
+                return f"  step {step}: dropped from {position} citations of passages never shown: {', '.join(keys)}"
             case SearchPerformed(step, keywords, passages, new, _):
                 return f"  step {step}: searched {', '.join(keywords)} → {passages} passages ({new} new)"
             case StepCompleted(step, phase, next_phase, m):

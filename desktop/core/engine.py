@@ -177,7 +177,7 @@ class Engine:
             log.exception("step %d failed unexpectedly", self.state.step + 1)
             message = (
                 f"internal error in step {self.state.step + 1} ({self.state.phase}): "
-                f"{type(exc).__name__}: {exc}; the run can be resumed"
+                f"{type(exc).__name__}: {' '.join(str(exc).split())}; the run can be resumed"
             )
             self._set_status("failed", message)
             self.sink.emit(RunFailed(self.state.step, message))
@@ -373,10 +373,11 @@ class Engine:
                 self.sink.emit(OutlineChanged(outline, "init-plan"))
                 return s.evolve(outline=outline), {"sections": len(sections)}
             case Write(text, trimmed, dropped):
+                state, detail = self._write(text, trimmed)
                 if dropped:
-                    position = s.planned.current().position
-                    self.sink.emit(CitationsDropped(s.step + 1, position, dropped))
-                return self._write(text, trimmed)
+                    self.sink.emit(CitationsDropped(s.step + 1, detail["position"], dropped))
+                    detail["dropped"] = list(dropped)
+                return state, detail
             case ExtendPlan(position, subsections):
                 node = s.planned.node_at(position)
                 outline = s.planned.expanded(node.section.id, subsections)

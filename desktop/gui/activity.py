@@ -14,6 +14,7 @@ from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView, QVBoxLayout, QWidget
 
 from desktop.core.events import (
+    CitationsDropped,
     CommandApplied,
     CommandRejected,
     Event,
@@ -55,6 +56,11 @@ def describe(event: Event) -> tuple[str, str, str, str, str, str] | None:
             extra = " (trimmed at a sentence end)" if trimmed else ""
             details = f"Wrote {position}: {len(text.split())} words{extra}"
             return "", "write", details, "", "", "info"
+        case CitationsDropped(step, position, keys):
+            details = (
+                f"Dropped from {position}: citations of passages never shown ({', '.join(keys)})"
+            )
+            return str(step), "write", details, "", "", "error"
         case SectionChecked(_, position, check, revising):
             flagged = len(check.flagged)
             details = f"Checked {position}: {check.summary.label()}"

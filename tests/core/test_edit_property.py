@@ -153,7 +153,7 @@ def test_removing_the_last_unwritten_section_during_search_finishes_the_run(edit
 def test_an_unexpected_error_ends_the_run_as_failed_and_resumable():
     class BrokenRetriever:
         def search(self, query, k):
-            raise RuntimeError("index file vanished")
+            raise RuntimeError("index file vanished\n  (and a second line of detail)")
 
     sink = ListSink()
     model = AnyPhaseModel(random.Random(0), lambda request: None)
@@ -168,7 +168,9 @@ def test_an_unexpected_error_ends_the_run_as_failed_and_resumable():
     state = engine.run()
     assert engine.status == "failed" and state.step == 0  # the failed step was not committed
     (failed,) = sink.of(RunFailed)
-    assert "internal error in step 1 (search): RuntimeError: index file vanished" in failed.error
+    assert (
+        "internal error in step 1 (search): RuntimeError: index file vanished (and" in failed.error
+    )
     assert "\n" not in failed.error
     engine.retriever = MemoryRetriever(corpus())  # the cause is gone: the same state resumes
     assert engine.run().done

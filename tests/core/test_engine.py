@@ -321,3 +321,54 @@ def test_chinese_question_gets_chinese_instructions_and_script_guard(question):
     assert "Simplified Chinese" in backend.requests[0].prompt_text
     assert "[一-鿿] [一-鿿]{0,7}" in backend.requests[0].grammar  # Chinese only
     assert "a-zA-Z" in backend.requests[1].grammar  # no Latin letters in titles and plans
+
+
+def test_a_citation_of_a_passage_never_shown_is_dropped_and_announced():
+    from desktop.cli import ProgressPrinter
+    from desktop.core.events import CitationsDropped
+
+    invented = raw(
+        "write", action("Claim one \\cite{textid1, textid99}. Claim two \\cite{textid98}.")
+    )
+    replies = [search("a"), init_plan("E", "A"), search("a"), invented, nop()]
+    engine, _, sink, _ = make_engine(replies)
+    state = engine.run()
+    assert state.outline.sections[0].content == "Claim one \\cite{textid1}. Claim two."
+    dropped = [e for e in sink.events if isinstance(e, CitationsDropped)]
+    assert [(e.position, e.keys) for e in dropped] == [("section-1", ("textid99", "textid98"))]
+    line = ProgressPrinter(max_step=40)._line(dropped[0])
+    assert line is not None and "textid99, textid98" in line and "section-1" in line
+
+
+@pytest.mark.parametrize("phase", ["search", "init_plan", "extend_plan"])
+def test_a_json_action_cut_off_by_length_is_retried_once_with_twice_the_budget(phase):
+    cut = raw(phase, '<thought>t</thought><action>{"name": "', finish_reason="length")
+    script = {
+        "search": [cut, search("a"), init_plan("E", "A"), search("a"), write(), nop()],
+        "init_plan": [search("a"), cut, init_plan("E", "A"), search("a"), write(), nop()],
+        "extend_plan": [
+            search("a"),
+            init_plan("E", "A"),
+            search("a"),
+            write(),
+            cut,
+            extend("section-1", "B"),
+            search("b"),
+            write(),
+            nop(),
+        ],
+    }[phase]
+    engine, backend, *_ = make_engine(script)
+    state = engine.run()
+    assert state.done and backend.remaining == 0
+    asked = [r.max_tokens for r in backend.requests if r.purpose == phase]
+    assert asked[1] == 2 * asked[0], asked
+    assert len([e for e in engine.sink.events if isinstance(e, StepFailed)]) == 0
+
+
+def test_a_cut_off_json_action_is_retried_only_within_the_context():
+    cut = raw("search", '<thought>t</thought><action>{"name": "', finish_reason="length")
+    engine, backend, *_ = make_engine([cut, cut, search("a")], context_length=2600)
+    engine.step()
+    asked = [r.max_tokens for r in backend.requests]
+    assert len(asked) == 2 and asked[0] < asked[1] < 2 * asked[0], asked
