@@ -7,9 +7,9 @@ extend-plan only the positions that may be expanded).
 The write grammar admits the Markdown a strong model writes: paragraphs, `-`/`1.` lists, pipe
 tables, fenced and inline code, LaTeX commands in running text, `<`, `>` and `#` inside a line,
 and citations anywhere, up to 12 keys per `\\cite{…}`. It forbids only what would break the
-report: a `\\cite{}` key that was not in the pack shown, a heading line (`#` at the start of a
-line outside code, or a `=`/`---` underline), the literal word `bibkey` (the pack's label, not a
-key) and `</a…` (which would end the action early). Tiny models get a stricter sentence grammar
+report: a `\\cite{}` key that was not in the pack shown, a heading (`#` at the start of a line
+outside code, also inside a list item or quote, or a `=`/`-` underline), the literal word
+`bibkey` (the pack's label, not a key) and `</a…` (which would end the action early). Tiny models get a stricter sentence grammar
 instead (`tiny_write_grammar`): a citation at least every `cite_every` sentences.
 
 Cost: the in-process sampler asks the grammar only about the token it sampled and masks the

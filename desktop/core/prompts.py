@@ -10,8 +10,8 @@ The outline is rendered one line per node (`# Section-2 [Title]: [OK] text` or `
 four spaces of indent per level). Search abbreviates every written section to its head and
 tail; write shows the branch being written in full and abbreviates the rest; extend-plan shows
 everything in full. Draftwell's own additions fit inside this layout: a locked section is
-simply never the cursor or an expandable position, and a user's "deepen this section" becomes
-one of the extend-plan prompt's numbered notes.
+simply never the cursor or an expandable position, and the extend-plan prompt names the open
+positions (or the section a user asked to deepen) on one line after its trained action lines.
 """
 
 from __future__ import annotations
@@ -315,29 +315,30 @@ def extend_plan_prompt(
         "4. New subsections must be relevant to the query and coherent with their section.",
         "5. " + _language_note(language),
     ]
-    # What changes from call to call (which positions are open, the user's request) comes after
-    # the report, so consecutive extend-plans share everything up to their first new section.
-    allowed = ", ".join(positions) if positions else "none"
-    if forced:
-        which = f"The user asked for {positions[0]} to be expanded: expand it."
-    else:
-        which = f"Positions that can be expanded: {allowed}."
     full: Sequence[str] | None = None if abbreviation is None else ()
     report = render_outline(
         outline, language, full=full, abbreviation=abbreviation or Abbreviation()
     )
+    # The trained action lines stay as they are; what changes from call to call (which
+    # positions are open, the user's request) is one line after them, so consecutive
+    # extend-plans share everything up to their first new section.
     actions = (
         "** Available Actions **\n- extend-plan: add subsections to one section or subsection "
-        f"(section-1 → section-1.1, section-1.2, section-1.3). {which}"
+        "(section-1 → section-1.1, section-1.2, section-1.3).\n"
+        "- nop: the report needs no further subsections; finish it."
     )
+    if forced:
+        actions += (
+            f"\nThe user asked for {positions[0]} to be expanded: expand it (nop is not "
+            "available this time)."
+        )
+    else:
+        actions += f"\nPositions that can be expanded: {', '.join(positions) or 'none'}."
     action_format = (
         '## Action Format:\n<action> {"name": "extend-plan", "position": "section-x.y.z", '
         '"subsections": [{"title": "...", "plan": "..."}, {"title": "...", "plan": "..."}, '
-        "...]} </action>"
+        '...]} </action>\n<action> {"name": "nop"} </action>'
     )
-    if not forced:
-        actions += "\n- nop: the report needs no further subsections; finish it."
-        action_format += '\n<action> {"name": "nop"} </action>'
     return "\n\n".join(
         [
             role,

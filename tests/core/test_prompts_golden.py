@@ -70,6 +70,19 @@ def mid_run_outline() -> Outline:
     return outline
 
 
+def zh_written_outline() -> Outline:
+    """A Chinese outline with both sections written and the second locked (so only
+    section-1 may be expanded)."""
+    outline = Outline.initial(
+        "LinuxCNC 步进电机参数",
+        [("速度参数", "MAX_VELOCITY 的含义"), ("加速度参数", "MAX_ACCELERATION 与步进发生器")],
+    )
+    s1, s2 = (s.id for s in outline.sections)
+    outline = outline.with_content(s1, "MAX_VELOCITY 以机器单位每秒计 \\cite{textid1}。")
+    outline = outline.with_content(s2, "STEPGEN_MAXACCEL 应略大于 MAX_ACCELERATION \\cite{textid2}。")
+    return outline.updated(s2, lambda s: replace(s, locked=True))
+
+
 def cases() -> dict[str, str]:
     reg, keys = registry(EN_PASSAGES)
     zh_reg, zh_keys = registry(ZH_PASSAGES)
@@ -93,6 +106,10 @@ def cases() -> dict[str, str]:
         ),
         "search-empty-zh": prompts.search_prompt(QUESTION_ZH, None, "outline", "zh"),
         "write-zh": prompts.write_prompt(QUESTION_ZH, zh_outline, zh_reg, zh_keys, "zh"),
+        "init-plan-zh": prompts.init_plan_prompt(QUESTION_ZH, zh_reg, zh_keys, "zh"),
+        "extend-plan-zh": prompts.extend_plan_prompt(
+            QUESTION_ZH, zh_written_outline(), ["section-1"], "zh", forced=False
+        ),
         "search-empty-en-tiny": prompts.search_prompt(
             QUESTION_EN, None, "outline", "en", style=tiny
         ),
