@@ -439,9 +439,7 @@ class OpenAICompatBackend:
             payload["repeat_penalty"] = request.repeat_penalty  # llama.cpp servers only
         if request.stop:
             payload["stop"] = list(request.stop)
-        if info.kind in _TEMPLATE_KWARGS_KINDS:
-            # Hybrid reasoning models run with thinking off, through their chat template.
-            payload["chat_template_kwargs"] = {"enable_thinking": False}
+        payload.update(_thinking_off(info.kind))
         if request.grammar and info.supports_grammar:
             payload["grammar"] = request.grammar
         elif request.json_schema is not None and info.supports_json_schema:
@@ -790,6 +788,19 @@ def tagged_reply(text: str) -> str:
     thought = str(data.get("thought", ""))
     action = json.dumps(data["action"], ensure_ascii=False)
     return f"<thought>{thought}</thought>\n<action>{action}</action>"
+
+
+def _thinking_off(kind: str) -> dict[str, Any]:
+    """What turns a hybrid reasoning model's thinking off on this kind of server: the chat
+    template's switch where the server passes template arguments (llama.cpp, vLLM), Ollama's
+    `reasoning_effort: "none"` (its OpenAI endpoint's only switch). LM Studio, llama-cpp-python's
+    server and unknown servers take no such field; a `<think>` block they return is removed
+    before the reply is read (actions.strip_think)."""
+    if kind in _TEMPLATE_KWARGS_KINDS:
+        return {"chat_template_kwargs": {"enable_thinking": False}}
+    if kind == OLLAMA:
+        return {"reasoning_effort": "none"}
+    return {}
 
 
 def _response_format(kind: str, schema: dict) -> dict[str, Any]:

@@ -79,7 +79,9 @@ def zh_written_outline() -> Outline:
     )
     s1, s2 = (s.id for s in outline.sections)
     outline = outline.with_content(s1, "MAX_VELOCITY 以机器单位每秒计 \\cite{textid1}。")
-    outline = outline.with_content(s2, "STEPGEN_MAXACCEL 应略大于 MAX_ACCELERATION \\cite{textid2}。")
+    outline = outline.with_content(
+        s2, "STEPGEN_MAXACCEL 应略大于 MAX_ACCELERATION \\cite{textid2}。"
+    )
     return outline.updated(s2, lambda s: replace(s, locked=True))
 
 

@@ -328,6 +328,13 @@ def test_each_kind_gets_what_it_accepts(stub, kind: str, context: int, sent: str
     assert body["messages"] == [{"role": "user", "content": "hi"}]
     assert ("grammar" in body) == (sent == "grammar")
     assert ("response_format" in body) == (sent == "response_format")
+    thinking_off = {
+        "llama.cpp": {"chat_template_kwargs": {"enable_thinking": False}},
+        "vllm": {"chat_template_kwargs": {"enable_thinking": False}},
+        "ollama": {"reasoning_effort": "none"},
+    }.get(kind, {})
+    switches = {k: body[k] for k in ("chat_template_kwargs", "reasoning_effort") if k in body}
+    assert switches == thinking_off
     if sent == "response_format":
         assert body["response_format"]["json_schema"]["schema"] == REQUEST.json_schema
     # usage and llama.cpp-style timings are read from the final chunk
