@@ -31,7 +31,8 @@ def main() -> None:
     print(
         f"questions {result.questions}, strings checked {result.strings}, "
         f"copied from an example {len(result.copied)}, no outline after 4 steps "
-        f"{result.no_outline} ({time.perf_counter() - started:.0f} s)"
+        f"{result.no_outline}, extend-plans that added subsections {result.extended} "
+        f"({time.perf_counter() - started:.0f} s)"
     )
     for question, copied in result.copied:
         print(f"  {copied!r} in: {question[:70]}")

@@ -1,9 +1,11 @@
-"""Does a model copy the prompts' examples? One search and one init-plan per question, real llama.cpp.
+"""Does a model copy the prompts' examples? Search, init-plan and extend-plan per question, real llama.cpp.
 
 Shared by `bench/bench_example_copying.py` (all of ../shared/data's questions) and the test
 (a few of them): each question runs the engine from the start until the outline exists, over
-passages of the sample documents, and every keyword, the report title and every section title
-is compared with the strings the prompts' examples show (`prompts.example_strings`).
+passages of the sample documents; then, with every section marked written (its plan as its
+text), one extend-plan call. Every keyword, the report title, every section title and every
+new subsection title is compared with the strings the prompts' examples show
+(`prompts.example_strings`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from desktop.core import prompts
 from desktop.core.engine import Engine
-from desktop.core.events import ListSink, SearchPerformed
+from desktop.core.events import ListSink, OutlineChanged, SearchPerformed
 from desktop.core.language import detect_language
 from desktop.core.state import RunConfig, RunState
 
@@ -28,6 +30,7 @@ class Copying:
     strings: int = 0  # keywords and titles checked
     copied: list[tuple[str, str]] = field(default_factory=list)  # (question, copied string)
     no_outline: int = 0
+    extended: int = 0  # questions whose extend-plan call added subsections
 
 
 def questions(limit_per_language: int | None = None) -> list[str]:
@@ -72,7 +75,7 @@ def check(backend, qs: list[str], config: RunConfig) -> Copying:
         engine = Engine(
             run_id="copying",
             state=RunState(question=question, language=language),
-            config=RunConfig(**{**config.to_dict(), "max_step": 4}),
+            config=RunConfig(**{**config.to_dict(), "max_step": 6, "max_extend": 1}),
             backend=backend,
             retriever=retriever,
             sink=sink,
@@ -86,6 +89,23 @@ def check(backend, qs: list[str], config: RunConfig) -> Copying:
         else:
             strings.append(engine.state.outline.title)
             strings += [s.title for s in engine.state.outline.sections]
+            subsections = _extend_once(engine, sink)
+            result.extended += bool(subsections)
+            strings += subsections
         result.strings += len(strings)
         result.copied += [(question, s) for s in strings if s.strip().lower() in examples]
     return result
+
+
+def _extend_once(engine: Engine, sink: ListSink) -> list[str]:
+    """One extend-plan call on the outline with every section written: the new titles."""
+    outline = engine.state.planned
+    for section in outline.sections:
+        outline = outline.with_content(section.id, section.plan or section.title)
+    engine.state = engine.state.evolve(outline=outline, phase="extend_plan")
+    before = {node.section.id for node in outline.walk()}
+    engine.step()
+    changed = [e.outline for e in sink.of(OutlineChanged) if e.reason == "extend-plan"]
+    if not changed:
+        return []
+    return [n.section.title for n in changed[-1].walk() if n.section.id not in before]

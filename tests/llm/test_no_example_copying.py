@@ -13,6 +13,7 @@ def test_examples_hold_only_placeholders():
 
 
 def test_no_keyword_or_title_is_copied_from_an_example(llama_backend):
-    result = check(llama_backend, questions(limit_per_language=2), RunConfig.for_small_model())
-    assert result.questions == 4 and result.strings >= 8
+    result = check(llama_backend, questions(limit_per_language=1), RunConfig.for_small_model())
+    assert result.questions == 2 and result.strings >= 4  # one English, one Chinese
+    assert result.extended >= 1  # subsection titles were checked too
     assert result.copied == []
