@@ -670,9 +670,16 @@ def cmd_models(args) -> int:
         return _download(args, data_dir)
     if args.models_command == "hub":
         return _hub_files(args, data_dir)
-    infos = models.list_models(data_dir)
+    if args.models_command == "use":
+        return _use_model(args, data_dir)
+    from desktop.settings import Settings
+
+    chosen = Settings.load(data_dir).model
+    active = None if chosen.server_url else chosen.model_path
+    infos = models.list_models(data_dir, active=active)
+    marks = [not chosen.server_url and models.is_active(i, chosen.model_path) for i in infos]
     if args.json:
-        _emit_json([i.to_json() for i in infos])
+        _emit_json([{**i.to_json(), "active": mark} for i, mark in zip(infos, marks, strict=True)])
     else:
         from desktop.llm.hardware import probe_machine
 
@@ -680,9 +687,36 @@ def cmd_models(args) -> int:
         print(f"this machine: {machine.describe()}", file=sys.stderr)
         if advice := machine.switch_advice():
             print(advice, file=sys.stderr)
-        for info in infos:
-            print(info.summary())
+        if chosen.server_url:
+            print(f"active: the model server {chosen.server_url}", file=sys.stderr)
+        for info, mark in zip(infos, marks, strict=True):
+            print(f"{'*' if mark else ' '} {info.summary()}")
     return 0
+
+
+def _use_model(args, data_dir: Path) -> int:
+    """`models use PATH|NAME`: make a local model the active one (saved in settings)."""
+    from desktop.llm import models
+    from desktop.settings import Settings
+
+    settings = Settings.load(data_dir)
+    given = Path(args.model).expanduser()
+    if given.exists() or given.suffix.lower() == ".gguf" or os.sep in args.model:
+        info = models.add_model(given, data_dir)  # checks the file; listed from now on
+    else:
+        info = models.find_model(args.model, data_dir, active=settings.model.model_path)
+    _activate(info, settings, data_dir)
+    print(info.summary())
+    return 0
+
+
+def _activate(info, settings, data_dir: Path) -> None:
+    """Save `info` as the model of the GUI and of `draftwell research` (a server is dropped)."""
+    from desktop.llm import models
+
+    path = None if info.source == models.EMBEDDED else str(info.path)
+    settings.with_(model_path=path, server_url=None).save(data_dir)
+    print(f"active model: {info.path.name}", file=sys.stderr)
 
 
 def _download(args, data_dir: Path) -> int:
@@ -717,8 +751,15 @@ def _download(args, data_dir: Path) -> int:
         print("draftwell: download paused; run the same command again to resume", file=sys.stderr)
         return EXIT_STOPPED
     printer.finish()
+    if args.no_activate:
+        print(
+            f"{info.path.name} is downloaded; `draftwell models use` makes it active",
+            file=sys.stderr,
+        )
+    else:
+        _activate(info, Settings.load(data_dir), data_dir)
     if args.json:
-        _emit_json(info.to_json())
+        _emit_json({**info.to_json(), "active": not args.no_activate})
     else:
         print(info.summary())
     return 0
@@ -920,7 +961,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow this download although Offline is on (recorded in the network log)",
     )
+    mod_dl.add_argument(
+        "--no-activate",
+        action="store_true",
+        help="keep the active model (by default the downloaded one becomes active)",
+    )
     mod_dl.add_argument("--json", action="store_true")
+    mod_use = mod_sub.add_parser(
+        "use",
+        parents=[common],
+        help="make a model active for the app and `research`: a GGUF path, or a listed name",
+    )
+    mod_use.add_argument(
+        "model",
+        metavar="PATH|NAME",
+        help="a .gguf file, or a name `models list` shows (or: embedded)",
+    )
     mod_hub = mod_sub.add_parser(
         "hub", parents=[common], help="list a Hub repository's GGUF models for this machine"
     )

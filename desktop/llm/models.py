@@ -57,6 +57,7 @@ DEFAULT_DOWNLOAD_REPO = "openbmb/AgentCPM-Report-GGUF"
 EMBEDDED = "embedded"
 FOLDER = "folder"
 LINKED = "linked"
+CHOSEN = "chosen"  # the active model file chosen in Settings, not in the folder nor registered
 
 
 class ModelError(Exception):
@@ -127,8 +128,11 @@ def embedded_model_path() -> Path:
     raise ModelError(f"the embedded model is missing: no .gguf file in {', '.join(locations)}")
 
 
-def list_models(data_dir: str | os.PathLike[str]) -> list[ModelInfo]:
-    """The embedded model, then the models folder, then models added by reference."""
+def list_models(
+    data_dir: str | os.PathLike[str], *, active: str | os.PathLike[str] | None = None
+) -> list[ModelInfo]:
+    """The embedded model, then the models folder, then models added by reference, then the
+    `active` model file (settings' model_path) when it is none of those (source CHOSEN)."""
     infos: list[ModelInfo] = []
     seen: set[Path] = set()
     try:
@@ -140,6 +144,8 @@ def list_models(data_dir: str | os.PathLike[str]) -> list[ModelInfo]:
         infos.append(_inspect(path, FOLDER))
     for path in _read_registry(folder):
         infos.append(_inspect(path, LINKED))
+    if active:
+        infos.append(_inspect(Path(active).expanduser(), CHOSEN))
     unique: list[ModelInfo] = []
     for info in infos:
         key = _real(info.path)
@@ -369,6 +375,37 @@ def gpu_offload_supported() -> bool:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def is_active(info: ModelInfo, model_path: str | None) -> bool:
+    """Whether `info` is the model settings' `model_path` names (None: the embedded one)."""
+    if model_path is None:
+        return info.source == EMBEDDED
+    return _real(Path(model_path).expanduser()) == _real(info.path)
+
+
+def find_model(
+    name: str, data_dir: str | os.PathLike[str], *, active: str | None = None
+) -> ModelInfo:
+    """The listed model called `name`: its file name (with or without .gguf), its GGUF name, or
+    "embedded"; one clear line when none or several match."""
+    infos = list_models(data_dir, active=active)
+    wanted = name.strip().lower()
+
+    def names(info: ModelInfo) -> set[str]:
+        known = {info.path.name.lower(), info.path.stem.lower(), info.name.lower()}
+        return known | ({EMBEDDED} if info.source == EMBEDDED else set())
+
+    found = [info for info in infos if wanted in names(info)]
+    if not found:
+        listed = ", ".join(info.path.name for info in infos) or "none"
+        raise ModelError(f"no model called {name} (listed: {listed}); give its path to add it")
+    if len(found) > 1:
+        paths = ", ".join(str(info.path) for info in found)
+        raise ModelError(f"{len(found)} models are called {name} ({paths}); give the path")
+    if not found[0].ok:
+        raise ModelError(f"{found[0].path.name} is unusable: {found[0].error}")
+    return found[0]
 
 
 def _inspect(path: Path, source: str) -> ModelInfo:
