@@ -148,10 +148,12 @@ def guard(url: str, purpose: str, method: str = "GET") -> None:
 
 
 @contextlib.contextmanager
-def allow_once(url: str, purpose: str) -> Iterator[None]:
+def allow_once(url: str, purpose: str, *, record: bool = True) -> Iterator[None]:
     """Let this thread's requests for `purpose` through offline mode inside the block (every hop,
-    redirects to other hosts included); the allowance is recorded in the log first."""
-    _record(NetworkEntry(time.time(), host_of(url), purpose, outcome="allowed once"))
+    redirects to other hosts included); the allowance is recorded in the log first (`record`
+    False: it was already, when the same allowance was first used)."""
+    if record:
+        _record(NetworkEntry(time.time(), host_of(url), purpose, outcome="allowed once"))
     token = _allowed_once.set(purpose)
     try:
         yield

@@ -216,11 +216,13 @@ def download_gate(
     offline: bool | None = None,
     allow_once: bool = False,
     endpoint: str | None = None,
+    allowance_logged: bool = False,
 ) -> contextlib.AbstractContextManager[None]:
     """Refuse a download in offline mode (even from a mirror on this computer), or let this one
-    through: `allow_once` records the allowance in the network log and lets the download's
-    requests (this thread's, for this repository) pass. ``DRAFTWELL_OFFLINE=1`` cannot be
-    overridden. `offline` None: the app-wide mode of desktop.network."""
+    through: `allow_once` records the allowance in the network log (unless `allowance_logged`:
+    the same allowance, used again by the download after its listing, or by a resume) and lets
+    the download's requests (this thread's, for this repository) pass. ``DRAFTWELL_OFFLINE=1``
+    cannot be overridden. `offline` None: the app-wide mode of desktop.network."""
     from desktop import network
     from desktop.llm import hub
 
@@ -236,7 +238,7 @@ def download_gate(
         return contextlib.nullcontext()
     if not allow_once:
         raise OfflineRefused(str(network.refusal(url, purpose)))
-    return network.allow_once(url, purpose)
+    return network.allow_once(url, purpose, record=not allowance_logged)
 
 
 def list_hub_repo(
@@ -247,11 +249,19 @@ def list_hub_repo(
     revision: str = "main",
     endpoint: str | None = None,
     token: str | None = None,
+    allowance_logged: bool = False,
 ) -> RepoListing:
     """The repository's files, through the offline gate."""
     from desktop.llm import hub
 
-    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+    gate = download_gate(
+        repo,
+        offline=offline,
+        allow_once=allow_once,
+        endpoint=endpoint,
+        allowance_logged=allowance_logged,
+    )
+    with gate:
         return hub.list_repo(repo, revision=revision, endpoint=endpoint, token=token)
 
 
@@ -267,9 +277,17 @@ def download_hub_file(
     revision: str = "main",
     endpoint: str | None = None,
     token: str | None = None,
+    allowance_logged: bool = False,
 ) -> ModelInfo:
     """Download one listed file into the models folder and check it."""
-    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+    gate = download_gate(
+        repo,
+        offline=offline,
+        allow_once=allow_once,
+        endpoint=endpoint,
+        allowance_logged=allowance_logged,
+    )
+    with gate:
         where = _Where(revision, endpoint, token)
         return _download(repo, file, data_dir, where, progress, cancel)
 
