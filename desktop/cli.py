@@ -725,27 +725,31 @@ def _download(args, data_dir: Path) -> int:
     from desktop.settings import Settings
 
     _configure_network(args, Settings.load(data_dir))
-    # HF_HUB_OFFLINE is only set here by the user (main leaves it alone for downloads).
-    user_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes"}
-    offline = args.offline or user_offline or network_offline()
+    cause = _offline_cause(args)
     cancel = CancelToken()
     _install_sigint(cancel)
     printer = DownloadPrinter()
     try:
-        info = models.download_model(
-            args.repo,
-            args.filename,
-            data_dir,
-            quant=args.quant,
-            offline=offline,
-            allow_once=args.allow_once,
-            progress=printer,
-            cancel=cancel,
-            chosen=printer.chosen,
-        )
+        with _durable_download_log(data_dir) as durable:
+            if cause and args.allow_once and "forced" not in cause:
+                print(
+                    f"draftwell: {cause}; this one download is allowed "
+                    f"(recorded in {durable.path})",
+                    file=sys.stderr,
+                )
+            info = models.download_model(
+                args.repo,
+                args.filename,
+                data_dir,
+                quant=args.quant,
+                offline=cause is not None,
+                allow_once=args.allow_once,
+                progress=printer,
+                cancel=cancel,
+                chosen=printer.chosen,
+            )
     except models.OfflineRefused as exc:
-        hint = "" if "DRAFTWELL_OFFLINE" in str(exc) else "; --allow-once allows this one download"
-        raise CliError(f"{exc}{hint}") from None
+        raise CliError(_refusal_line(exc, cause, "download")) from None
     except Cancelled:
         printer.finish()
         print("draftwell: download paused; run the same command again to resume", file=sys.stderr)
@@ -772,11 +776,14 @@ def _hub_files(args, data_dir: Path) -> int:
     from desktop.settings import Settings
 
     _configure_network(args, Settings.load(data_dir))
-    offline = args.offline or network_offline()
+    cause = _offline_cause(args)
     try:
-        listing = models.list_hub_repo(args.repo, offline=offline, allow_once=args.allow_once)
+        with _durable_download_log(data_dir):
+            listing = models.list_hub_repo(
+                args.repo, offline=cause is not None, allow_once=args.allow_once
+            )
     except models.OfflineRefused as exc:
-        raise CliError(f"{exc}; --allow-once allows this one listing") from None
+        raise CliError(_refusal_line(exc, cause, "listing")) from None
     ram = hardware.total_memory()
     pick = hub.recommend(listing.models(), ram)
     rows = [
@@ -806,6 +813,48 @@ def network_offline() -> bool:
     from desktop import network
 
     return network.is_offline()
+
+
+_HF_OFFLINE_VALUES = {"1", "true", "yes", "on"}
+
+
+def _offline_cause(args) -> str | None:
+    """Why a Hub request of this process is offline (a phrase), or None when it is online."""
+    from desktop import network
+
+    if os.environ.get(network.OFFLINE_ENV, "").strip().lower() in _HF_OFFLINE_VALUES:
+        return f"offline mode is forced by {network.OFFLINE_ENV}=1"
+    if args.offline:
+        return "--offline was given"
+    if network_offline():
+        return "offline mode is on (the Offline setting)"
+    # HF_HUB_OFFLINE is only set here by the user (main leaves it alone for downloads).
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    if value.strip().lower() in _HF_OFFLINE_VALUES:
+        return f"HF_HUB_OFFLINE={value} is set in the environment"
+    return None
+
+
+def _refusal_line(exc: Exception, cause: str | None, what: str) -> str:
+    """The one line for a refused Hub request, naming what made this process offline."""
+    if cause is None or cause.startswith("offline mode is") or "DRAFTWELL_OFFLINE" in str(exc):
+        text = str(exc)  # the gate's own line names the setting (or the forcing variable)
+    else:
+        text = f"{cause}: the model {what} is refused"
+        if cause.startswith("HF_HUB_OFFLINE"):
+            text += " (unset HF_HUB_OFFLINE to download)"
+    if "DRAFTWELL_OFFLINE" in str(exc):
+        return text
+    return f"{text}; --allow-once allows this one {what}"
+
+
+def _durable_download_log(data_dir: Path):
+    """Record this process's model-download network entries in the data dir's durable log."""
+    from desktop import network
+    from desktop.llm import hub
+
+    keep = lambda entry: hub.is_download_purpose(entry.purpose)  # noqa: E731
+    return network.DurableLog.in_data_dir(data_dir, keep).recording()
 
 
 class DownloadPrinter:

@@ -148,3 +148,29 @@ def test_list_shows_a_model_file_chosen_in_settings(
     assert main(["models", "list", "--data-dir", str(data), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(m["path"], m["source"]) for m in listed if m["active"]] == [(str(chosen), "chosen")]
+
+
+def test_a_one_time_allowance_outlives_the_process(fake: FakeHub, tmp_path: Path, capsys) -> None:
+    data = tmp_path / "offline-data"  # Offline on
+    args = ["models", "download", fake.repo, "--quant", "Q4_K_M", "--data-dir", str(data)]
+    assert main([*args, "--allow-once"]) == 0
+    err = capsys.readouterr().err
+    durable = data / network.DURABLE_LOG_FILENAME
+    assert f"this one download is allowed (recorded in {durable})" in err
+    network.clear_log()  # what a new process starts with
+    purpose = f"model download ({fake.repo})"
+    outcomes = [(e.purpose, e.outcome) for e in network.read_durable_log(data)]
+    assert outcomes[0] == (purpose, "allowed once") and (purpose, "ok") in outcomes
+    assert outcomes.count((purpose, "allowed once")) == 1
+
+
+def test_hf_hub_offline_is_named_as_the_cause(
+    fake: FakeHub, data: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # set by the user; Offline is off in settings
+    args = ["models", "download", fake.repo, "--quant", "Q4_K_M", "--data-dir", str(data)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HF_HUB_OFFLINE=1 is set in the environment" in err
+    assert "Settings" not in err and "--allow-once" in err
+    assert fake.requests == []

@@ -11,8 +11,13 @@ the command that switches a CPU build to the GPU that was found.
 AgentCPM-Report, or any repo id typed in), with sizes and the quantization recommended for this
 RAM, and downloads one with a progress bar, speed and time left, Pause, Resume and Cancel. With
 Offline on, the download is refused with one line naming the setting and a one-time "Allow this
-download" button (the network log records the allowance). A finished download is added and made
-active. Listing and downloading run on worker threads; nothing blocks the GUI thread.
+download" button: it covers one listing and one download of the refused repository, and the
+network log records it once (model downloads also go to the data dir's durable network log). A
+finished download is added and made active; Download on a file already here makes it active; a
+partial download left by an earlier session is offered as paused, with Resume and Cancel.
+`show_download` opens the Hub tab on the catalogue's AgentCPM-Report and lists it (the first-run
+page's and the demo model's offer). Listing and downloading run on worker threads; nothing
+blocks the GUI thread.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import network
 from desktop.core.cancel import Cancelled
 from desktop.gui.library_panel import local_paths
 from desktop.gui.offline_refusal import WARNING_STYLE, OfflineRefusal
@@ -162,6 +168,11 @@ class ModelsDialog(QDialog):
         self._pending: str | None = None  # "list" or "download", retried after "allow once"
         self._file: hub.HubFile | None = None  # the file being (or last) downloaded
         self._closed = False  # set when the page closes: late worker results are dropped
+        # Listings, allowances and transfers also go to the data dir's durable network log.
+        self._durable_log = network.DurableLog.in_data_dir(
+            data_dir, lambda entry: hub.is_download_purpose(entry.purpose)
+        )
+        network.add_listener(self._durable_log)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._local_tab(), "On this computer")
         self.tabs.addTab(self._hub_tab(), "Download from the Hub")
@@ -727,6 +738,7 @@ class ModelsDialog(QDialog):
         if self.job is not None:
             self.job.stop()
             self.job.wait(5)
+        network.remove_listener(self._durable_log)
         super().done(result)
 
 

@@ -229,7 +229,15 @@ def endpoint_url(endpoint: str | None = None) -> str:
 
 def purpose_for(repo_id: str) -> str:
     """The network log's purpose for every request of one repository's download."""
-    return f"model download ({repo_id})"
+    return f"{_PURPOSE_PREFIX}{repo_id})"
+
+
+_PURPOSE_PREFIX = "model download ("
+
+
+def is_download_purpose(purpose: str) -> bool:
+    """Whether a network log entry is about a model download (for the durable log)."""
+    return purpose.startswith(_PURPOSE_PREFIX)
 
 
 def check_repo_id(repo_id: str) -> str:

@@ -286,6 +286,8 @@ def test_the_first_run_download_link_opens_agentcpm_report_listed(
 def test_the_demo_model_button_offline_shows_the_refusal_and_allows_once(
     make_window, qtbot, catalogue_hub
 ):
+    from PySide6.QtCore import QCoreApplication
+
     from desktop.llm.models import DEFAULT_DOWNLOAD_REPO
 
     window = make_window()  # a fresh install: Offline on, the embedded model
@@ -304,6 +306,15 @@ def test_the_demo_model_button_offline_shows_the_refusal_and_allows_once(
     outcomes = [(e.purpose, e.outcome) for e in network.recent_entries(50)]
     assert outcomes.count((purpose, "allowed once")) == 1  # one allowance, logged once
     assert window.settings.model.model_path == str(window.data_dir / "models" / Q4)
+    durable = [(e.purpose, e.outcome) for e in network.read_durable_log(window.data_dir)]
+    assert durable.count((purpose, "allowed once")) == 1 and (purpose, "ok") in durable
+    network.clear_log()  # a later session: the settings' network log view still shows it
+    window.show_settings()
+    log_text = window.settings_dialog.network_log_text()
+    assert window.tasks.wait()  # the settings page's own probes answer before it closes
+    QCoreApplication.processEvents()
+    window.settings_dialog.reject()
+    assert "Model downloads, from every session" in log_text and "allowed once" in log_text
     # used up: a second download from the same repository is refused again
     dialog.tabs.setCurrentIndex(1)  # a finished download shows the local tab
     _select(dialog, Q8)
