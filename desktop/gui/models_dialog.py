@@ -100,11 +100,12 @@ class DownloadJob(ThreadJob):
         *,
         allow_once: bool,
         allowance_logged: bool = False,
+        revision: str = "main",
         parent=None,
     ) -> None:
         super().__init__(parent)
         self.repo, self.file, self.data_dir, self.allow_once = repo, file, data_dir, allow_once
-        self.allowance_logged = allowance_logged
+        self.allowance_logged, self.revision = allowance_logged, revision
 
     def _run(self) -> None:
         try:
@@ -114,6 +115,7 @@ class DownloadJob(ThreadJob):
                 self.data_dir,
                 allow_once=self.allow_once,
                 allowance_logged=self.allowance_logged,
+                revision=self.revision,  # the listed commit: one version of the file
                 progress=self.progress.emit,
                 cancel=self.cancel,
             )
@@ -554,6 +556,7 @@ class ModelsDialog(QDialog):
             self.data_dir,
             allow_once=allow,
             allowance_logged=logged,
+            revision=self.listing.download_revision,
             parent=self,
         )
         self._allowance_logged = self._allowance_logged or allow

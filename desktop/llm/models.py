@@ -331,7 +331,7 @@ def download_model(
             file, why = pick.file, pick.reason
         if chosen is not None:
             chosen(file, why)
-        where = _Where(revision, endpoint, token)
+        where = _Where(listing.download_revision, endpoint, token)
         return _download(listing.repo_id, file, data_dir, where, progress, cancel)
 
 
