@@ -415,3 +415,22 @@ def test_download_on_a_downloaded_row_makes_it_active(make_window, qtbot, fake):
     assert window.settings.model.model_path == str(folder / Q8)
     assert "now the active model" in dialog.status.text()
     assert fake.gets(Q8) == []  # nothing downloaded again
+
+
+def test_removing_a_file_chosen_in_settings_stops_using_it_and_keeps_the_file(
+    make_window, qtbot, fake, tmp_path
+):
+    model = tmp_path / "picked" / Q4
+    model.parent.mkdir()
+    model.write_bytes(fake.files[Q4])
+    window = make_window(settings=Settings.of(max_step=40, max_extend=1, model_path=str(model)))
+    window.show_models()
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    dialog.local_table.selectRow([i.path for i in dialog.local].index(model))
+    window.prompts.confirms[:] = [True]
+    with qtbot.waitSignal(dialog.activated):
+        dialog.remove_button.click()
+    assert window.prompts.asked[-1] == "Remove Model"
+    assert window.settings.model.model_path is None and model.is_file()
+    qtbot.waitUntil(lambda: all(i.path != model for i in dialog.local), timeout=10_000)
