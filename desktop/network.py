@@ -18,7 +18,10 @@ itself is recorded in the log (outcome "allowed once") before any of them is mad
 
 The log is an in-memory ring (`recent_entries`, for the GUI); listeners (`add_listener`, or
 `recording_to(journal)` for a run) receive each entry as it is recorded, e.g. to write it to the
-run journal. Entries never contain a query string: only the host and a short purpose.
+run journal. Model downloads (their listing, allowances and transfers) are also appended to a
+durable file in the data dir (`DurableLog`, ``network-downloads.jsonl``), so a one-time
+allowance made by a CLI process outlives it; the GUI's network log view shows that file too.
+Entries never contain a query string: only the host and a short purpose.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ipaddress
+import json
 import logging
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -148,10 +153,12 @@ def guard(url: str, purpose: str, method: str = "GET") -> None:
 
 
 @contextlib.contextmanager
-def allow_once(url: str, purpose: str) -> Iterator[None]:
+def allow_once(url: str, purpose: str, *, record: bool = True) -> Iterator[None]:
     """Let this thread's requests for `purpose` through offline mode inside the block (every hop,
-    redirects to other hosts included); the allowance is recorded in the log first."""
-    _record(NetworkEntry(time.time(), host_of(url), purpose, outcome="allowed once"))
+    redirects to other hosts included); the allowance is recorded in the log first (`record`
+    False: it was already, when the same allowance was first used)."""
+    if record:
+        _record(NetworkEntry(time.time(), host_of(url), purpose, outcome="allowed once"))
     token = _allowed_once.set(purpose)
     try:
         yield
@@ -210,6 +217,63 @@ def recording_to(sink: EntrySink) -> Iterator[None]:
         yield
     finally:
         remove_listener(listener)
+
+
+DURABLE_LOG_FILENAME = "network-downloads.jsonl"
+
+
+class DurableLog:
+    """Network entries appended as JSON lines to a file (the model downloads' durable log).
+
+    `keep` chooses the entries to write (e.g. one repository's download); a write that fails is
+    logged and never breaks the request."""
+
+    def __init__(self, path: Path, keep: Callable[[NetworkEntry], bool]) -> None:
+        self.path, self.keep = Path(path), keep
+        self._lock = threading.Lock()
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path, keep: Callable[[NetworkEntry], bool]) -> DurableLog:
+        return cls(Path(data_dir) / DURABLE_LOG_FILENAME, keep)
+
+    def __call__(self, entry: NetworkEntry) -> None:
+        if not self.keep(entry):
+            return
+        line = json.dumps(entry.to_dict(), ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[DurableLog]:
+        """Append the kept entries recorded inside the block."""
+        add_listener(self)
+        try:
+            yield self
+        finally:
+            remove_listener(self)
+
+
+def read_durable_log(data_dir: Path, limit: int = 100) -> list[NetworkEntry]:
+    """The last `limit` entries of the data dir's durable log, oldest first (bad lines skipped)."""
+    path = Path(data_dir) / DURABLE_LOG_FILENAME
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        log.warning("the network log %s cannot be read: %s", path, exc)
+        return []
+    names = {f.name for f in fields(NetworkEntry)}
+    entries = []
+    for line in lines[-limit:] if limit > 0 else []:
+        try:
+            doc = json.loads(line)
+            entries.append(NetworkEntry(**{k: v for k, v in doc.items() if k in names}))
+        except (ValueError, TypeError):
+            continue  # a line cut short by a crash
+    return entries
 
 
 def _record(entry: NetworkEntry) -> None:

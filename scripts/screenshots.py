@@ -90,12 +90,18 @@ def streaming_with_text(window) -> bool:
 
 
 def models_page_shots(app, window, out: Path) -> None:
-    """The models page: local models, then a download from a fake Hub on loopback (never the
-    real Hub) held half-way, so the progress bar, speed and time left are in the picture."""
+    """The models page: local models, then the two-click path from the first-run page's link
+    (the Hub tab on AgentCPM-Report, refused while Offline is on, allowed once) to a download
+    from a fake Hub on loopback (never the real Hub) held half-way, so the progress bar, speed
+    and time left are in the picture; then the paused part in a new page, resumed."""
+    from PySide6.QtCore import QUrl
+
+    from desktop.gui.draft import MODELS_LINK
+    from desktop.llm.models import DEFAULT_DOWNLOAD_REPO
     from tests.fakehub import Q8, FakeHub, make_gguf_files
 
     files = Path(tempfile.mkdtemp(prefix="draftwell-fakehub-"))
-    hub = FakeHub(make_gguf_files(files), hold=Q8, piece_delay=0.05)
+    hub = FakeHub(make_gguf_files(files), repo=DEFAULT_DOWNLOAD_REPO, hold=Q8, piece_delay=0.05)
     os.environ["HF_ENDPOINT"] = hub.url
     try:
         window.show_models()
@@ -103,10 +109,13 @@ def models_page_shots(app, window, out: Path) -> None:
         wait_for(app, lambda: dialog.machine is not None and bool(dialog.local), 120, "the probe")
         settle(app)
         save(dialog, out, "models-page.png")
-        dialog.tabs.setCurrentIndex(1)
-        dialog.repo_edit.setText(hub.repo)
-        dialog.list_files()  # Offline is on (the default): refused, with the one-time allow
+        dialog.reject()
+        settle(app)
+        window.draft.empty.anchorClicked.emit(QUrl(MODELS_LINK))  # "download AgentCPM-Report"
+        dialog = window.models_dialog
+        # Offline is on (the default): refused, with the one-time allow right there
         wait_for(app, lambda: dialog.offline_label.isVisibleTo(dialog), 30, "the refusal")
+        wait_for(app, lambda: dialog.machine is not None, 120, "the probe")
         settle(app)
         save(dialog, out, "models-page-offline.png")
         dialog.allow_once()
@@ -114,11 +123,22 @@ def models_page_shots(app, window, out: Path) -> None:
         dialog.hub_table.selectRow([f.name for f in dialog.listing.models()].index(Q8))
         dialog.download()
         wait_for(app, lambda: hub.holding.is_set(), 60, "half of the download")
+        wait_for(app, lambda: "left" in dialog.status.text(), 30, "the speed and time left")
         settle(app, 0.8)
         save(dialog, out, "models-page-downloading.png")
         dialog.pause()
         hub.release()
         wait_for(app, lambda: dialog.job is None, 30, "the pause")
+        dialog.reject()  # closed mid-download: the part is kept
+        settle(app)
+        window.run_status.model_label.click()  # the demo model's name: the download again
+        dialog = window.models_dialog
+        wait_for(app, lambda: dialog.offline_label.isVisibleTo(dialog), 30, "the refusal")
+        dialog.allow_once()  # a new page, a new one-time allowance (logged again)
+        wait_for(app, lambda: dialog.resume_button.isEnabled(), 30, "the paused part")
+        wait_for(app, lambda: dialog.machine is not None, 120, "the probe")
+        settle(app)
+        save(dialog, out, "models-page-paused.png")
         dialog.resume()  # continues the part; when checked, the model is made active
         wait_for(app, lambda: window.settings.model.model_path is not None, 60, "the download")
         wait_for(app, lambda: len(dialog.local) > 1, 30, "the local list")

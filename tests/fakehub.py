@@ -1,9 +1,11 @@
 """A fake Hugging Face Hub on loopback for the model-manager tests (never the real Hub).
 
-It serves what `desktop.llm.hub` asks for: the tree API
-(``GET /api/models/{repo}/tree/{revision}``, the JSON huggingface_hub's `list_repo_tree` reads:
-type, path, size, git oid, LFS sha256) and the resolve endpoint
-(``GET /{repo}/resolve/{revision}/{file}``) with HTTP Range support. Two real GGUF files are
+It serves what `desktop.llm.hub` asks for: the commit a revision names
+(``GET /api/models/{repo}/revision/main``: ``{"id", "sha"}``), the tree API
+(``GET /api/models/{repo}/tree/{main or a commit}``, the JSON huggingface_hub's `list_repo_tree`
+reads: type, path, size, git oid, LFS sha256) and the resolve endpoint
+(``GET /{repo}/resolve/{main or a commit}/{file}``) with HTTP Range support. `push(files)` makes
+a new commit on main (the old one stays servable by its id), as a repository updated mid-download. Two real GGUF files are
 generated (a Q4_K_M and a Q8_0 of a tiny llama-shaped model, ~2.6 and ~5.1 MB). Knobs:
 `drop_once` (file names whose first transfer breaks off half-way, once), `hold` (a file whose
 transfers stop half-way until `release()`, to look at a download in flight), `wrong_sha` (file
@@ -20,6 +22,7 @@ import http.server
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +93,14 @@ def _write_tiny_embedder(folder: Path) -> None:
     (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
 
 
+def _commit_id(files: dict[str, bytes]) -> str:
+    """A commit id (40 hex digits) that depends on the files' bytes."""
+    digest = hashlib.sha1()
+    for name, data in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
 def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -104,9 +115,12 @@ class FakeHub:
     wrong_sha: set[str] = field(default_factory=set)
     hold: str | None = None
     piece_delay: float = 0.0  # seconds between 64 KiB pieces (a slow link, for screenshots)
+    on_drop: Callable[[], object] | None = None  # called when a drop_once connection breaks off
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
 
     def __post_init__(self) -> None:
+        self.commit = _commit_id(self.files)
+        self._history: dict[str, dict[str, bytes]] = {self.commit: self.files}
         self._released = threading.Event()
         self.holding = threading.Event()  # set while a held transfer waits
         self._lock = threading.Lock()
@@ -131,10 +145,25 @@ class FakeHub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def gets(self, name: str) -> list[str | None]:
-        """The Range header of every GET of a file, in order (None: from the start)."""
+    def gets(self, name: str, revision: str | None = None) -> list[str | None]:
+        """The Range header of every GET of a file (of any revision, or of `revision`), in order
+        (None: from the start)."""
         with self._lock:
-            return [r for _, path, r in self.requests if path.endswith(f"/resolve/main/{name}")]
+            return [
+                r
+                for _, path, r in self.requests
+                if "/resolve/" in path
+                and path.endswith(f"/{name}")
+                and (revision is None or f"/resolve/{revision}/" in path)
+            ]
+
+    def push(self, files: dict[str, bytes]) -> str:
+        """A new commit on main with these files; the previous commits stay servable."""
+        with self._lock:
+            self.files = files
+            self.commit = _commit_id(files)
+            self._history[self.commit] = files
+            return self.commit
 
     def release(self) -> None:
         self._released.set()
@@ -149,25 +178,37 @@ class FakeHub:
         path = h.path.split("?", 1)[0]
         with self._lock:
             self.requests.append(("GET", h.path, h.headers.get("Range")))
-        if path == f"/api/models/{self.repo}/tree/main":
-            self._send(h, 200, json.dumps(self._tree()).encode(), "application/json")
+            history = dict(self._history)
+            history["main"] = self.files
+            main = self.commit
+        if path == f"/api/models/{self.repo}/revision/main":
+            body = json.dumps({"id": self.repo, "sha": main}).encode()
+            self._send(h, 200, body, "application/json")
             return
-        prefix = f"/{self.repo}/resolve/main/"
-        name = path[len(prefix) :] if path.startswith(prefix) else None
-        if name not in self.files:
+        tree = f"/api/models/{self.repo}/tree/"
+        if path.startswith(tree) and path[len(tree) :] in history:
+            body = json.dumps(self._tree(history[path[len(tree) :]])).encode()
+            self._send(h, 200, body, "application/json")
+            return
+        prefix = f"/{self.repo}/resolve/"
+        revision, name = "", None
+        if path.startswith(prefix):
+            revision, _, name = path[len(prefix) :].partition("/")
+        files = history.get(revision, {})
+        if name not in files:
             h.send_response(404)
             h.send_header("X-Error-Code", "RepoNotFound" if name is None else "EntryNotFound")
             h.send_header("Content-Length", "0")
             h.end_headers()
             return
-        self._send_file(h, name)
+        self._send_file(h, name, files[name])
 
-    def _tree(self) -> list[dict]:
+    def _tree(self, files: dict[str, bytes]) -> list[dict]:
         readme = b"# Tiny Report GGUF\n"
         tree: list[dict] = [
             {"type": "file", "oid": git_blob_id(readme), "size": len(readme), "path": "README.md"}
         ]
-        for name, data in self.files.items():
+        for name, data in files.items():
             sha = hashlib.sha256(data).hexdigest()
             if name in self.wrong_sha:
                 sha = hashlib.sha256(data + b"tampered").hexdigest()
@@ -190,8 +231,7 @@ class FakeHub:
         h.end_headers()
         h.wfile.write(body)
 
-    def _send_file(self, h: http.server.BaseHTTPRequestHandler, name: str) -> None:
-        data = self.files[name]
+    def _send_file(self, h: http.server.BaseHTTPRequestHandler, name: str, data: bytes) -> None:
         size = len(data)
         wanted = h.headers.get("Range")
         start = int(wanted.split("=")[1].split("-")[0]) if wanted else 0
@@ -210,6 +250,8 @@ class FakeHub:
             self._write(h, data[start:half])
             if drop:
                 h.close_connection = True
+                if self.on_drop is not None:
+                    self.on_drop()
                 return
             self.holding.set()
             self._released.wait(30)

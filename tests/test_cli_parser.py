@@ -14,6 +14,8 @@ COMMANDS = [
     ["library", "add", "a.pdf"],
     ["library", "list"],
     ["models", "list"],
+    ["models", "use", "embedded"],
+    ["models", "download", "owner/Repo-GGUF", "--no-activate"],
 ]
 
 

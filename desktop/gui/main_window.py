@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
-        self.run_status = RunStatusBar(self.statusBar(), self.show_models)
+        self.run_status = RunStatusBar(self.statusBar(), self._on_model_button)
         self._apply_network_mode()
         self._update_status()
 
@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         self.draft.citationClicked.connect(self.show_citation)
         self.draft.samplesRequested.connect(self.add_sample_documents)
         self.draft.webLinkClicked.connect(self.citations.open_url)
-        self.draft.modelsRequested.connect(self.show_models)
+        self.draft.modelsRequested.connect(lambda: self.show_models(download=True))
         self.draft.settingsRequested.connect(self.show_settings)
         self.export.started.connect(self._on_export_started)
         self.export.exported.connect(self._on_exported)
@@ -778,17 +778,26 @@ class MainWindow(QMainWindow):
         """Whether the embedded demo model answers (no GGUF file and no server chosen)."""
         return not self.settings.model.server_url and not self.settings.model.model_path
 
-    def show_models(self) -> None:
-        """The models page (local models, Hub downloads); one at a time."""
+    def show_models(self, *, download: bool = False) -> None:
+        """The models page (local models, Hub downloads); one at a time. `download`: on the Hub
+        tab with AgentCPM-Report chosen and listed (the first-run page's and demo model's offer)."""
         if self.models_dialog is not None:
             self.models_dialog.raise_()
             self.models_dialog.activateWindow()
-            return
-        dialog = ModelsDialog(self.settings, self.data_dir, self.tasks, self.services.prompts, self)
-        dialog.activated.connect(self._on_model_activated)
-        dialog.finished.connect(lambda _result: self._forget_models_dialog(dialog))
-        self.models_dialog = dialog
-        dialog.open()
+        else:
+            dialog = ModelsDialog(
+                self.settings, self.data_dir, self.tasks, self.services.prompts, self
+            )
+            dialog.activated.connect(self._on_model_activated)
+            dialog.finished.connect(lambda _result: self._forget_models_dialog(dialog))
+            self.models_dialog = dialog
+            dialog.open()
+        if download:
+            self.models_dialog.show_download()
+
+    def _on_model_button(self) -> None:
+        """The status bar's model name: on the demo model it offers the real one's download."""
+        self.show_models(download=self.embedded_model_active)
 
     def _forget_models_dialog(self, dialog: ModelsDialog) -> None:
         if self.models_dialog is dialog:

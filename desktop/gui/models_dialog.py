@@ -11,8 +11,13 @@ the command that switches a CPU build to the GPU that was found.
 AgentCPM-Report, or any repo id typed in), with sizes and the quantization recommended for this
 RAM, and downloads one with a progress bar, speed and time left, Pause, Resume and Cancel. With
 Offline on, the download is refused with one line naming the setting and a one-time "Allow this
-download" button (the network log records the allowance). A finished download is added and made
-active. Listing and downloading run on worker threads; nothing blocks the GUI thread.
+download" button: it covers one listing and one download of the refused repository, and the
+network log records it once (model downloads also go to the data dir's durable network log). A
+finished download is added and made active; Download on a file already here makes it active; a
+partial download left by an earlier session is offered as paused, with Resume and Cancel.
+`show_download` opens the Hub tab on the catalogue's AgentCPM-Report and lists it (the first-run
+page's and the demo model's offer). Listing and downloading run on worker threads; nothing
+blocks the GUI thread.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop import network
 from desktop.core.cancel import Cancelled
 from desktop.gui.library_panel import local_paths
 from desktop.gui.offline_refusal import WARNING_STYLE, OfflineRefusal
@@ -87,10 +93,19 @@ class DownloadJob(ThreadJob):
     thread_name = "model-download"
 
     def __init__(
-        self, repo: str, file: hub.HubFile, data_dir: Path, *, allow_once: bool, parent=None
+        self,
+        repo: str,
+        file: hub.HubFile,
+        data_dir: Path,
+        *,
+        allow_once: bool,
+        allowance_logged: bool = False,
+        revision: str = "main",
+        parent=None,
     ) -> None:
         super().__init__(parent)
         self.repo, self.file, self.data_dir, self.allow_once = repo, file, data_dir, allow_once
+        self.allowance_logged, self.revision = allowance_logged, revision
 
     def _run(self) -> None:
         try:
@@ -99,6 +114,8 @@ class DownloadJob(ThreadJob):
                 self.file,
                 self.data_dir,
                 allow_once=self.allow_once,
+                allowance_logged=self.allowance_logged,
+                revision=self.revision,  # the listed commit: one version of the file
                 progress=self.progress.emit,
                 cancel=self.cancel,
             )
@@ -144,11 +161,20 @@ class ModelsDialog(QDialog):
         self.listing: hub.RepoListing | None = None
         self.recommended: hub.HubFile | None = None
         self.job: DownloadJob | None = None
-        self._allowed_repo: str | None = None  # the one repository allowed once while Offline
+        # The one-time exception to Offline: the repository it is for (the one refused), and
+        # whether the network log has recorded it yet; it covers one listing and one download.
+        self._allowed_repo: str | None = None
+        self._allowance_logged = False
+        self._refused_repo: str | None = None  # the repository Offline refused last
         self._discard_on_stop = False
         self._pending: str | None = None  # "list" or "download", retried after "allow once"
         self._file: hub.HubFile | None = None  # the file being (or last) downloaded
         self._closed = False  # set when the page closes: late worker results are dropped
+        # Listings, allowances and transfers also go to the data dir's durable network log.
+        self._durable_log = network.DurableLog.in_data_dir(
+            data_dir, lambda entry: hub.is_download_purpose(entry.purpose)
+        )
+        network.add_listener(self._durable_log)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._local_tab(), "On this computer")
         self.tabs.addTab(self._hub_tab(), "Download from the Hub")
@@ -260,8 +286,11 @@ class ModelsDialog(QDialog):
 
     # ---- local models ----------------------------------------------------------------------
     def refresh_local(self) -> None:
-        data_dir = self.data_dir
-        self._submit(lambda: models.list_models(data_dir), self._show_local, self._on_error)
+        data_dir, chosen = self.data_dir, self.settings.model
+        active = None if chosen.server_url else chosen.model_path  # a file chosen in Settings too
+        self._submit(
+            lambda: models.list_models(data_dir, active=active), self._show_local, self._on_error
+        )
 
     def _show_local(self, infos: list[models.ModelInfo]) -> None:
         self.local = list(infos)
@@ -272,7 +301,11 @@ class ModelsDialog(QDialog):
             table.insertRow(row)
             meta = info.meta
             active = self._is_active(info)
-            where = {"embedded": "embedded (demo only)", "folder": "models folder"}
+            where = {
+                models.EMBEDDED: "embedded (demo only)",
+                models.FOLDER: "models folder",
+                models.CHOSEN: "chosen in Settings",
+            }
             cells = [
                 "●" if active else "",
                 _local_name(info),
@@ -296,11 +329,7 @@ class ModelsDialog(QDialog):
 
     def _is_active(self, info: models.ModelInfo) -> bool:
         chosen = self.settings.model
-        if chosen.server_url:
-            return False
-        if chosen.model_path is None:
-            return info.source == models.EMBEDDED
-        return Path(chosen.model_path).expanduser().resolve() == info.path.resolve()
+        return not chosen.server_url and models.is_active(info, chosen.model_path)
 
     def selected_local(self) -> models.ModelInfo | None:
         rows = {i.row() for i in self.local_table.selectedIndexes()}
@@ -347,6 +376,12 @@ class ModelsDialog(QDialog):
         if info.source == models.EMBEDDED:
             self._warn("The embedded model is part of the app and cannot be removed.")
             return
+        if info.source == models.CHOSEN:  # not registered: stop using it, the file stays
+            question = f"Stop using {info.path.name}? The file stays where it is:\n{info.path}"
+            if self.prompts.confirm(self, "Remove Model", question, "Stop Using"):
+                self._save(self.settings.with_(model_path=None))
+                self.refresh_local()
+            return
         if info.source == models.FOLDER:
             question = (
                 f"Delete {info.path.name} ({format_bytes(info.size_bytes)}) from the models "
@@ -378,6 +413,17 @@ class ModelsDialog(QDialog):
         self.activated.emit(settings)
 
     # ---- the Hub ---------------------------------------------------------------------------
+    def show_download(self, repo: str = models.DEFAULT_DOWNLOAD_REPO) -> None:
+        """The Hub tab with `repo` (the catalogue's AgentCPM-Report) chosen and its files listed
+        (with Offline on: the one-line refusal and the one-time Allow button instead)."""
+        self.tabs.setCurrentIndex(1)
+        repos = [self.catalogue.itemData(i) for i in range(self.catalogue.count())]
+        if repo in repos:
+            self.catalogue.setCurrentIndex(repos.index(repo))
+        self.repo_edit.setText(repo)
+        if self.job is None and (self.listing is None or self.listing.repo_id != repo):
+            self.list_files()
+
     def _on_catalogue(self, index: int) -> None:
         repo = self.catalogue.itemData(index)
         if repo:
@@ -404,12 +450,12 @@ class ModelsDialog(QDialog):
         if not repo or self.job is not None:
             return
         self._pending = "list"
-        allow = repo == self._allowed_repo  # an allowance is for one repository's download
+        allow, logged = self._allowance_for(repo)
         self.status.setText(f"Listing {repo}…")
         self.status.setStyleSheet("")
         self.list_button.setEnabled(False)
         self._submit(
-            lambda: models.list_hub_repo(repo, allow_once=allow),
+            lambda: models.list_hub_repo(repo, allow_once=allow, allowance_logged=logged),
             self._show_listing,
             self._on_hub_error,
         )
@@ -417,11 +463,15 @@ class ModelsDialog(QDialog):
     def _show_listing(self, listing: hub.RepoListing) -> None:
         self.listing, self._pending = listing, None
         self.list_button.setEnabled(True)
+        if self._allowed_repo is not None and self._allowed_repo == listing.repo_id:
+            self._allowance_logged = True  # the listing used it: the log has it
         self.refusal.hide()
         self.status.setText("")
         ram = self.machine.ram_total if self.machine else None
         pick = hub.recommend(listing.models(), ram)
         self.recommended = pick.file
+        if self._file is None or self._file not in listing.models():
+            self._file = self._paused_file(listing)  # a part left by an earlier session
         table = self.hub_table
         table.setRowCount(0)
         for file in listing.models():
@@ -433,7 +483,8 @@ class ModelsDialog(QDialog):
             if (folder / file.name).exists():
                 mark = f"{mark}, already downloaded".lstrip(", ")
             elif partial:
-                mark = f"{mark}, {partial / file.size:.0%} downloaded".lstrip(", ")
+                paused = f"paused, {partial / file.size:.0%} — Resume"
+                mark = f"{mark}, {paused}".lstrip(", ")
             cells = [file.quant or "?", file.path, format_bytes(file.size)]
             cells += [fits_text(file.size, self.machine), mark]
             for column, text in enumerate(cells):
@@ -450,7 +501,24 @@ class ModelsDialog(QDialog):
         note = f" ({len(split)} split files are not offered.)" if split else ""
         self.recommend_label.setText(f"Recommended for this machine: {pick.reason}.{note}")
         self._update_buttons()
+        if self.job is None and self._file is not None and self._partial(self._file):
+            done = self._partial(self._file) / self._file.size
+            self.progress.setValue(round(done * 1000))
+            if not self.status.text():
+                self.status.setText(
+                    f"{self._file.name} is paused at {done:.0%} — Resume continues it."
+                )
         self.listed.emit(listing)
+
+    def _paused_file(self, listing: hub.RepoListing) -> hub.HubFile | None:
+        """The listed file with a partial download (.part) in the models folder, if any."""
+        return next((f for f in listing.models() if self._partial(f)), None)
+
+    def _partial(self, file: hub.HubFile) -> int:
+        return hub.partial_bytes(models.models_dir(self.data_dir), file)
+
+    def _downloaded(self, file: hub.HubFile | None) -> bool:
+        return file is not None and (models.models_dir(self.data_dir) / file.name).is_file()
 
     def selected_hub_file(self) -> hub.HubFile | None:
         rows = {i.row() for i in self.hub_table.selectedIndexes()}
@@ -458,21 +526,40 @@ class ModelsDialog(QDialog):
         return files[min(rows)] if rows and min(rows) < len(files) else None
 
     def download(self) -> None:
+        """Download the selected file, or resume its part; one already here is made active."""
         file = self.selected_hub_file()
         if file is None or self.job is not None or self.listing is None:
             return
+        if self._downloaded(file):
+            self._activate_downloaded(file)
+            return
         self._start(file)
+
+    def _activate_downloaded(self, file: hub.HubFile) -> None:
+        path, data_dir = models.models_dir(self.data_dir) / file.name, self.data_dir
+
+        def done(info: models.ModelInfo) -> None:
+            self.make_active(info)
+            self.status.setStyleSheet("")
+            self.status.setText(f"{file.name} was already downloaded; it is now the active model.")
+            self._update_buttons()
+
+        self._submit(lambda: models.add_model(path, data_dir), done, self._on_error)
 
     def _start(self, file: hub.HubFile) -> None:
         assert self.listing is not None
         self._pending, self._file, self._discard_on_stop = "download", file, False
+        allow, logged = self._allowance_for(self.listing.repo_id)
         job = DownloadJob(
             self.listing.repo_id,
             file,
             self.data_dir,
-            allow_once=self.listing.repo_id == self._allowed_repo,
+            allow_once=allow,
+            allowance_logged=logged,
+            revision=self.listing.download_revision,
             parent=self,
         )
+        self._allowance_logged = self._allowance_logged or allow
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_downloaded)
         job.paused.connect(self._on_paused)
@@ -488,21 +575,33 @@ class ModelsDialog(QDialog):
             self.status.setText("Pausing…")
             self.job.stop()
 
+    def _resumable(self) -> hub.HubFile | None:
+        """The paused download Resume and Cancel act on: the selected file's, else the last."""
+        for file in (self.selected_hub_file(), self._file):
+            if file is not None and not self._downloaded(file) and self._partial(file):
+                return file
+        return None
+
     def resume(self) -> None:
-        if self.job is None and self._file is not None and self.listing is not None:
-            self._start(self._file)
+        file = self._resumable()
+        if self.job is None and file is not None and self.listing is not None:
+            self._start(file)
 
     def cancel_download(self) -> None:
         if self.job is not None:
             self._discard_on_stop = True
             self.job.stop()
-        elif self._file is not None:
-            hub.discard_partial(models.models_dir(self.data_dir), self._file)
+        elif (file := self._resumable()) is not None:
+            hub.discard_partial(models.models_dir(self.data_dir), file)
+            self.progress.setValue(0)
+            self._end_allowance()
             self._ended("cancelled", "Download cancelled; the partial file was deleted.")
 
     def allow_once(self) -> None:
-        """The one-time exception to Offline for this repository (logged when it is used)."""
-        self._allowed_repo = self.repo_edit.text().strip()
+        """The one-time exception to Offline for the refused repository: one listing and one
+        download (its resumes included), recorded once in the network log."""
+        self._allowed_repo = self._refused_repo
+        self._allowance_logged = False
         self.refusal.hide()
         if self._pending == "download" and self._file is not None and self.listing is not None:
             self._start(self._file)
@@ -513,9 +612,17 @@ class ModelsDialog(QDialog):
         self.progress.setValue(round(progress.fraction * 1000))
         self.status.setText(progress.text())
 
+    def _allowance_for(self, repo: str) -> tuple[bool, bool]:
+        """(allowed once, already recorded in the network log) for a request about `repo`."""
+        allowed = self._allowed_repo is not None and repo == self._allowed_repo
+        return allowed, allowed and self._allowance_logged
+
+    def _end_allowance(self) -> None:
+        self._allowed_repo, self._allowance_logged = None, False
+
     def _on_downloaded(self, info: models.ModelInfo) -> None:
         self.job = None
-        self._allowed_repo = None  # used up
+        self._end_allowance()  # used up: one download
         self.progress.setValue(1000)
         self.make_active(info)
         self.tabs.setCurrentIndex(0)
@@ -528,6 +635,7 @@ class ModelsDialog(QDialog):
         if self._discard_on_stop and self._file is not None:
             hub.discard_partial(models.models_dir(self.data_dir), self._file)
             self.progress.setValue(0)
+            self._end_allowance()
             self._ended("cancelled", "Download cancelled; the partial file was deleted.")
             return
         self._ended("paused", f"Paused at {self.progress.value() / 10:.0f}% — Resume continues it.")
@@ -535,10 +643,12 @@ class ModelsDialog(QDialog):
     def _on_download_failed(self, message: str) -> None:
         self.job = None
         if isinstance(message, str) and message.startswith("offline mode"):
+            self._refused_repo = self.listing.repo_id if self.listing else None
             self._show_offline(message)
             self._update_buttons()
             return
         self.status.setStyleSheet(WARNING_STYLE)
+        self._end_allowance()
         self._ended("failed", message)
 
     def _ended(self, how: str, message: str) -> None:
@@ -551,6 +661,7 @@ class ModelsDialog(QDialog):
     def _on_hub_error(self, exc: Exception) -> None:
         self.list_button.setEnabled(True)
         if isinstance(exc, models.OfflineRefused):
+            self._refused_repo = self.repo_edit.text().strip()
             self._show_offline(str(exc))
             return
         self._pending = None
@@ -583,11 +694,11 @@ class ModelsDialog(QDialog):
         if not hasattr(self, "download_button"):
             return
         running = self.job is not None
-        partial = (
-            self._file is not None
-            and hub.partial_bytes(models.models_dir(self.data_dir), self._file) > 0
-        )
-        self.download_button.setEnabled(not running and self.selected_hub_file() is not None)
+        partial = self._resumable() is not None
+        selected = self.selected_hub_file()
+        here = self._downloaded(selected)
+        self.download_button.setText("Make Active" if here else "Download")
+        self.download_button.setEnabled(not running and selected is not None)
         self.pause_button.setEnabled(running)
         self.resume_button.setEnabled(not running and partial)
         self.cancel_button.setEnabled(running or partial)
@@ -630,6 +741,7 @@ class ModelsDialog(QDialog):
         if self.job is not None:
             self.job.stop()
             self.job.wait(5)
+        network.remove_listener(self._durable_log)
         super().done(result)
 
 

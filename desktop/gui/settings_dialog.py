@@ -391,12 +391,19 @@ class SettingsDialog(QDialog):
         form.addRow("", log_button)
         return group
 
-    @staticmethod
-    def network_log_text() -> str:
+    def network_log_text(self) -> str:
+        """This session's requests, then the durable log of model downloads (CLI ones too)."""
         from desktop import network
 
         lines = [network.format_entry(e) for e in network.recent_entries(500)]
-        return "\n".join(lines) or "No request has left this app since it started."
+        text = "\n".join(lines) or "No request has left this app since it started."
+        durable = network.read_durable_log(self._data_dir, 200)
+        if durable:
+            text += "\n\nModel downloads, from every session and the command line (" + (
+                f"{network.DURABLE_LOG_FILENAME}):\n"
+            )
+            text += "\n".join(network.format_entry(e) for e in durable)
+        return text
 
     def show_network_log(self) -> None:
         """A read-only list of the app's outgoing requests (desktop.network's log)."""

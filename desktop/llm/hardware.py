@@ -61,16 +61,29 @@ class Machine:
             gpu += f" ({format_bytes(self.vram_total)})"
         return f"{ram} of RAM; {gpu}; {self.build.describe()}"
 
-    def switch_advice(self) -> str | None:
-        """How to get a GPU build, when a GPU is present but the build runs on the CPU only."""
+    def switch_advice(self, *, packaged: bool | None = None) -> str | None:
+        """How to get a GPU build, when a GPU is present but the build runs on the CPU only.
+
+        `packaged` (default: whether this is a frozen app bundle): a bundle cannot rebuild its
+        llama.cpp, so the advice says where a GPU build comes from instead."""
         kind = self.gpu_kind
         if kind is None or self.build.gpu_offload:
             return None
+        found = f"{self.gpu_name} was found but this llama.cpp build runs on the CPU only."
+        needs = _BUILD_NEEDS[kind]
+        if packaged if packaged is not None else bool(getattr(sys, "frozen", False)):
+            return (
+                f"{found} This packaged app cannot be rebuilt for the GPU. A GPU build comes from "
+                f"the Draftwell source: clone it and run `make setup GPU={kind}` there (it needs "
+                f"{needs}), then `make run`, or `make bundle` for an app with that build."
+            )
         return (
-            f"{self.gpu_name} was found but this llama.cpp build runs on the CPU only. "
-            f"Rebuild it for the GPU with `make setup GPU={kind}` (in the Draftwell source folder) "
-            "and restart Draftwell."
+            f"{found} Rebuild it for the GPU with `make setup GPU={kind}` in the Draftwell source "
+            f"folder (it needs {needs}; about 15 minutes) and restart Draftwell."
         )
+
+
+_BUILD_NEEDS = {"cuda": "the CUDA toolkit", "metal": "the Xcode command-line tools"}
 
 
 def total_memory() -> int | None:

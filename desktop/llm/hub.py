@@ -7,7 +7,11 @@ request while ``HF_HUB_OFFLINE`` is set, which the app sets for the whole proces
 embedder can never reach a hub; and its requests would bypass the app's offline mode and network
 log. huggingface_hub still supplies what defines the Hub protocol: the tree API's entries are read
 with its `RepoFile` (size, git blob id, LFS sha256), the download URL comes from `hf_hub_url`, and
-the request headers (user agent, a stored token) from `build_hf_headers`. The endpoint is the
+the request headers (user agent, a stored token) from `build_hf_headers`. A listing first asks
+which commit the revision names (``/api/models/{repo}/revision/{rev}``, the request behind
+`HfApi.model_info`), lists that commit's tree and keeps it (`RepoListing.commit`); downloads use
+the commit, so a repository updated between the listing and the last resumed byte cannot mix two
+versions of a file (which would end in a checksum failure). The endpoint is the
 ``HF_ENDPOINT`` environment variable read at each call (a mirror, or a test's fake Hub on loopback),
 else huggingface.co.
 
@@ -123,6 +127,12 @@ class RepoListing:
     repo_id: str
     revision: str
     files: tuple[HubFile, ...]
+    commit: str | None = None  # the commit `revision` named when listed (None: not told)
+
+    @property
+    def download_revision(self) -> str:
+        """What to download the listed files from: the listed commit, else the revision."""
+        return self.commit or self.revision
 
     def models(self) -> tuple[HubFile, ...]:
         """The downloadable GGUF models, smallest first."""
@@ -229,7 +239,15 @@ def endpoint_url(endpoint: str | None = None) -> str:
 
 def purpose_for(repo_id: str) -> str:
     """The network log's purpose for every request of one repository's download."""
-    return f"model download ({repo_id})"
+    return f"{_PURPOSE_PREFIX}{repo_id})"
+
+
+_PURPOSE_PREFIX = "model download ("
+
+
+def is_download_purpose(purpose: str) -> bool:
+    """Whether a network log entry is about a model download (for the durable log)."""
+    return purpose.startswith(_PURPOSE_PREFIX)
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -265,10 +283,11 @@ def list_repo(
 
     repo_id = check_repo_id(repo_id)
     hub = endpoint_url(endpoint)
-    url: str | None = f"{hub}/api/models/{repo_id}/tree/{quote(revision, safe='')}"
-    params: dict[str, str] | None = {"recursive": "true", "expand": "false"}
     files: list[HubFile] = []
     with network.client(purpose_for(repo_id), timeout=30, headers=_headers(token)) as http:
+        commit = _commit_of(http, hub, repo_id, revision)
+        url: str | None = f"{hub}/api/models/{repo_id}/tree/{quote(commit or revision, safe='')}"
+        params: dict[str, str] | None = {"recursive": "true", "expand": "false"}
         while url:
             try:
                 response = http.get(url, params=params)
@@ -290,7 +309,29 @@ def list_repo(
     log.info(
         "%s lists %d files (%d GGUF models)", repo_id, len(files), sum(f.is_model for f in files)
     )
-    return RepoListing(repo_id, revision, tuple(files))
+    return RepoListing(repo_id, revision, tuple(files), commit)
+
+
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+def _commit_of(http: httpx.Client, hub: str, repo_id: str, revision: str) -> str | None:
+    """The commit `revision` names now, or None when the Hub does not say (the listing then goes
+    by the revision, and the tree request reports a missing repository)."""
+    url = f"{hub}/api/models/{repo_id}/revision/{quote(revision, safe='')}"
+    try:
+        response = http.get(url, params={"expand": "sha"})
+    except network.OfflineError as exc:
+        raise HubError(str(exc)) from None
+    except httpx.HTTPError as exc:
+        raise HubError(f"cannot reach {network.host_of(hub)}: {_first_line(exc)}") from exc
+    if response.status_code != 200:
+        return None
+    try:
+        sha = response.json().get("sha")
+    except (ValueError, AttributeError):
+        return None
+    return sha if isinstance(sha, str) and _COMMIT_RE.fullmatch(sha) else None
 
 
 def _raise_for_listing(response: httpx.Response, repo_id: str, hub: str) -> None:

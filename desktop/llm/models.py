@@ -57,6 +57,7 @@ DEFAULT_DOWNLOAD_REPO = "openbmb/AgentCPM-Report-GGUF"
 EMBEDDED = "embedded"
 FOLDER = "folder"
 LINKED = "linked"
+CHOSEN = "chosen"  # the active model file chosen in Settings, not in the folder nor registered
 
 
 class ModelError(Exception):
@@ -127,8 +128,11 @@ def embedded_model_path() -> Path:
     raise ModelError(f"the embedded model is missing: no .gguf file in {', '.join(locations)}")
 
 
-def list_models(data_dir: str | os.PathLike[str]) -> list[ModelInfo]:
-    """The embedded model, then the models folder, then models added by reference."""
+def list_models(
+    data_dir: str | os.PathLike[str], *, active: str | os.PathLike[str] | None = None
+) -> list[ModelInfo]:
+    """The embedded model, then the models folder, then models added by reference, then the
+    `active` model file (settings' model_path) when it is none of those (source CHOSEN)."""
     infos: list[ModelInfo] = []
     seen: set[Path] = set()
     try:
@@ -140,6 +144,8 @@ def list_models(data_dir: str | os.PathLike[str]) -> list[ModelInfo]:
         infos.append(_inspect(path, FOLDER))
     for path in _read_registry(folder):
         infos.append(_inspect(path, LINKED))
+    if active:
+        infos.append(_inspect(Path(active).expanduser(), CHOSEN))
     unique: list[ModelInfo] = []
     for info in infos:
         key = _real(info.path)
@@ -210,11 +216,13 @@ def download_gate(
     offline: bool | None = None,
     allow_once: bool = False,
     endpoint: str | None = None,
+    allowance_logged: bool = False,
 ) -> contextlib.AbstractContextManager[None]:
     """Refuse a download in offline mode (even from a mirror on this computer), or let this one
-    through: `allow_once` records the allowance in the network log and lets the download's
-    requests (this thread's, for this repository) pass. ``DRAFTWELL_OFFLINE=1`` cannot be
-    overridden. `offline` None: the app-wide mode of desktop.network."""
+    through: `allow_once` records the allowance in the network log (unless `allowance_logged`:
+    the same allowance, used again by the download after its listing, or by a resume) and lets
+    the download's requests (this thread's, for this repository) pass. ``DRAFTWELL_OFFLINE=1``
+    cannot be overridden. `offline` None: the app-wide mode of desktop.network."""
     from desktop import network
     from desktop.llm import hub
 
@@ -230,7 +238,7 @@ def download_gate(
         return contextlib.nullcontext()
     if not allow_once:
         raise OfflineRefused(str(network.refusal(url, purpose)))
-    return network.allow_once(url, purpose)
+    return network.allow_once(url, purpose, record=not allowance_logged)
 
 
 def list_hub_repo(
@@ -241,11 +249,19 @@ def list_hub_repo(
     revision: str = "main",
     endpoint: str | None = None,
     token: str | None = None,
+    allowance_logged: bool = False,
 ) -> RepoListing:
     """The repository's files, through the offline gate."""
     from desktop.llm import hub
 
-    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+    gate = download_gate(
+        repo,
+        offline=offline,
+        allow_once=allow_once,
+        endpoint=endpoint,
+        allowance_logged=allowance_logged,
+    )
+    with gate:
         return hub.list_repo(repo, revision=revision, endpoint=endpoint, token=token)
 
 
@@ -261,9 +277,17 @@ def download_hub_file(
     revision: str = "main",
     endpoint: str | None = None,
     token: str | None = None,
+    allowance_logged: bool = False,
 ) -> ModelInfo:
     """Download one listed file into the models folder and check it."""
-    with download_gate(repo, offline=offline, allow_once=allow_once, endpoint=endpoint):
+    gate = download_gate(
+        repo,
+        offline=offline,
+        allow_once=allow_once,
+        endpoint=endpoint,
+        allowance_logged=allowance_logged,
+    )
+    with gate:
         where = _Where(revision, endpoint, token)
         return _download(repo, file, data_dir, where, progress, cancel)
 
@@ -307,7 +331,7 @@ def download_model(
             file, why = pick.file, pick.reason
         if chosen is not None:
             chosen(file, why)
-        where = _Where(revision, endpoint, token)
+        where = _Where(listing.download_revision, endpoint, token)
         return _download(listing.repo_id, file, data_dir, where, progress, cancel)
 
 
@@ -369,6 +393,37 @@ def gpu_offload_supported() -> bool:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def is_active(info: ModelInfo, model_path: str | None) -> bool:
+    """Whether `info` is the model settings' `model_path` names (None: the embedded one)."""
+    if model_path is None:
+        return info.source == EMBEDDED
+    return _real(Path(model_path).expanduser()) == _real(info.path)
+
+
+def find_model(
+    name: str, data_dir: str | os.PathLike[str], *, active: str | None = None
+) -> ModelInfo:
+    """The listed model called `name`: its file name (with or without .gguf), its GGUF name, or
+    "embedded"; one clear line when none or several match."""
+    infos = list_models(data_dir, active=active)
+    wanted = name.strip().lower()
+
+    def names(info: ModelInfo) -> set[str]:
+        known = {info.path.name.lower(), info.path.stem.lower(), info.name.lower()}
+        return known | ({EMBEDDED} if info.source == EMBEDDED else set())
+
+    found = [info for info in infos if wanted in names(info)]
+    if not found:
+        listed = ", ".join(info.path.name for info in infos) or "none"
+        raise ModelError(f"no model called {name} (listed: {listed}); give its path to add it")
+    if len(found) > 1:
+        paths = ", ".join(str(info.path) for info in found)
+        raise ModelError(f"{len(found)} models are called {name} ({paths}); give the path")
+    if not found[0].ok:
+        raise ModelError(f"{found[0].path.name} is unusable: {found[0].error}")
+    return found[0]
 
 
 def _inspect(path: Path, source: str) -> ModelInfo:

@@ -250,3 +250,187 @@ def test_cancel_stops_the_download_and_deletes_the_part(make_window, qtbot, fake
     assert ended.args == ["cancelled"] and "deleted" in dialog.status.text()
     assert list((window.data_dir / "models").iterdir()) == []
     assert not dialog.resume_button.isEnabled() and dialog.download_button.isEnabled()
+
+
+@pytest.fixture
+def catalogue_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The fake Hub serving its files as the catalogue's AgentCPM-Report repository."""
+    from desktop.llm.models import DEFAULT_DOWNLOAD_REPO
+
+    server = FakeHub(make_gguf_files(tmp_path / "hub-files"), repo=DEFAULT_DOWNLOAD_REPO)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("DRAFTWELL_OFFLINE", raising=False)
+    yield server
+    server.close()
+
+
+def test_the_first_run_download_link_opens_agentcpm_report_listed(
+    make_window, qtbot, catalogue_hub
+):
+    from PySide6.QtCore import QUrl
+
+    from desktop.gui.draft import MODELS_LINK
+    from desktop.llm.models import DEFAULT_DOWNLOAD_REPO
+
+    window = make_window(settings=Settings.of(max_step=40, max_extend=1, offline=False))
+    window.draft.empty.anchorClicked.emit(QUrl(MODELS_LINK))
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: dialog.listing is not None, timeout=10_000)
+    assert dialog.tabs.currentIndex() == 1
+    assert dialog.catalogue.currentData() == DEFAULT_DOWNLOAD_REPO
+    assert dialog.listing.repo_id == DEFAULT_DOWNLOAD_REPO
+    assert [r[1] for r in _rows(dialog.hub_table)] == [Q4, Q8]
+    assert dialog.download_button.isEnabled()  # the second click downloads
+
+
+def test_the_demo_model_button_offline_shows_the_refusal_and_allows_once(
+    make_window, qtbot, catalogue_hub
+):
+    from PySide6.QtCore import QCoreApplication
+
+    from desktop.llm.models import DEFAULT_DOWNLOAD_REPO
+
+    window = make_window()  # a fresh install: Offline on, the embedded model
+    window.run_status.model_label.click()
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: dialog.offline_label.isVisibleTo(dialog), timeout=10_000)
+    assert dialog.tabs.currentIndex() == 1 and dialog.allow_button.isVisibleTo(dialog)
+    assert dialog.offline_label.text().startswith("Offline mode is on")
+    assert catalogue_hub.requests == []
+    with qtbot.waitSignal(dialog.listed, timeout=10_000):
+        dialog.allow_button.click()
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=20_000) as ended:
+        dialog.download_button.click()
+    assert ended.args == ["finished"]
+    purpose = f"model download ({DEFAULT_DOWNLOAD_REPO})"
+    outcomes = [(e.purpose, e.outcome) for e in network.recent_entries(50)]
+    assert outcomes.count((purpose, "allowed once")) == 1  # one allowance, logged once
+    assert window.settings.model.model_path == str(window.data_dir / "models" / Q4)
+    durable = [(e.purpose, e.outcome) for e in network.read_durable_log(window.data_dir)]
+    assert durable.count((purpose, "allowed once")) == 1 and (purpose, "ok") in durable
+    network.clear_log()  # a later session: the settings' network log view still shows it
+    window.show_settings()
+    log_text = window.settings_dialog.network_log_text()
+    assert window.tasks.wait()  # the settings page's own probes answer before it closes
+    QCoreApplication.processEvents()
+    window.settings_dialog.reject()
+    assert "Model downloads, from every session" in log_text and "allowed once" in log_text
+    # used up: a second download from the same repository is refused again
+    dialog.tabs.setCurrentIndex(1)  # a finished download shows the local tab
+    _select(dialog, Q8)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.offline_label.isVisibleTo(dialog), timeout=10_000)
+    assert not (window.data_dir / "models" / Q8).exists()
+
+
+def test_the_allowance_is_for_the_refused_repository_only(make_window, qtbot, fake):
+    _window, dialog = _page(make_window, qtbot, fake, offline=True)
+    dialog.list_button.click()
+    qtbot.waitUntil(lambda: dialog.offline_label.isVisibleTo(dialog), timeout=10_000)
+    with qtbot.waitSignal(dialog.listed, timeout=10_000):
+        dialog.allow_button.click()
+    dialog.repo_edit.setText("someone/Other-GGUF")  # typed after the allowance
+    dialog.list_button.click()
+    qtbot.waitUntil(lambda: dialog.offline_label.isVisibleTo(dialog), timeout=10_000)
+    assert not any("Other-GGUF" in path for _, path, _ in fake.requests)
+
+
+def test_the_model_button_and_the_menu_open_the_page(make_window, qtbot, fake, tmp_path):
+    window = make_window()
+    window.menu_actions.models.trigger()
+    dialog = window.models_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.tabs.currentIndex() == 0
+    dialog.reject()
+    model = tmp_path / "mine" / Q8
+    model.parent.mkdir()
+    model.write_bytes(fake.files[Q8])
+    window._on_model_activated(window.settings.with_(model_path=str(model)))
+    window.run_status.model_label.click()  # a real model: the local tab, not the download
+    dialog = window.models_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.tabs.currentIndex() == 0
+
+
+def test_a_model_file_chosen_in_settings_is_listed_as_active(make_window, qtbot, fake, tmp_path):
+    model = tmp_path / "picked" / Q4
+    model.parent.mkdir()
+    model.write_bytes(fake.files[Q4])
+    window = make_window(settings=Settings.of(max_step=40, max_extend=1, model_path=str(model)))
+    window.show_models()
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    row = [i.path for i in dialog.local].index(model)
+    assert _rows(dialog.local_table)[row][:2] == ["●", "Tiny Report"]
+    assert sum(r[0] == "●" for r in _rows(dialog.local_table)) == 1
+
+
+def test_the_status_shows_speed_and_time_left(make_window, qtbot, fake):
+    _window, dialog = _page(make_window, qtbot, fake)
+    _list(qtbot, dialog)
+    fake.piece_delay = 0.05  # a slow link: several progress reports with a measured speed
+    _select(dialog, Q8)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: "/s" in dialog.status.text(), timeout=20_000)
+    text = dialog.status.text()
+    assert " of 5 MiB" in text and text.endswith(" left") and " · " in text
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=20_000):
+        dialog.cancel_button.click()
+
+
+def test_a_paused_part_resumes_in_a_new_page(make_window, qtbot, fake):
+    window, dialog = _page(make_window, qtbot, fake)
+    _list(qtbot, dialog)
+    fake.hold = Q8
+    _select(dialog, Q8)
+    dialog.download_button.click()
+    qtbot.waitUntil(fake.holding.is_set, timeout=10_000)
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000):
+        dialog.pause_button.click()
+        fake.release()
+    dialog.reject()  # the page closes; the part stays
+    qtbot.waitUntil(lambda: window.models_dialog is None)
+    _window, dialog = _page(lambda **kw: window, qtbot, fake)
+    _list(qtbot, dialog)
+    row = [f.name for f in dialog.listing.models()].index(Q8)
+    mark = _rows(dialog.hub_table)[row][4]
+    assert mark.startswith("paused, ") and mark.endswith("% — Resume")
+    assert dialog.resume_button.isEnabled() and dialog.cancel_button.isEnabled()
+    assert "paused at" in dialog.status.text() and 0 < dialog.progress.value() < 1000
+    with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000) as ended:
+        dialog.resume_button.click()
+    assert ended.args == ["finished"]
+    assert fake.gets(Q8)[-1].startswith("bytes=") and fake.gets(Q8)[-1] != "bytes=0-"
+    assert (window.data_dir / "models" / Q8).read_bytes() == fake.files[Q8]
+
+
+def test_download_on_a_downloaded_row_makes_it_active(make_window, qtbot, fake):
+    window, dialog = _page(make_window, qtbot, fake)
+    folder = window.data_dir / "models"
+    folder.mkdir()
+    (folder / Q8).write_bytes(fake.files[Q8])
+    _list(qtbot, dialog)
+    _select(dialog, Q8)
+    assert dialog.download_button.text() == "Make Active"
+    with qtbot.waitSignal(dialog.activated, timeout=10_000):
+        dialog.download_button.click()
+    assert window.settings.model.model_path == str(folder / Q8)
+    assert "now the active model" in dialog.status.text()
+    assert fake.gets(Q8) == []  # nothing downloaded again
+
+
+def test_removing_a_file_chosen_in_settings_stops_using_it_and_keeps_the_file(
+    make_window, qtbot, fake, tmp_path
+):
+    model = tmp_path / "picked" / Q4
+    model.parent.mkdir()
+    model.write_bytes(fake.files[Q4])
+    window = make_window(settings=Settings.of(max_step=40, max_extend=1, model_path=str(model)))
+    window.show_models()
+    dialog = window.models_dialog
+    qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    dialog.local_table.selectRow([i.path for i in dialog.local].index(model))
+    window.prompts.confirms[:] = [True]
+    with qtbot.waitSignal(dialog.activated):
+        dialog.remove_button.click()
+    assert window.prompts.asked[-1] == "Remove Model"
+    assert window.settings.model.model_path is None and model.is_file()
+    qtbot.waitUntil(lambda: all(i.path != model for i in dialog.local), timeout=10_000)

@@ -33,6 +33,17 @@ def test_a_cpu_build_with_a_gpu_present_says_how_to_switch() -> None:
     assert "12.0 GiB" in Machine(32 * GiB, "NVIDIA X", 12 * GiB, gpu).describe()
 
 
+def test_a_packaged_app_says_where_a_gpu_build_comes_from(monkeypatch) -> None:
+    cpu = LlamaBuild(False, ("CPU",), "0.3.36")
+    nvidia = Machine(32 * GiB, "NVIDIA GeForce RTX 4070", 12 * GiB, cpu)
+    source = nvidia.switch_advice(packaged=False) or ""
+    assert "in the Draftwell source folder" in source and "CUDA toolkit" in source
+    monkeypatch.setattr("sys.frozen", True, raising=False)  # what PyInstaller sets
+    bundled = nvidia.switch_advice() or ""
+    assert "packaged app cannot be rebuilt" in bundled and "source folder" not in bundled
+    assert "clone it and run `make setup GPU=cuda`" in bundled and "make bundle" in bundled
+
+
 def test_total_memory_is_known_here() -> None:
     ram = total_memory()
     assert ram is not None and ram > 512 * 1024**2

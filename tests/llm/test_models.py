@@ -206,8 +206,9 @@ def test_download_by_quant_lists_the_repo_and_resumes_after_a_drop(tmp_path: Pat
     assert info.path == data / "models" / Q4
     assert info.path.read_bytes() == hub.files[Q4]
     assert info.meta is not None and info.meta.quantization == "Q4_K_M"
-    assert hub.requests[0][1].startswith(f"/api/models/{hub.repo}/tree/main")
-    gets = hub.gets(Q4)
+    assert hub.requests[0][1].startswith(f"/api/models/{hub.repo}/revision/main")
+    assert hub.requests[1][1].startswith(f"/api/models/{hub.repo}/tree/{hub.commit}")
+    gets = hub.gets(Q4, revision=hub.commit)  # the listed commit, not "main"
     assert len(gets) == 2 and gets[0] is None
     resumed_at = int((gets[1] or "bytes=0-").split("=")[1].rstrip("-"))
     assert 0 < resumed_at <= len(hub.files[Q4]) // 2  # continued, not restarted
@@ -245,3 +246,19 @@ def test_download_of_a_missing_repo_is_a_clear_error(tmp_path: Path, hub) -> Non
     with pytest.raises(ModelError) as exc:
         download_model("testorg/nothing-here", None, tmp_path, quant="Q4_K_M", offline=False)
     assert "has no repository testorg/nothing-here" in _one_line(exc)
+
+
+def test_a_repo_updated_mid_download_still_gives_the_listed_file(tmp_path: Path, hub) -> None:
+    from tests.fakehub import Q4
+
+    listed = hub.commit
+    newer = dict(hub.files)
+    newer[Q4] = hub.files[Q4][:-16] + b"\x01" * 16  # same size, other bytes at the end
+    hub.drop_once.add(Q4)
+    hub.on_drop = lambda: hub.push(newer)  # the repository moves on while the file downloads
+
+    info = download_model(hub.repo, Q4, tmp_path / "data", offline=False)
+
+    assert hub.commit != listed  # main has moved on
+    assert info.path.read_bytes() == hub._history[listed][Q4]  # one version; sha256 passed
+    assert len(hub.gets(Q4, revision=listed)) == 2 and hub.gets(Q4, revision="main") == []
