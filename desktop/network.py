@@ -241,9 +241,12 @@ class DurableLog:
             return
         line = json.dumps(entry.to_dict(), ensure_ascii=False) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(line)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(line)
+            except OSError as exc:  # a full disk or read-only folder must not fail the download
+                log.warning("the network log %s cannot be written: %s", self.path, exc)
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[DurableLog]:
