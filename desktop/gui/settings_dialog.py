@@ -153,8 +153,11 @@ class SettingsDialog(QDialog):
         )
         layout.addWidget(buttons)
         self.load(settings)
+        self._closed = False  # set when the dialog closes: a late probe answer is dropped
         self._tasks.submit(
-            lambda: probe_environment(data_dir), self._on_environment, self._on_probe_failed
+            lambda: probe_environment(data_dir),
+            lambda env: None if self._closed else self._on_environment(env),
+            lambda exc: None if self._closed else self._on_probe_failed(exc),
         )
 
     # ---- layout ----------------------------------------------------------------------------
@@ -521,6 +524,10 @@ class SettingsDialog(QDialog):
         except EmbedderError as exc:
             return f"Embedding model: {exc}"
         return None
+
+    def done(self, result: int) -> None:
+        self._closed = True
+        super().done(result)
 
     def accept(self) -> None:
         settings = self.values()

@@ -89,3 +89,30 @@ def test_a_missing_model_file_is_refused(qtbot, data_dir, environment):
     dialog.use_embedded.setChecked(True)
     assert dialog.problem(dialog.values()) is None and dialog.values().model.model_path is None
     tasks.wait()
+
+
+def test_closing_before_the_environment_probe_answers_drops_the_answer(
+    qtbot, data_dir, monkeypatch
+):
+    import threading
+
+    release, answered = threading.Event(), threading.Event()
+    env = Environment((), "SmolLM2 (embedded)", False, "a test keyring", False)
+
+    def slow_probe(_data_dir):
+        release.wait(5)
+        answered.set()
+        return env
+
+    monkeypatch.setattr(settings_dialog, "probe_environment", slow_probe)
+    tasks = BackgroundTasks()
+    dialog = SettingsDialog(Settings(), data_dir, tasks, CannedPrompts())
+    dialog.reject()
+    dialog.deleteLater()
+    qtbot.wait(10)  # the C++ dialog is gone before the probe answers
+    release.set()
+    assert answered.wait(5)
+    calls = []
+    monkeypatch.setattr(SettingsDialog, "_on_environment", lambda self, e: calls.append(e))
+    qtbot.wait(100)  # let the answer reach the GUI thread
+    assert calls == []
