@@ -224,6 +224,8 @@ def _clean_keyword(value: object) -> str:
     if not isinstance(value, str):
         return ""
     keyword = " ".join(value.split())
+    if not any(ch.isalnum() for ch in keyword):  # "),": punctuation searches for nothing
+        return ""
     return "" if _is_placeholder(keyword) or re.fullmatch(r"keyword-\d+", keyword) else keyword
 
 

@@ -113,6 +113,13 @@ def test_titles_are_plain_text_without_json_or_tag_debris(raw, expected):
     assert plan.title == expected and plan.sections[0][0] == expected
 
 
+def test_a_keyword_without_a_letter_or_digit_is_dropped():
+    reply = action({"name": "search", "keywords": ["),", "booktabs", "——", "数据"]})
+    assert parse_search(reply, Rules()).keywords == ("booktabs", "数据")
+    with pytest.raises(ActionError, match="no usable keyword"):
+        parse_search(action({"name": "search", "keywords": ["),", "..."]}), Rules())
+
+
 def test_headings_inside_lists_quotes_and_single_dash_underlines_are_caught():
     rules = Rules(allowed_keys=frozenset({"textid1"}))
     w = parse_write(action("Results\n-\nText \\cite{textid1}.\n\n- # Options\n> ## Quote"), rules)
