@@ -137,3 +137,20 @@ def make_pdf(
         )
     doc.close()
     return path
+
+
+def one_section_report(text: str, registry, *, title: str = "T"):
+    """The report of an outline with one section holding `text`, cited from `registry`."""
+    from desktop.core.outline import Outline
+    from desktop.core.report import build_report
+
+    outline = Outline.initial(title, [("S", "P")]).with_content("s1", text)
+    return build_report(
+        outline,
+        registry,
+        question="q",
+        created="2026-12-01",
+        model="m",
+        finished=True,
+        language="en",
+    )

@@ -82,13 +82,14 @@ def _destination(target: str) -> str:
 
 
 @cache
-def _parser() -> MarkdownIt:
+def markdown_parser() -> MarkdownIt:
+    """How the exporters read a section: CommonMark with tables and strikethrough, no HTML."""
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
 def _stray_targets(text: str, web_urls: frozenset[str]) -> list[str]:
     """Link and image targets a CommonMark reader would see that are not evidence pages."""
-    parser = _parser()
+    parser = markdown_parser()
     allowed = {parser.normalizeLink(url) for url in web_urls} | set(web_urls)
     stray = []
     for token in parser.parse(text):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from desktop.core.neutralize import markdown_parser
 from desktop.core.report import TOKEN_RE, split_citations
 from desktop.core.verify import MATCH_SKIPPED, match_key
 
@@ -81,14 +80,9 @@ class Rule:
 Block = Paragraph | ListBlock | Table | CodeBlock | Quote | Rule
 
 
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-
-
 def parse_body(body: str) -> tuple[Block, ...]:
     """Parse one section body into blocks."""
-    tokens = _parser().parse(body)
+    tokens = markdown_parser().parse(body)
     blocks, _ = _blocks(tokens, 0, closing=None)
     return tuple(blocks)
 

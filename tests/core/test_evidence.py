@@ -48,8 +48,7 @@ def test_quota_merge_dedups_while_picking_so_each_keyword_keeps_its_best_hits():
 
 
 def test_report_neutralizes_bare_numbers_and_links_outside_code():
-    from desktop.core.outline import Outline
-    from desktop.core.report import build_report
+    from tests.helpers import one_section_report
 
     web = Passage("page text", "https://example.org/a", kind="web", chunk_id="w")
     registry, keys = EvidenceRegistry().with_passages([web])
@@ -57,16 +56,7 @@ def test_report_neutralizes_bare_numbers_and_links_outside_code():
         f"Seen in [12] and [3, 7] \\cite{{{keys[0]}}}; see [the page](https://example.org/a) "
         "and [粒度](/_/), ![x](http://tracker/img.png). Code `a[1]` stays."
     )
-    outline = Outline.initial("T", [("S", "P")]).with_content("s1", text)
-    report = build_report(
-        outline,
-        registry,
-        question="q",
-        created="2026-12-01",
-        model="m",
-        finished=True,
-        language="en",
-    )
+    report = one_section_report(text, registry)
     body = report.sections[0].body
     assert "(12)" in body and "(3, 7)" in body and "⟦1⟧" in body
     assert "[the page](https://example.org/a)" in body

@@ -98,9 +98,8 @@ def test_exports_link_only_to_evidence_pages(tmp_path):
     from docx import Document
 
     from desktop.core.evidence import EvidenceRegistry, Passage
-    from desktop.core.outline import Outline
-    from desktop.core.report import build_report
     from desktop.export import export_report
+    from tests.helpers import one_section_report
 
     web = Passage("page text", "https://example.org/a", kind="web", chunk_id="w")
     registry, keys = EvidenceRegistry().with_passages([web])
@@ -109,16 +108,7 @@ def test_exports_link_only_to_evidence_pages(tmp_path):
         f"\\cite{{{keys[0]}}}; the [page](https://example.org/a) is real.\n\n"
         "[r]: https://evil.example/ref"
     )
-    outline = Outline.initial("T", [("S", "P")]).with_content("s1", text)
-    report = build_report(
-        outline,
-        registry,
-        question="q",
-        created="2026-12-01",
-        model="m",
-        finished=True,
-        language="en",
-    )
+    report = one_section_report(text, registry)
     docx_path = export_report(report, "docx", tmp_path / "r.docx")
     pdf_path = export_report(report, "pdf", tmp_path / "r.pdf")
     md = export_report(report, "md", tmp_path / "r.md").read_text()
