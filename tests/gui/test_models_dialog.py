@@ -350,7 +350,8 @@ def test_the_model_button_and_the_menu_open_the_page(make_window, qtbot, fake, t
     assert dialog is not None and dialog.isVisible() and dialog.tabs.currentIndex() == 0
 
 
-def test_a_model_file_chosen_in_settings_is_listed_as_active(make_window, qtbot, fake, tmp_path):
+def _page_with_a_picked_model(make_window, qtbot, fake, tmp_path):
+    """A window whose settings name a GGUF outside the models folder, its models page open."""
     model = tmp_path / "picked" / Q4
     model.parent.mkdir()
     model.write_bytes(fake.files[Q4])
@@ -358,6 +359,11 @@ def test_a_model_file_chosen_in_settings_is_listed_as_active(make_window, qtbot,
     window.show_models()
     dialog = window.models_dialog
     qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    return window, dialog, model
+
+
+def test_a_model_file_chosen_in_settings_is_listed_as_active(make_window, qtbot, fake, tmp_path):
+    window, dialog, model = _page_with_a_picked_model(make_window, qtbot, fake, tmp_path)
     row = [i.path for i in dialog.local].index(model)
     assert _rows(dialog.local_table)[row][:2] == ["●", "Tiny Report"]
     assert sum(r[0] == "●" for r in _rows(dialog.local_table)) == 1
@@ -420,13 +426,7 @@ def test_download_on_a_downloaded_row_makes_it_active(make_window, qtbot, fake):
 def test_removing_a_file_chosen_in_settings_stops_using_it_and_keeps_the_file(
     make_window, qtbot, fake, tmp_path
 ):
-    model = tmp_path / "picked" / Q4
-    model.parent.mkdir()
-    model.write_bytes(fake.files[Q4])
-    window = make_window(settings=Settings.of(max_step=40, max_extend=1, model_path=str(model)))
-    window.show_models()
-    dialog = window.models_dialog
-    qtbot.waitUntil(lambda: any(i.path == model for i in dialog.local), timeout=10_000)
+    window, dialog, model = _page_with_a_picked_model(make_window, qtbot, fake, tmp_path)
     dialog.local_table.selectRow([i.path for i in dialog.local].index(model))
     window.prompts.confirms[:] = [True]
     with qtbot.waitSignal(dialog.activated):
