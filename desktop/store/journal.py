@@ -55,7 +55,9 @@ from desktop.network import NetworkEntry
 
 log = logging.getLogger(__name__)
 
-LIVE_STATUSES = ("running", "paused")
+# A run in one of these states with nobody holding its lock was interrupted ("created": killed
+# before its first step).
+LIVE_STATUSES = ("created", "running", "paused")
 
 
 class JournalError(StorageError):
