@@ -43,7 +43,7 @@ def main() -> int:
         print(f"uninterrupted run: {len(ref.trace)} checkpoints, {len(ref.sections)} sections")
         for series in range(args.series):
             seed = args.seed + series
-            planner = KillPlanner(args.kills, args.timed, random.Random(seed))
+            planner = KillPlanner(args.kills, args.timed, random.Random(seed), ref)
             outcome = run_with_kills(Path(tmp) / f"series-{series}", planner, ref)
             sites = ", ".join(f"{k} {v}" for k, v in sorted(outcome.sites.items()))
             print(
