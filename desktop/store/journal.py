@@ -486,7 +486,7 @@ class RunJournal:
 
     def record_check(self, check: SectionCheck, text: str) -> None:
         """Keep one section's citation check (every check is kept; resume reads them back)."""
-        with self._lock, self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO checks (step, section_id, text_hash, text, result, created) "
                 "VALUES (?,?,?,?,?,?)",
