@@ -534,8 +534,9 @@ class RunJournal:
 
 def list_runs(data_dir: Path) -> list[RunInfo]:
     """Every run in the data dir, newest first; unreadable journals are skipped."""
+    folder = Path(data_dir) / "runs"  # not made here: listing must work in a read-only folder
     infos = []
-    for path in sorted(RunJournal.runs_dir(data_dir).glob("*.sqlite"), reverse=True):
+    for path in sorted(folder.glob("*.sqlite"), reverse=True) if folder.is_dir() else []:
         try:
             journal = RunJournal(path)
             infos.append(journal.info())
