@@ -294,3 +294,43 @@ def test_no_process_but_this_one_is_ever_signalled():
         for line in signal_sends(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+TRY_TO_CLAIM = """
+import sys
+from pathlib import Path
+from desktop.store.journal import RunBusy, RunJournal
+journal = RunJournal.open(Path(sys.argv[1]), sys.argv[2])
+try:
+    journal.claim()
+    print("claimed it")
+except RunBusy as exc:
+    print(exc)
+journal.close()
+"""
+
+
+def test_a_resume_holds_the_run_while_its_model_loads(tmp_path, monkeypatch, capsys):
+    """`draftwell resume` claims the run before loading the model and keeps it to the end: a
+    second resume that starts meanwhile is refused instead of slipping into the gap."""
+    import desktop.session
+    from desktop.cli import main as cli_main
+    from desktop.llm.scripted import ScriptedBackend
+    from tests.crash.scripted_research import policy
+
+    run_id = new_run(tmp_path)  # "running", its writer dead
+    tries: list[str] = []
+
+    def load_the_model(choice, runtime, data_dir):
+        second = subprocess.run(
+            [sys.executable, "-c", TRY_TO_CLAIM, str(tmp_path), run_id],
+            capture_output=True, text=True, env=ENV, timeout=60, check=False,
+        )  # fmt: skip
+        tries.append(second.stdout.strip() or second.stderr[-2000:])
+        return ScriptedBackend([policy] * 40)
+
+    monkeypatch.setattr(desktop.session, "open_backend", load_the_model)
+    code = cli_main(["resume", run_id, "--data-dir", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    assert len(tries) == 1 and tries[0].startswith(f"run {run_id} is in use by pid {os.getpid()}")
+    assert list_runs(tmp_path)[0].status == "finished"
