@@ -204,14 +204,22 @@ def _journals(data: Path) -> list[Path]:
 
 
 def _states(data: Path) -> list[tuple[int, int, str]]:
-    """(id, step, state JSON) of every committed snapshot of the (only) run, oldest first."""
+    """(id, step, state JSON) of every committed snapshot of the run, oldest first.
+
+    A kill inside the run's first commit leaves a journal with no run in it (the next launch
+    starts the run afresh), so journals without snapshots are passed over; a second journal
+    with snapshots would be a second run, which the harness must never see."""
+    found = []
     for path in _journals(data):
         try:
             with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
-                return db.execute("SELECT id, step, state FROM snapshots ORDER BY id").fetchall()
+                rows = db.execute("SELECT id, step, state FROM snapshots ORDER BY id").fetchall()
         except sqlite3.Error:
             continue
-    return []
+        if rows:
+            found.append(rows)
+    assert len(found) <= 1, f"{len(found)} runs in {data}: a launch started the run again"
+    return found[0] if found else []
 
 
 def snapshot_history(data: Path) -> list[tuple[int, int, str]]:
@@ -324,7 +332,7 @@ class KillPlanner:
     research targets are counted from the commit that writes it, so the rest land among written
     sections. Each target carries a backstop at the next stage's first checkpoint, so a target
     the launch never reaches still kills it there instead of letting it run to the end. `timed`
-    of the kills are SIGKILLs from outside after a random delay instead.
+    of the kills (none inside ingestion) are SIGKILLs from outside after a random delay instead.
     """
 
     def __init__(self, count: int, timed: int, rng: random.Random, ref: Reference) -> None:
@@ -356,17 +364,23 @@ class KillPlanner:
         timed = self.issued - 1 in self.timed
         if not _library_done(data) and self.ingest_budget > 0:
             self.ingest_budget -= 1
+            if timed:  # ingestion is short: a timer would often end it, leaving no ingest kills
+                self.timed.add(self.issued)  # the next kill is timed instead
             point = f"{next(self._points['ingest'])}:{rng.randint(1, 2)},"
-            return self._kill(timed, point, backstop="journal.commit.evidence:1")
+            return Kill(spec=point + "journal.commit.evidence:1")
         if not _run_finished(data) and self.left >= self.export_reserve:
+            if timed:
+                return self._timed("export.written:1")
             name = next(self._points["research"])
             to_first = self.first_section_commit - len(_states(data))
             if to_first > 0 and self.early_budget > 0:
                 self.early_budget -= 1
                 to_first = 0
             point = self._research_point(name, max(0, to_first))
-            return self._kill(timed, point + ",", backstop="export.written:1")
-        return self._kill(timed, f"{next(self._points['export'])}:1", backstop="")
+            return Kill(spec=point + ",export.written:1")
+        if timed:
+            return self._timed("")
+        return Kill(spec=f"{next(self._points['export'])}:1")
 
     def _research_point(self, name: str, to_first: int) -> str:
         """A research target; `to_first` commits are still needed for the first section (0:
@@ -384,12 +398,11 @@ class KillPlanner:
         low = 0 if name == "journal.commit.after_commit" else 1
         return f"{name}:{to_first + rng.randint(low, 1) if to_first else rng.randint(1, 2)}"
 
-    def _kill(self, timed: bool, point: str, backstop: str) -> Kill:
-        """A checkpoint kill, or a timed one (that keeps the backstop: the scripted work is
-        fast, and a late timer would otherwise let a launch run to the end)."""
-        if timed:
-            return Kill(spec=backstop or None, delay=self.rng.uniform(0.0, 0.3))
-        return Kill(spec=point + backstop)
+    def _timed(self, backstop: str) -> Kill:
+        """A kill after a random delay, keeping the next stage's backstop (the scripted work
+        is fast, and a late timer would otherwise let a launch run to the end). It takes no
+        checkpoint from the rotation, so every checkpoint kind still gets its kills."""
+        return Kill(spec=backstop or None, delay=self.rng.uniform(0.0, 0.3))
 
 
 def _library_done(data: Path) -> bool:
@@ -447,8 +460,11 @@ def check_interrupted(data: Path, outcome: Outcome) -> None:
     from desktop.store.journal import list_runs
 
     for path in _journals(data):
-        with sqlite3.connect(path) as db:
-            db.execute("UPDATE run SET pid = ?", (os.getpid(),))
+        try:
+            with sqlite3.connect(path) as db:
+                db.execute("UPDATE run SET pid = ?", (os.getpid(),))
+        except sqlite3.Error:  # killed inside its creation: no run in it (list_runs skips it)
+            continue
     for info in list_runs(data):
         if info.status not in ("finished", "interrupted"):
             outcome.misreported.append(f"{info.id} listed {info.status} after a kill")
