@@ -450,9 +450,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Indexing finished", 4000)
 
     def _on_library_failed(self, message: str) -> None:
+        if self.read_only:  # the permanent notice already says why (a read-only folder)
+            log.info("library: %s", message)
+            return
         self.statusBar().showMessage(message, 10000)
-        if not self.read_only:  # the permanent notice already says why
-            self._warn("Library", message)
+        self._warn("Library", message)
 
     def _on_sources_changed(self) -> None:
         self._update_actions()
