@@ -8,9 +8,12 @@ research of 3 + 2 x `--max-extend` sections, long enough for the kills to spread
 `--kills` launches each die by SIGKILL, at a checkpoint picked from where the work stands
 (ingestion, inside a journal commit, a prompt's prefill, a streaming reply, an export) or,
 for `--timed` of them, from outside after a random delay; then it is launched until done.
-Prints kills survived, sections lost, duplicates, verify problems, whether the report equals
-the uninterrupted run's byte for byte, where the kills landed, and the load average (the
-machine is shared). Exit status 1 if any series lost or duplicated anything.
+Prints kills survived, sections lost, steps a resume did again, earlier snapshots changed,
+runs listed as anything but interrupted after a kill (with a live unrelated pid stored),
+duplicates, stray export temp files, verify problems, whether the report equals the
+uninterrupted run's byte for byte, where the kills landed (and how many once a section was
+written), and the load average (the machine is shared). Exit status 1 if any series lost,
+redid or duplicated anything.
 """
 
 from __future__ import annotations
@@ -43,21 +46,24 @@ def main() -> int:
         print(f"uninterrupted run: {len(ref.trace)} checkpoints, {len(ref.sections)} sections")
         for series in range(args.series):
             seed = args.seed + series
-            planner = KillPlanner(args.kills, args.timed, random.Random(seed))
+            planner = KillPlanner(args.kills, args.timed, random.Random(seed), ref)
             outcome = run_with_kills(Path(tmp) / f"series-{series}", planner, ref)
             sites = ", ".join(f"{k} {v}" for k, v in sorted(outcome.sites.items()))
             print(
                 f"seed {seed}: kills survived {outcome.kills}/{outcome.planned} "
                 f"(unreached {outcome.unreached}) | sections lost {outcome.sections_lost} | "
-                f"duplicates {outcome.duplicates} | verify problems "
-                f"{len(outcome.verify_problems)} | report identical {outcome.report_identical} "
-                f"| {outcome.launches} launches in {outcome.seconds:.1f}s"
+                f"steps rewound {outcome.steps_rewound} | history changed "
+                f"{outcome.history_changed} | duplicates {outcome.duplicates} | verify problems "
+                f"{len(outcome.verify_problems)} | report identical {outcome.report_identical}"
             )
-            print(f"  kills landed in: {sites}")
-            if outcome.stray_temp_files:
-                print(f"  stray export temp files left by kills: {outcome.stray_temp_files}")
-            for problem in outcome.verify_problems:
-                print(f"  verify: {problem}")
+            print(
+                f"  not listed interrupted after a kill {len(outcome.misreported)} | stray "
+                f"export temp files {outcome.stray_temp_files} | {outcome.launches} launches "
+                f"in {outcome.seconds:.1f}s"
+            )
+            print(f"  kills landed in: {sites}; {outcome.late_kills} once a section was written")
+            for problem in [*outcome.verify_problems, *outcome.misreported]:
+                print(f"  {problem}")
             failed |= not outcome.clean
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 1 if failed else 0

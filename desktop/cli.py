@@ -398,7 +398,6 @@ def _load_model_and_run(
 
 def cmd_resume(args) -> int:
     """Continue a run with its own web search settings (offline mode now still wins)."""
-    from desktop.session import ModelChoice
     from desktop.store.journal import RunJournal
 
     data_dir = _data_dir(args)
@@ -409,9 +408,18 @@ def cmd_resume(args) -> int:
         info = journal.info()
         if info.status == "finished":
             raise CliError(f"run {args.run_id} is already finished")
-        journal.claim()  # refused here, before the model loads, if another process holds it
+        # Claimed before the model loads and held until the run ends (the session takes this
+        # journal over), so nobody can take the run in between.
+        journal.claim()
+        return _resume_claimed(args, data_dir, settings, journal, info)
     finally:
-        journal.close()
+        journal.close()  # (already closed when the session ran; closing twice is harmless)
+
+
+def _resume_claimed(args, data_dir: Path, settings, journal, info) -> int:
+    """cmd_resume once the run is this process's: load the model and continue it."""
+    from desktop.session import ModelChoice
+
     choice = _model_choice(args, settings)
     if choice.path is None and not choice.server_url and info.model.endswith(".gguf"):
         choice = ModelChoice.from_settings(settings.model)
@@ -437,7 +445,7 @@ def cmd_resume(args) -> int:
             data_dir,
             choice,
             settings,
-            lambda _backend: args.run_id,
+            lambda _backend: journal,
             local,
             cancel,
             announce,

@@ -7,7 +7,10 @@ that is one dictionary lookup and nothing happens. Two environment variables swi
 
 - `DRAFTWELL_CRASH_AT=N` (or `PREFIX:N`): at the N-th checkpoint this process reaches (the
   N-th whose name starts with PREFIX), it sends itself SIGKILL: no `finally`, no `atexit`, no
-  flush, exactly as if the power went. Where SIGKILL does not exist, `os._exit` is the nearest.
+  flush of this process's buffers. That is not quite a power cut: what the process had handed to
+  the operating system still reaches the disk, while a power cut also loses what the OS had not
+  written yet (the run journal syncs each commit, synchronous=FULL, so its commits survive
+  both). Where SIGKILL does not exist, `os._exit` is the nearest.
   Several comma-separated targets (`ingest.committed:2,journal.commit:1`) each count on their
   own and the first one reached kills: a backstop for a target the work may never reach.
 - `DRAFTWELL_CRASH_TRACE=FILE`: append every checkpoint's name to FILE, so a harness can count

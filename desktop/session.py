@@ -356,11 +356,16 @@ class ResearchSession:
         web: bool = True,
         commands: CommandQueue | None = None,
         web_builder: WebBuilder | None = None,
+        journal: RunJournal | None = None,
     ) -> ResearchSession:
         """Continue a run. `retriever` covers the local documents; when the run searched the
         web (and `web` is true) the same web search is added from the journal's stored plan,
-        unless offline mode forbids it now (then local only, and `notice` says so)."""
-        journal = RunJournal.open(data_dir, run_id)
+        unless offline mode forbids it now (then local only, and `notice` says so).
+
+        `journal`: the run's journal, already opened (and claimed) by the caller, so that no
+        other process can take the run while the caller loads the model; the session owns it
+        from here on."""
+        journal = journal or RunJournal.open(data_dir, run_id)
         try:
             journal.claim()  # one writer per run: refused with one line if another holds it
             state = journal.latest_state()
@@ -449,7 +454,7 @@ class RunSpec:
 @contextmanager
 def open_run(
     data_dir: Path,
-    run: RunSpec | str,
+    run: RunSpec | str | RunJournal,
     *,
     backend: ChatBackend,
     local: Retriever,
@@ -459,7 +464,8 @@ def open_run(
     early: network.EntryBuffer | None = None,
     web_builder: WebBuilder | None = None,
 ) -> Iterator[ResearchSession]:
-    """Start `run` (a RunSpec) or resume it (a run id) and yield its session.
+    """Start `run` (a RunSpec) or resume it (a run id, or its journal already claimed by the
+    caller: see `ResearchSession.resume`) and yield its session.
 
     A new run searches the web when its spec has a plan; a resumed one as its journal says
     (offline mode now still wins). Outgoing requests made while the session is open go to the
@@ -491,9 +497,11 @@ def open_run(
             close_quietly(built)
             raise
     else:
+        claimed = run if isinstance(run, RunJournal) else None
         session = ResearchSession.resume(
             data_dir,
-            run,
+            claimed.path.stem if claimed is not None else str(run),
+            journal=claimed,
             backend=backend,
             retriever=local,
             sink=sink,

@@ -113,6 +113,19 @@ def claim_data_folder(data_dir: str | None, paths: list[str]):
     return None
 
 
+def show_window(window, instance, paths: list[str]) -> None:
+    """Show the window on the folder `instance` claimed (read-only if it is) and add `paths`."""
+    from desktop.gui.single_instance import bring_to_front
+
+    instance.activated.connect(lambda handed: bring_to_front(window, handed))
+    window.shuttingDown.connect(lambda: arm_exit_deadline())
+    if instance.read_only:
+        window.open_read_only()
+    window.show()
+    if paths:
+        window.add_documents(paths)
+
+
 def run_gui(argv: Sequence[str]) -> int:
     """Open the main window and run the event loop; returns the exit code."""
     args = parse_args(argv)
@@ -126,8 +139,6 @@ def run_gui(argv: Sequence[str]) -> int:
 
     app = QApplication.instance() or QApplication(list(argv))
     configure_app(app)
-    from desktop.gui.single_instance import bring_to_front
-
     paths = [os.path.abspath(p) for p in args.paths]
     try:
         instance = claim_data_folder(args.data_dir, paths)
@@ -137,13 +148,9 @@ def run_gui(argv: Sequence[str]) -> int:
     except OSError as exc:
         log.error("cannot open the data folder: %s", exc)
         return 1
-    instance.activated.connect(lambda handed: bring_to_front(window, handed))
-    window.shuttingDown.connect(lambda: arm_exit_deadline())
-    window.show()
+    show_window(window, instance, paths)
     quit_on_signals(window)
     log.info("window shown %.0f ms after start", (time.perf_counter() - _STARTED) * 1000)
-    if paths:
-        window.add_documents(paths)
     code = int(app.exec())
     instance.release()
     if not window.workers_ended:

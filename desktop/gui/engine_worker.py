@@ -37,6 +37,7 @@ from desktop.settings import Settings
 
 if TYPE_CHECKING:
     from desktop.session import ResearchSession
+    from desktop.store.journal import RunJournal
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,22 @@ class EngineWorker(QObject):
         self.ended.emit(RunEnded(run_id, status, message, latency))
 
     def _run(self, request: RunRequest) -> tuple[str, RunStatus, str]:
+        from desktop.store.journal import RunJournal
+
+        if request.resume_run_id is None:
+            return self._open_and_drive(request, None)
+        # Claimed before the model loads: a run held elsewhere is refused at once (one line
+        # naming the holder), and nobody can take it while the model loads.
+        claimed = RunJournal.open(request.data_dir, request.resume_run_id)
+        try:
+            claimed.claim()
+            return self._open_and_drive(request, claimed)
+        finally:
+            claimed.close()  # (the session closed it already when it ran)
+
+    def _open_and_drive(
+        self, request: RunRequest, claimed: RunJournal | None
+    ) -> tuple[str, RunStatus, str]:
         from desktop.knowledge.web import plan_from_settings
         from desktop.session import RunSpec, open_run
 
@@ -150,7 +167,7 @@ class EngineWorker(QObject):
         local = request.retriever()
         handle.cancel.raise_if_set()
         # A resumed run searches as its journal says; a new one as the settings say now.
-        run: RunSpec | str = request.resume_run_id or RunSpec(
+        run: RunSpec | RunJournal = claimed or RunSpec(
             request.question,
             request.sources,
             opened.config,

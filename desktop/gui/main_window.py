@@ -24,6 +24,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QVBoxLayout,
@@ -96,6 +97,8 @@ SAMPLE_QUESTION = (
     "How do heat pumps compare with gas boilers for heating a home: running costs, emissions "
     "and satisfaction?"
 )
+READ_ONLY_NOTICE = "Read-only data folder: past runs open and export; nothing can be changed"
+READ_ONLY_REFUSAL = "{what} needs a writable data folder; this one is read-only"
 EMBEDDED_RUN_NOTE = (
     "The embedded model only demonstrates the pipeline; for a real report download "
     "AgentCPM-Report (Edit → Models…) or use a model server (Edit → Settings…)."
@@ -144,6 +147,7 @@ class MainWindow(QMainWindow):
         self.export = ReportExport(self.tasks, services.prompts, self)
         self._closing = False
         self._engine_preloading = False
+        self.read_only = False  # see open_read_only
         self._build_central()
         self._build_docks()
         self.menu_actions = build_actions(self)
@@ -299,7 +303,7 @@ class MainWindow(QMainWindow):
             else:
                 self.library.warmedUp.connect(self._preload_engine)
                 self.library.failed.connect(self._preload_engine)  # no warm-up will come
-        if self.services.check_interrupted_runs:
+        if self.services.check_interrupted_runs and not self.read_only:
             self.tasks.submit(lambda: interrupted(list_runs(self.data_dir)), self._offer_resume)
         self.question_box.setFocus()
 
@@ -395,10 +399,25 @@ class MainWindow(QMainWindow):
         if folder:
             self.add_documents([folder])
 
+    def open_read_only(self) -> None:
+        """Work on a data folder this app cannot write (app.lock could not be made): a
+        permanent line in the status bar says so; runs still open and export, and whatever
+        would write (start, resume, adding or removing documents) is refused in one line."""
+        self.read_only = True
+        self.read_only_notice = QLabel(READ_ONLY_NOTICE)
+        self.statusBar().addPermanentWidget(self.read_only_notice)
+
+    def _refused_read_only(self, what: str) -> bool:
+        """True when the data folder is read-only; the read-only notice then says what was
+        refused (in its own place: the status bar's message area is narrow beside it)."""
+        if self.read_only:
+            self.read_only_notice.setText(READ_ONLY_REFUSAL.format(what=what))
+        return self.read_only
+
     def add_documents(self, paths: list[str]) -> None:
         """Index files or folders on the library thread (dropped, or chosen in a dialog)."""
         paths = [p for p in paths if Path(p).exists()]
-        if not paths:
+        if not paths or self._refused_read_only("Adding documents"):
             return
         self.library_dock.show()
         self.library_panel.add_pending(paths)
@@ -417,6 +436,8 @@ class MainWindow(QMainWindow):
             self.question_box.setPlainText(SAMPLE_QUESTION)
 
     def remove_documents(self, paths: list[str]) -> None:
+        if self._refused_read_only("Removing documents"):
+            return
         names = "\n".join(Path(p).name for p in paths[:8])
         if self.services.prompts.confirm(
             self, "Remove Documents", f"Remove from the library?\n\n{names}", "Remove"
@@ -429,6 +450,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Indexing finished", 4000)
 
     def _on_library_failed(self, message: str) -> None:
+        if self.read_only:  # the permanent notice already says why (a read-only folder)
+            log.info("library: %s", message)
+            return
         self.statusBar().showMessage(message, 10000)
         self._warn("Library", message)
 
@@ -478,6 +502,8 @@ class MainWindow(QMainWindow):
         self.citation_dock.hide()
 
     def start_run(self) -> None:
+        if self._refused_read_only("Starting a research"):
+            return
         question = self.question_box.question()
         sources = self.library_panel.checked_sources()
         if not presenter.can_start(self.view, self._facts()) or not question or not sources:
@@ -506,6 +532,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Pausing after the current step; edits still apply.", 5000)
 
     def resume_run(self) -> None:
+        if self._refused_read_only("Resuming a run"):
+            return
         kind = presenter.resume_kind(self.view, self._facts())
         if kind == "unpause":
             self.runs.unpause()

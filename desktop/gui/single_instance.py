@@ -6,6 +6,10 @@ system however the app ends, so a crashed app never blocks the next launch. The 
 listens on a local socket (QLocalServer: a Unix socket or a Windows named pipe) named after the
 data folder; a second launch that finds the lock taken connects to it, hands over the
 documents it was given, and exits with one line saying so.
+
+A data folder where `app.lock` cannot be made (a read-only folder or disk) is claimed
+read-only: nobody can write there, so several apps may read it at once; the window then opens
+runs and exports them but changes nothing (MainWindow.open_read_only).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class SingleInstance(QObject):
         self._lock = ProcessLock(Path(data_dir) / "app.lock", "Draftwell on this data folder")
         self._server: QLocalServer | None = None
         self.holder_text = ""
+        self.read_only = False  # claimed, but app.lock could not be made: see the docstring
 
     def claim(self) -> bool:
         """Become the app of this data folder (True), or learn who already is (False)."""
@@ -54,6 +59,10 @@ class SingleInstance(QObject):
         except LockBusy as exc:
             self.holder_text = describe(exc.holder)
             return False
+        except OSError as exc:
+            log.warning("cannot lock %s (%s): opening the folder read-only", self._lock.path, exc)
+            self.read_only = True
+            return True
         QLocalServer.removeServer(self.name)  # we hold the lock: any socket left is a dead app's
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)

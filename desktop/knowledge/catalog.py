@@ -5,6 +5,11 @@ one row per file path (`paths`), and every chunk's text and location (`chunks`) 
 index for BM25. Chroma holds the vectors; the catalog is the source of truth for everything else,
 so a chunk id is only "in" the library once its row is committed here. Schema changes are
 numbered migrations on `PRAGMA user_version`.
+
+Every transaction that changes something also bumps the `generation` record in `meta`, in the
+same commit: a process that keeps the library open (the window) compares it before a search and
+reopens its Chroma client when another process (`draftwell library add` in a terminal) changed
+the library, since Chroma's client does not see another process's writes.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from pathlib import Path
 from desktop.knowledge.keywords import index_text
 
 log = logging.getLogger(__name__)
+
+_BUMP_GENERATION = (
+    "INSERT INTO meta(key, value) VALUES ('generation', '1') "
+    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+)
 
 
 _SCHEMA_1 = (
@@ -237,11 +247,16 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one IMMEDIATE transaction: all of it is committed, or none."""
+        """Run the block in one IMMEDIATE transaction: all of it is committed, or none.
+
+        A block that changed anything bumps the generation in the same commit."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
+        changes = db.total_changes
         try:
             yield db
+            if db.total_changes != changes:
+                db.execute(_BUMP_GENERATION)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -271,6 +286,10 @@ class Catalog:
     def meta(self, key: str) -> str | None:
         row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
+
+    def generation(self) -> int:
+        """How many changing transactions the library has seen (any process's)."""
+        return int(self.meta("generation") or 0)
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:

@@ -11,6 +11,12 @@ One writer per library across processes too: `add` and `remove` hold an OS lock 
 terminal command waits a moment and then gets one line naming the holder. Because only the lock
 holder can be indexing, a document found `indexing` by the lock holder was interrupted and
 resumes, whatever process id its row names (that pid may have been reused since).
+
+Readers in other processes stay current: Chroma's client does not see another process's writes,
+so every search first compares the catalog's generation (bumped by each changing transaction,
+desktop.knowledge.catalog) with the one the vector index was opened at, and reopens the index
+when another process changed the library. Searches and reopening share one lock, so no search
+runs on a client being closed.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from desktop import crashpoints
 from desktop.core.cancel import CancelToken
 from desktop.core.evidence import Retriever
 from desktop.knowledge.catalog import Catalog, DocumentRow, PathRow
 from desktop.knowledge.embedder import Embedder, default_embedder
 from desktop.knowledge.formats import is_supported, load_pymupdf
-from desktop.knowledge.index import VectorIndex
+from desktop.knowledge.index import VectorHit, VectorIndex
 from desktop.knowledge.ingest import (
     CHUNKER_VERSION,
     IngestJob,
@@ -141,6 +149,7 @@ class Library:
         self._batch_size = batch_size
         self.ocr = ocr  # OCR scanned pages (desktop.knowledge.ocr); the settings can turn it off
         self._index: VectorIndex | None = None
+        self._index_generation = 0  # the catalog's generation when `_index` was last current
         self._index_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._writer = ProcessLock(self.root / "writer.lock", "the document library")
@@ -256,7 +265,7 @@ class Library:
         scope = Scope(None if sources is None else self._scope_paths(sources))
         return LibraryRetriever(
             self._catalog,
-            self._vector_index(),
+            _CurrentIndex(self),
             self._embedder,
             scope,
             hybrid=self._hybrid if hybrid is None else hybrid,
@@ -513,14 +522,21 @@ class Library:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """Hold the library's writer lock (across processes) for the block."""
+        """Hold the library's writer lock (across processes) for the block.
+
+        The index is brought up to date first (another process may have written since), and
+        is current again after the block: its own writes went through it."""
         try:
             self._writer.acquire()
         except LockBusy as exc:
             raise LibraryBusy(f"{exc}: wait until it has finished") from None
         try:
+            with self._index_lock:
+                self._drop_stale_index(writing=True)
             yield
         finally:
+            with self._index_lock, contextlib.suppress(sqlite3.Error):
+                self._index_generation = self._catalog.generation()
             self._writer.release()
 
     # --- status ---
@@ -568,13 +584,40 @@ class Library:
 
     def _vector_index(self) -> VectorIndex:
         with self._index_lock:
-            if self._index is None:
-                name = self._collection_name()
-                if self._chroma_url:
-                    self._index = VectorIndex.open(name, url=self._chroma_url)
-                else:
-                    self._index = VectorIndex.open(name, path=self.root / "chroma")
-            return self._index
+            return self._current_index()
+
+    def _query(
+        self, vector: np.ndarray, k: int, docs: Sequence[str] | None
+    ) -> builtins.list[VectorHit]:
+        """Search the index as it is now (reopened first if another process changed it)."""
+        with self._index_lock:
+            return self._current_index().query(vector, k, docs)
+
+    def _current_index(self) -> VectorIndex:
+        """The open index, reopened if another process changed the library (hold _index_lock)."""
+        self._drop_stale_index()
+        if self._index is None:
+            generation = self._catalog.generation()
+            name = self._collection_name()
+            if self._chroma_url:
+                self._index = VectorIndex.open(name, url=self._chroma_url)
+            else:
+                self._index = VectorIndex.open(name, path=self.root / "chroma")
+            self._index_generation = generation
+        return self._index
+
+    def _drop_stale_index(self, writing: bool = False) -> None:
+        """Close the index if another process changed the library since it was current.
+
+        While this process holds the writer lock (and is past the check `writing` does as it
+        takes it) nobody else can have: its own writes go through the open index. (Hold
+        _index_lock.)"""
+        if self._index is None or (self._writer.held and not writing):
+            return
+        if self._catalog.generation() != self._index_generation:
+            log.info("the library was changed by another process: reopening its vector index")
+            self._index.close()
+            self._index = None
 
     def _collection_name(self) -> str:
         return self._catalog.meta("collection") or f"draftwell-{self._catalog.meta('library_id')}"
@@ -590,6 +633,18 @@ class Library:
             self._catalog.set_meta("embedder", identity)
         elif stored != identity:
             raise LibraryError(_mismatch(stored, identity))
+
+
+class _CurrentIndex:
+    """The library's vector index as its retrievers search it: always the current one."""
+
+    def __init__(self, library: Library) -> None:
+        self._library = library
+
+    def query(
+        self, vector: np.ndarray, k: int, docs: Sequence[str] | None = None
+    ) -> list[VectorHit]:
+        return self._library._query(vector, k, docs)
 
 
 def _mismatch(built_with: str | None, configured: str) -> str:

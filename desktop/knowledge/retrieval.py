@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
 
 from desktop.core.evidence import Passage
 from desktop.knowledge.catalog import Catalog, ChunkRow
 from desktop.knowledge.embedder import Embedder
-from desktop.knowledge.index import VectorIndex
+from desktop.knowledge.index import VectorHit
 from desktop.knowledge.keywords import CJK_STOP_BIGRAMS, has_cjk, query_terms
 
 log = logging.getLogger(__name__)
@@ -84,13 +87,21 @@ class Scope:
         return None if self.paths is None else list(self.paths)
 
 
+class VectorSearch(Protocol):
+    """What a retriever needs of the vector index (the library hands it the current one)."""
+
+    def query(
+        self, vector: np.ndarray, k: int, docs: Sequence[str] | None = None
+    ) -> list[VectorHit]: ...
+
+
 class LibraryRetriever:
     """The engine's Retriever over the library (or a subset of it)."""
 
     def __init__(
         self,
         catalog: Catalog,
-        index: VectorIndex,
+        index: VectorSearch,
         embedder: Embedder,
         scope: Scope,
         *,

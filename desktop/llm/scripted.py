@@ -96,10 +96,12 @@ class ScriptedBackend:
             finish, item = item.finish_reason, item.reply
         text = item(request) if callable(item) else item
         started = time.perf_counter()
-        crashpoints.reached("llm.prefill")
+        # Named by purpose ("llm.prefill.write", "llm.stream.search"): a crash plan can aim at
+        # one kind of reply, and a prefix ("llm.stream") still matches them all.
+        crashpoints.reached(f"llm.prefill.{request.purpose}")
         sent: list[str] = []
         for start in range(0, len(text), self.chunk_chars):
-            crashpoints.reached("llm.stream")
+            crashpoints.reached(f"llm.stream.{request.purpose}")
             if self.on_chunk is not None:
                 self.on_chunk(len(sent), cancel)
             if cancel is not None and cancel.is_set:

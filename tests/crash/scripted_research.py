@@ -9,12 +9,18 @@ policy on the scripted backend (its reply is a function of the prompt, so a resu
 and gets the same as an uninterrupted one); the embedder hashes words (a sentence-transformers
 load per launch would cost seconds, and the harness restarts the process dozens of times).
 Kill points come from desktop.crashpoints (DRAFTWELL_CRASH_AT).
+
+Two fault injections prove the harness notices a resume that loses history (never set them
+outside those tests): DRAFTWELL_TEST_RESUME_BEHIND=N resumes from the snapshot N behind the
+newest (the steps after it are done again), DRAFTWELL_TEST_DROP_SNAPSHOTS=N deletes the N
+snapshots before the newest before resuming.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -23,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.core.chat import ChatRequest
-from desktop.core.state import RunConfig
+from desktop.core.state import RunConfig, RunState, registry_from_items
 from desktop.export.atomic import write_text_atomically
 from desktop.export.markdown import render_markdown
 from desktop.knowledge.embedder import Embedder
@@ -41,6 +47,8 @@ CHUNK_DELAY_S = 0.003  # a little time per piece, so a kill by timer can land mi
 SECTIONS = ("Running costs", "Emissions", "Comfort and noise")
 KEYWORDS = ("heat pump efficiency", "gas boiler cost", "carbon emissions", "installation")
 LISTED_KEY = re.compile(r"^(?:bibkey:)?(textid\d+)\b", re.MULTILINE)
+RESUME_BEHIND_ENV = "DRAFTWELL_TEST_RESUME_BEHIND"
+DROP_SNAPSHOTS_ENV = "DRAFTWELL_TEST_DROP_SNAPSHOTS"
 
 
 class HashEmbedder(Embedder):
@@ -126,6 +134,34 @@ def backend() -> ScriptedBackend:
     return ScriptedBackend([policy] * 200, chunk_chars=CHUNK_CHARS, delay=CHUNK_DELAY_S)
 
 
+def inject_history_faults(data_dir: Path, run_id: str) -> None:
+    """Break resume on purpose when a test asks for it (see the module docstring)."""
+    behind = int(os.environ.get(RESUME_BEHIND_ENV) or 0)
+    drop = int(os.environ.get(DROP_SNAPSHOTS_ENV) or 0)
+    if drop:
+        journal = RunJournal.open(data_dir, run_id)
+        with journal._writing() as db:
+            db.execute(
+                "DELETE FROM snapshots WHERE id IN "
+                "(SELECT id FROM snapshots ORDER BY id DESC LIMIT ? OFFSET 1)",
+                (drop,),
+            )
+        journal.close()
+    if behind:
+
+        def older_state(journal: RunJournal) -> RunState:
+            rows = journal.db.execute("SELECT state FROM snapshots ORDER BY id DESC").fetchall()
+            data = json.loads(rows[min(behind, len(rows) - 1)][0])
+            items = journal.db.execute(
+                "SELECT key, passage FROM evidence WHERE seq <= ? ORDER BY seq",
+                (data["registry_size"],),
+            ).fetchall()
+            registry = registry_from_items([(k, json.loads(p)) for k, p in items])
+            return RunState.from_dict(data, registry)
+
+        RunJournal.latest_state = older_state  # type: ignore[method-assign]
+
+
 def research(data_dir: Path, library: Library, sources: Path, max_extend: int) -> str:
     """Start the run, or resume the unfinished one; return its id."""
     runs = list_runs(data_dir)
@@ -133,6 +169,7 @@ def research(data_dir: Path, library: Library, sources: Path, max_extend: int) -
     if runs and runs[0].status == "finished":
         return runs[0].id
     if runs:
+        inject_history_faults(data_dir, runs[0].id)
         session = ResearchSession.resume(
             data_dir, runs[0].id, backend=backend(), retriever=retriever
         )

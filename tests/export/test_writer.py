@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from desktop.core.report import Report
-from desktop.export import FORMATS, ExportError, export_report, write_atomically
+from desktop.export import (
+    FORMATS,
+    ExportError,
+    atomic,
+    export_report,
+    write_atomically,
+    write_text_atomically,
+)
+from desktop.locks import ProcessLock
 
 EXPORT_DIR = Path(__file__).resolve().parents[2] / "desktop" / "export"
 
@@ -113,3 +121,29 @@ def test_empty_and_odd_reports_still_export(tmp_path: Path, report: Report, fmt:
     )
     odd = replace(report, sections=(odd_section,))
     assert export_report(odd, fmt, tmp_path / f"odd.{fmt}").stat().st_size > 0
+
+
+def test_an_export_removes_the_temp_files_a_killed_export_of_it_left(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    leftover = tmp_path / ".report.md.k1ll3d00.tmp"  # what mkstemp made before the kill
+    leftover.write_text("half a report")
+    other = tmp_path / ".notes.md.k1ll3d00.tmp"  # another target's: not this export's business
+    other.write_text("x")
+    write_text_atomically(out, "# Report\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, out.name]
+
+
+def test_an_export_of_a_file_another_export_is_writing_waits_then_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report.md"
+    in_progress = tmp_path / ".report.md.b3ing0n3.tmp"  # the other writer's: must survive
+    in_progress.write_text("being written")
+    monkeypatch.setattr(atomic, "EXPORT_LOCK_TIMEOUT_S", 0.05)
+    busy = rf"report.md is in use by pid {os.getpid()} on "
+    with (
+        ProcessLock(atomic._lock_path(out.resolve()), "held"),
+        pytest.raises(ExportError, match=busy),
+    ):
+        write_text_atomically(out, "# Report\n")
+    assert in_progress.exists() and not out.exists()

@@ -78,3 +78,25 @@ def test_a_finished_run_opens_read_only(qtbot, make_window, data_dir):
     assert "Solar" in window.draft.plain_text() and "References" in window.draft.plain_text()
     assert window.activity.model.rowCount() >= 5
     assert not any(a.isEnabled() for a in window.outline_panel.actions_list)
+
+
+def test_resuming_a_run_held_by_another_process_is_refused_before_the_model_loads(
+    qtbot, make_window, data_dir
+):
+    from tests.store.test_liveness import end, hold
+
+    run_id = crashed_run(data_dir)
+    window = make_window()
+    window.open_run(run_id)  # shown as interrupted: Resume is offered
+    qtbot.waitUntil(lambda: window.view.run_id == run_id, timeout=5000)
+    assert window.menu_actions.resume.isEnabled()
+    holder = hold(data_dir, run_id)  # meanwhile a terminal's `draftwell resume` took it
+    try:
+        with qtbot.waitSignal(window.runEnded, timeout=10_000) as ended:
+            window.menu_actions.resume.trigger()
+        (result,) = ended.args
+        assert result.status == "failed"
+        assert result.message.startswith(f"run {run_id} is in use by pid {holder.pid} on ")
+        assert window.services.models.opened_on == []  # refused before loading the model
+    finally:
+        end(holder)

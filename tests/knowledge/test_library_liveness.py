@@ -17,6 +17,7 @@ import pytest
 from desktop.core.cancel import Cancelled, CancelToken
 from desktop.knowledge.ingest import IngestProgress
 from desktop.knowledge.library import Library, LibraryBusy
+from tests.crash.scripted_research import HashEmbedder
 
 from .conftest import CountingEmbedder
 from .knowledge_docs import FILLER, make_pdf
@@ -112,4 +113,47 @@ def test_a_second_writer_is_refused_with_one_line_naming_the_holder(
     library = Library(data, embedder=counting_embedder, batch_size=2)
     (status,) = library.add([docs])  # the holder is gone: this process is the writer now
     assert status.status == "indexed" and library.verify() == []
+    library.close()
+
+
+ADD_FROM_A_TERMINAL = """
+import sys
+from pathlib import Path
+from desktop.knowledge.library import Library
+from tests.crash.scripted_research import HashEmbedder
+library = Library(Path(sys.argv[1]), embedder=HashEmbedder())
+(status,) = library.add([Path(sys.argv[2])])
+library.close()
+print(status.status, flush=True)
+"""
+
+
+def test_documents_another_process_adds_are_found_by_an_open_library(
+    tmp_path: Path, docs: Path
+) -> None:
+    """The window keeps its Library (and Chroma client) open while `draftwell library add`
+    runs in a terminal; its searches must find what the terminal added, as a fresh process
+    would (Chroma's client does not see another process's writes by itself)."""
+    data = tmp_path / "data"
+    make_pdf(docs / "boilers.pdf", ["A condensing gas boiler burns natural gas. " * 8])
+    added = tmp_path / "more" / "airships.pdf"
+    added.parent.mkdir()
+    make_pdf(added, ["Zeppelin airships float on helium over the lakes. " * 8])
+    library = Library(data, embedder=HashEmbedder())
+    library.add([docs])
+    everything = library.retriever()  # made before the other process adds: still sees it
+    assert [p.source for p in everything.search("zeppelin airships helium", 1)] == [
+        str(docs / "boilers.pdf")
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    terminal = subprocess.run(
+        [sys.executable, "-c", ADD_FROM_A_TERMINAL, str(data), str(added)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert terminal.stdout.strip() == "indexed", terminal.stderr[-2000:]
+    query = "zeppelin airships helium"
+    assert [p.source for p in everything.search(query, 1)] == [str(added)]
+    scoped = library.retriever([added.parent])  # a run over the new folder
+    assert [p.source for p in scoped.search(query, 2)] == [str(added)]
+    assert library.verify() == []
     library.close()

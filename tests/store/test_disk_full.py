@@ -13,6 +13,7 @@ import pytest
 
 from desktop.cli import main as cli_main
 from desktop.core.state import RunConfig
+from desktop.core.verify import SectionCheck
 from desktop.llm.scripted import ScriptedBackend
 from desktop.locks import ProcessLock
 from desktop.session import ResearchSession
@@ -130,3 +131,19 @@ def test_an_export_that_hits_a_full_disk_says_so_in_one_line(tmp_path, monkeypat
     assert lines == [f"draftwell: cannot write {out}: No space left on device"]
     assert list(out.parent.iterdir()) == []  # no partial file, no temp file left
     assert RunJournal.open(tmp_path, run_id).info().status == "finished"
+
+
+def test_a_citation_check_that_hits_a_full_disk_says_so_in_one_line(tmp_path):
+    session = ResearchSession.start(
+        tmp_path, "q", sources=[], config=CONFIG, backend=ScriptedBackend([]),
+        retriever=MemoryRetriever(corpus()), model_name="scripted",
+    )  # fmt: skip
+    run_id, journal = session.run_id, session.journal
+    pages = journal.db.execute("PRAGMA page_count").fetchone()[0]
+    journal.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own SQLITE_FULL
+    check = SectionCheck("section-1", "1", 3, "h" * 16)
+    with pytest.raises(JournalError) as full:
+        journal.record_check(check, "a section text " * 20_000)
+    assert str(full.value) == f"cannot save run {run_id}: the disk is full"
+    assert journal.checks() == []  # rolled back, and the journal still reads
+    session.close()

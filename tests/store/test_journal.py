@@ -87,3 +87,14 @@ def test_interrupted_status_when_process_is_gone(tmp_path):
     run_id = journal.run_id
     journal.close()  # what the OS does for a process that dies
     assert RunJournal.open(tmp_path, run_id).info().status == "interrupted"
+
+
+def test_every_commit_is_synced_so_a_power_cut_keeps_it(tmp_path):
+    """WAL with synchronous=NORMAL may roll back the last commits after a power cut; the
+    journal's promise (a power cut loses at most the step in progress) needs FULL."""
+    journal = RunJournal.create(
+        tmp_path, RunState(question="q", language="en"), RunConfig(), sources=[], model="m"
+    )
+    assert journal.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert journal.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    journal.close()
