@@ -11,6 +11,7 @@ Markdown, JSON debris and placeholders copied from the prompt's examples never g
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -168,7 +169,17 @@ def plain_text(value: str) -> str:
 
 
 def _is_placeholder(text: str) -> bool:
-    return text.strip().lower().strip(".").strip() == "" or text.strip().lower() in PLACEHOLDERS
+    """Nothing but dots, or a string the prompts' examples and output formats show (a tiny
+    model once titled a report "The init-plan action, as JSON")."""
+    lowered = text.strip().lower()
+    return lowered.strip(".").strip() == "" or lowered in PLACEHOLDERS or lowered in _shown()
+
+
+@functools.cache
+def _shown() -> frozenset[str]:
+    from desktop.core.prompts import example_strings  # prompts build on the outline, as we do
+
+    return frozenset(s.strip().lower() for s in example_strings())
 
 
 def _title(value: object, what: str = "title") -> str:

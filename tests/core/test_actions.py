@@ -113,6 +113,22 @@ def test_titles_are_plain_text_without_json_or_tag_debris(raw, expected):
     assert plan.title == expected and plan.sections[0][0] == expected
 
 
+def test_a_title_or_keyword_that_copies_a_prompt_string_is_refused():
+    copied = action(
+        {
+            "name": "init-plan",
+            "title": "The init-plan action, as JSON",
+            "sections": [{"title": "Costs", "plan": "What each costs."}],
+        }
+    )
+    with pytest.raises(ActionError, match="no words"):
+        parse_init_plan(copied, Rules())
+    reply = action(
+        {"name": "search", "keywords": ["keyword-1", "the search action, as JSON", "COP"]}
+    )
+    assert parse_search(reply, Rules()).keywords == ("COP",)
+
+
 def test_a_keyword_without_a_letter_or_digit_is_dropped():
     reply = action({"name": "search", "keywords": ["),", "booktabs", "——", "数据"]})
     assert parse_search(reply, Rules()).keywords == ("booktabs", "数据")
