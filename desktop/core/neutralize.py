@@ -18,7 +18,7 @@ bracket and `<` of the prose is escaped, so no link of any kind survives.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from markdown_it import MarkdownIt
 
@@ -39,6 +39,7 @@ FULL_WIDTH_NUMBERS_RE = re.compile(rf"[【［]({NUMBERS})[】］]")
 ESCAPABLE_RE = re.compile(r"(?<!\\)([\[\]<])")
 
 
+@lru_cache(maxsize=2048)  # the draft re-renders every section often; written ones never change
 def neutralize(text: str, web_urls: frozenset[str] = frozenset()) -> str:
     """`text` with bare numbers and links to nowhere made harmless, code left as it is."""
     out = _outside_code(text, lambda prose: _prose(prose, web_urls))

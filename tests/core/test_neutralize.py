@@ -87,6 +87,7 @@ def test_a_form_no_rewrite_foresaw_is_escaped_rather_than_kept(monkeypatch):
     import desktop.core.neutralize as module
 
     monkeypatch.setattr(module, "_prose", lambda part, web_urls: part)  # every rewrite missing
+    module.neutralize.cache_clear()
     out = module.neutralize("see [docs](https://evil.example/) and <https://evil.example/>")
     assert _stray_targets(out, frozenset()) == []
     assert "docs" in out
