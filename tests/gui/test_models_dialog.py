@@ -87,13 +87,18 @@ def test_downloads_with_a_progress_bar_resumes_after_a_drop_and_activates(make_w
     )
 
 
-def test_pause_keeps_the_part_and_resume_continues_it(make_window, qtbot, fake):
-    _window, dialog = _page(make_window, qtbot, fake)
+def _hold_a_download(qtbot, dialog, fake) -> None:
+    """List the repo and start downloading Q8_0, which the fake Hub holds half-way."""
     _list(qtbot, dialog)
     fake.hold = Q8
     _select(dialog, Q8)
     dialog.download_button.click()
     qtbot.waitUntil(fake.holding.is_set, timeout=10_000)
+
+
+def test_pause_keeps_the_part_and_resume_continues_it(make_window, qtbot, fake):
+    _window, dialog = _page(make_window, qtbot, fake)
+    _hold_a_download(qtbot, dialog, fake)
     assert dialog.pause_button.isEnabled() and not dialog.download_button.isEnabled()
     with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000) as ended:
         dialog.pause_button.click()
@@ -239,11 +244,7 @@ def test_the_first_run_links_open_the_models_page_and_the_settings(make_window, 
 
 def test_cancel_stops_the_download_and_deletes_the_part(make_window, qtbot, fake):
     window, dialog = _page(make_window, qtbot, fake)
-    _list(qtbot, dialog)
-    fake.hold = Q8
-    _select(dialog, Q8)
-    dialog.download_button.click()
-    qtbot.waitUntil(fake.holding.is_set, timeout=10_000)
+    _hold_a_download(qtbot, dialog, fake)
     with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000) as ended:
         dialog.cancel_button.click()
         fake.release()
@@ -384,11 +385,7 @@ def test_the_status_shows_speed_and_time_left(make_window, qtbot, fake):
 
 def test_a_paused_part_resumes_in_a_new_page(make_window, qtbot, fake):
     window, dialog = _page(make_window, qtbot, fake)
-    _list(qtbot, dialog)
-    fake.hold = Q8
-    _select(dialog, Q8)
-    dialog.download_button.click()
-    qtbot.waitUntil(fake.holding.is_set, timeout=10_000)
+    _hold_a_download(qtbot, dialog, fake)
     with qtbot.waitSignal(dialog.downloadEnded, timeout=10_000):
         dialog.pause_button.click()
         fake.release()
